@@ -1,0 +1,35 @@
+# Headless environment of IVCReconstruction: `make test`, `make demo`, `make bench`.
+# The first run creates .venv from a Python 3.12 found by tools/find-python.sh (or PYTHON=...),
+# installs the pinned requirements and the project (editable); later runs reuse it.
+VENV := .venv
+STAMP := $(VENV)/.installed
+BIN := $(VENV)/bin
+DEMO_OUT ?= demo-output
+
+.PHONY: test demo bench lint venv clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml tools/find-python.sh
+	@PY=$$(tools/find-python.sh) || exit 1; \
+	  echo "creating $(VENV) with $$PY"; \
+	  rm -rf $(VENV) && "$$PY" -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check IVCReconstruction/IVCReconstructionLib Testing tools
+
+test: lint
+	$(BIN)/python -m pytest
+
+demo: $(STAMP)
+	$(BIN)/ivc-plan demo --out $(DEMO_OUT)
+
+bench: $(STAMP)
+	$(BIN)/python tools/bench.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .ruff_cache
