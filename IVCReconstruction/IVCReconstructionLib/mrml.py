@@ -1,0 +1,836 @@
+"""Results -> MRML nodes: the only place the library creates nodes.
+
+The pipeline stages exchange plain Python objects (numpy arrays, dataclasses); this module turns
+them into the nodes a Slicer user sees: volumes, segmentations with TotalSegmentator segment IDs
+and SNOMED terminology, centerline curves carrying a per-point "Radius" measurement, tables,
+plot charts, models, and the subject-hierarchy folder that groups them.
+
+Every function takes the scene explicitly, never ``slicer.mrmlScene``, so the same code runs in
+the Slicer application (pass ``slicer.mrmlScene``) and headless on ``slicer-core`` (pass
+``scene.create_scene().scene``). Geometry is in RAS millimetres; image arrays are indexed
+``[k, j, i]`` like ``slicer.util.arrayFromVolume``. Functions validate their input before they
+touch the scene, so a ValueError leaves the scene as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import names
+
+if TYPE_CHECKING:
+    from .phantom_truth import Phantom
+
+# Terminology entries are serialized as Slicer's terminology logic does (context~category~type~
+# type modifier~anatomic context~region~region modifier). The contexts are Slicer's defaults, so
+# the segment editor shows the codes even though the headless build has no terminology files.
+TERMINOLOGY_CONTEXT = "Segmentation category and type - 3D Slicer General Anatomy list"
+ANATOMIC_CONTEXT = "Anatomic codes - DICOM master list"
+ANATOMICAL_STRUCTURE = ("123037004", "Anatomical Structure")  # SNOMED CT category of the veins
+
+# Display names of the vein segments (IDs come from names.SEGMENT_IDS and never change).
+SEGMENT_NAMES = {
+    "ivc": "Inferior vena cava",
+    "left_iliac": "Left iliac vein",
+    "right_iliac": "Right iliac vein",
+}
+
+# Colours of the phantom's non-vein truth segments, by segment ID.
+_TRUTH_COLORS = {
+    "other_veins": (0.55, 0.70, 1.0),
+    "arteries": (0.85, 0.15, 0.15),
+    "kidneys": (0.70, 0.45, 0.35),
+    "bowel": (0.90, 0.75, 0.60),
+    "bone": (0.95, 0.92, 0.80),
+    "occluded_vein": (0.25, 0.25, 0.45),
+}
+
+# Plot series colours (colour-blind safe, Okabe-Ito).
+_SERIES_COLORS = (
+    (0.0, 0.45, 0.70),
+    (0.90, 0.60, 0.0),
+    (0.0, 0.62, 0.45),
+    (0.80, 0.40, 0.0),
+    (0.80, 0.47, 0.65),
+    (0.34, 0.71, 0.91),
+)
+
+# Labelmap colour tables in order of preference: Slicer's file-based tables exist only in the
+# application; the built-in "Labels" table always exists once the colours logic has a scene.
+_LABELMAP_COLOR_NODE_IDS = (
+    "vtkMRMLColorTableNodeFileGenericAnatomyColors.txt",
+    "vtkMRMLColorTableNodeFileGenericColors.txt",
+    "vtkMRMLColorTableNodeLabels",
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation and small conversions
+
+
+def _check_name(name: str, what: str = "name") -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"{what} must be a non-empty string, got {name!r}")
+    return name
+
+
+def _check_matrix(ijk_to_ras: Any) -> np.ndarray:
+    """A validated 4x4 IJK-to-RAS matrix as float array."""
+    m = np.asarray(ijk_to_ras, dtype=float)
+    if m.shape != (4, 4):
+        raise ValueError(f"ijk_to_ras must be a 4x4 matrix, got shape {m.shape}")
+    if not np.all(np.isfinite(m)):
+        raise ValueError("ijk_to_ras contains NaN or infinite values")
+    if not np.allclose(m[3], (0.0, 0.0, 0.0, 1.0)):
+        raise ValueError(f"ijk_to_ras last row must be (0, 0, 0, 1), got {tuple(m[3])}")
+    if abs(np.linalg.det(m[:3, :3])) < 1e-12:
+        raise ValueError("ijk_to_ras is singular (zero spacing or collinear axes)")
+    return m
+
+
+def _check_image_array(array_kji: Any, what: str) -> np.ndarray:
+    from vtkmodules.util import numpy_support
+
+    a = np.asarray(array_kji)
+    if a.ndim != 3:
+        raise ValueError(f"{what} must be a 3D array indexed [k, j, i], got {a.ndim}D shape {a.shape}")
+    if min(a.shape) == 0:
+        raise ValueError(f"{what} is empty, shape {a.shape}")
+    if a.dtype == bool:
+        a = a.astype(np.uint8)
+    try:
+        numpy_support.get_vtk_array_type(a.dtype)
+    except TypeError:
+        raise ValueError(f"{what} has unsupported data type {a.dtype}") from None
+    if a.dtype.kind not in "iuf":
+        raise ValueError(f"{what} has unsupported data type {a.dtype}")
+    return a
+
+
+def _check_points(points: Any, what: str) -> np.ndarray:
+    p = np.asarray(points, dtype=float)
+    if p.ndim != 2 or p.shape[1] != 3:
+        raise ValueError(f"{what} must be an (N, 3) array of RAS points, got shape {p.shape}")
+    if not np.all(np.isfinite(p)):
+        raise ValueError(f"{what} contains NaN or infinite values")
+    return p
+
+
+def _check_color(color: Sequence[float], what: str = "color") -> tuple[float, float, float]:
+    c = tuple(float(v) for v in color)
+    if len(c) != 3 or not all(0.0 <= v <= 1.0 for v in c):
+        raise ValueError(f"{what} must be three values in [0, 1], got {color!r}")
+    return c  # type: ignore[return-value]
+
+
+def _vtk_matrix(m: np.ndarray) -> Any:
+    from vtkmodules.vtkCommonMath import vtkMatrix4x4
+
+    vm = vtkMatrix4x4()
+    for r in range(4):
+        for c in range(4):
+            vm.SetElement(r, c, float(m[r, c]))
+    return vm
+
+
+def _numpy_matrix(vm: Any) -> np.ndarray:
+    return np.array([[vm.GetElement(r, c) for c in range(4)] for r in range(4)])
+
+
+def _to_vtk_array(values: np.ndarray, name: str) -> Any:
+    """A VTK data array holding a copy of a 1D numeric array, same dtype."""
+    from vtkmodules.util import numpy_support
+    from vtkmodules.vtkCommonCore import vtkDataArray
+
+    arr = vtkDataArray.CreateDataArray(numpy_support.get_vtk_array_type(values.dtype))
+    arr.SetName(name)
+    arr.SetNumberOfValues(len(values))
+    # VTK arrays expose the buffer protocol: np.asarray is a writable view, no element loop.
+    np.asarray(arr)[...] = values
+    return arr
+
+
+def _from_vtk_array(arr: Any) -> np.ndarray:
+    """A copy of a VTK data array (numpy_support.vtk_to_numpy warns on numpy >= 2.5)."""
+    return np.array(np.asarray(arr), copy=True)
+
+
+def _image_data(array_kji: np.ndarray) -> Any:
+    """vtkImageData holding a copy of the array. Geometry stays in the volume node (MRML rule)."""
+    from vtkmodules.util import numpy_support
+    from vtkmodules.vtkCommonDataModel import vtkImageData
+
+    k, j, i = array_kji.shape
+    image = vtkImageData()
+    image.SetDimensions(i, j, k)
+    image.AllocateScalars(numpy_support.get_vtk_array_type(array_kji.dtype), 1)
+    np.asarray(image.GetPointData().GetScalars()).reshape(k, j, i)[...] = array_kji
+    return image
+
+
+def remove_nodes(scene: Any, nodes: Iterable[Any]) -> None:
+    """Remove nodes with their display and storage nodes.
+
+    ``vtkMRMLScene.RemoveNode`` does not cascade, so display nodes would otherwise stay behind.
+    """
+    for node in nodes:
+        if node is None or node.GetScene() is not scene:
+            continue
+        dependents = []
+        if hasattr(node, "GetNumberOfDisplayNodes"):
+            dependents += [node.GetNthDisplayNode(n) for n in range(node.GetNumberOfDisplayNodes())]
+        if hasattr(node, "GetNumberOfStorageNodes"):
+            dependents += [node.GetNthStorageNode(n) for n in range(node.GetNumberOfStorageNodes())]
+        scene.RemoveNode(node)
+        for dependent in dependents:
+            if dependent is not None and dependent.GetScene() is scene:
+                scene.RemoveNode(dependent)
+
+
+# ---------------------------------------------------------------------------------------------
+# Volumes
+
+
+def add_volume_from_array(
+    scene: Any,
+    array_kji: np.ndarray,
+    ijk_to_ras: np.ndarray,
+    name: str,
+    labelmap: bool = False,
+    *,
+    color_node_id: str | None = None,
+) -> Any:
+    """Add a scalar (or labelmap) volume node holding a copy of ``array_kji``.
+
+    ``ijk_to_ras`` (4x4) maps voxel (i, j, k, 1) to RAS mm; spacing, origin and axis directions
+    are taken from it, so LPS-stored data just has negative diagonal entries. Labelmaps need an
+    integer array and get a colour table (``color_node_id`` or Slicer's default labelmap table).
+    Returns a vtkMRMLScalarVolumeNode or vtkMRMLLabelMapVolumeNode with a display node.
+    Raises ValueError on a bad array or matrix, before anything is added.
+    """
+    _check_name(name)
+    a = _check_image_array(array_kji, "array_kji")
+    m = _check_matrix(ijk_to_ras)
+    if labelmap and a.dtype.kind not in "iu":
+        raise ValueError(f"a labelmap needs an integer array, got {a.dtype}")
+    if color_node_id is not None and scene.GetNodeByID(color_node_id) is None:
+        raise ValueError(f"colour node {color_node_id!r} is not in the scene")
+
+    node_class = "vtkMRMLLabelMapVolumeNode" if labelmap else "vtkMRMLScalarVolumeNode"
+    node = scene.AddNewNodeByClass(node_class, name)
+    node.SetIJKToRASMatrix(_vtk_matrix(m))
+    if labelmap:
+        node.SetAndObserveImageData(_image_data(a))
+        node.CreateDefaultDisplayNodes()
+        display = node.GetDisplayNode()
+        color_id = color_node_id or display.GetColorNodeID() or ""
+        if scene.GetNodeByID(color_id) is None:
+            # Headless, the default labelmap table can name a colour file that was never loaded.
+            color_id = next((cid for cid in _LABELMAP_COLOR_NODE_IDS if scene.GetNodeByID(cid)), "")
+        if color_id:
+            display.SetAndObserveColorNodeID(color_id)
+        return node
+
+    # The default display node computes automatic window/level from a full histogram (0.9 s on
+    # 512x512x400); the 1st-99th percentile of at most ~1M voxels gives a comparable CT window.
+    display = scene.AddNewNodeByClass("vtkMRMLScalarVolumeDisplayNode")
+    display.SetAndObserveColorNodeID(color_node_id or "vtkMRMLColorTableNodeGrey")
+    sample = a.ravel()[:: max(1, a.size // 1_000_000)]
+    low, high = np.percentile(sample, (1.0, 99.0))
+    if high > low:
+        display.AutoWindowLevelOff()
+        display.SetWindowLevelMinMax(float(low), float(high))
+    node.SetAndObserveDisplayNodeID(display.GetID())
+    node.SetAndObserveImageData(_image_data(a))
+    return node
+
+
+def array_and_geometry(volume_node: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A copy of the voxels indexed ``[k, j, i]`` and the node's 4x4 IJK-to-RAS matrix.
+
+    The matrix is the node's own geometry; a parent transform, if any, is not applied.
+    """
+    from vtkmodules.vtkCommonMath import vtkMatrix4x4
+
+    image = volume_node.GetImageData() if volume_node is not None else None
+    if image is None:
+        raise ValueError("volume node has no image data")
+    i, j, k = image.GetDimensions()
+    scalars = np.asarray(image.GetPointData().GetScalars())
+    components = image.GetNumberOfScalarComponents()
+    shape = (k, j, i) if components == 1 else (k, j, i, components)
+    array = scalars.reshape(shape).copy()
+    vm = vtkMatrix4x4()
+    volume_node.GetIJKToRASMatrix(vm)
+    return array, _numpy_matrix(vm)
+
+
+# ---------------------------------------------------------------------------------------------
+# Segmentations
+
+
+def set_vein_terminology(segment: Any, branch: str) -> str:
+    """Store the SNOMED CT code of a vein branch on a vtkSegment; returns the entry string.
+
+    ``branch`` is one of ``names.BRANCHES``. The entry goes into the segment's
+    "TerminologyEntry" tag (``vtkSegment.SetTerminology``), which Slicer saves in ``.seg.nrrd``
+    headers and reads back in the segment editor.
+    """
+    import slicer
+
+    if branch not in names.SNOMED:
+        raise ValueError(f"unknown branch {branch!r}; expected one of {', '.join(names.SNOMED)}")
+    (type_code, type_meaning), modifier = names.SNOMED[branch]
+    mod_code, mod_meaning = modifier if modifier is not None else ("", "")
+    mod_scheme = "SCT" if modifier is not None else ""
+    entry = slicer.vtkSlicerTerminologiesModuleLogic.SerializeTerminologyEntry(
+        TERMINOLOGY_CONTEXT,
+        ANATOMICAL_STRUCTURE[0],
+        "SCT",
+        ANATOMICAL_STRUCTURE[1],
+        type_code,
+        "SCT",
+        type_meaning,
+        mod_code,
+        mod_scheme,
+        mod_meaning,
+        ANATOMIC_CONTEXT,
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+    )
+    segment.SetTerminology(entry)
+    return entry
+
+
+def terminology_codes(segment: Any) -> tuple[str, str]:
+    """(type code, type modifier code) of a segment's terminology; empty strings when unset."""
+    import slicer
+
+    if not segment.HasTerminology():
+        return "", ""
+    entry = slicer.vtkSlicerTerminologyEntry()
+    logic = slicer.vtkSlicerTerminologiesModuleLogic
+    if not logic.DeserializeTerminologyEntry(segment.GetTerminology(), entry):
+        return "", ""
+    type_code = entry.GetTypeObject().GetCodeValue() or ""
+    modifier_code = entry.GetTypeModifierObject().GetCodeValue() or ""
+    return type_code, modifier_code
+
+
+def vein_branch_of_segment(segment: Any) -> str | None:
+    """The branch (``names.BRANCHES``) a segment's SNOMED terminology names, or None."""
+    type_code, modifier_code = terminology_codes(segment)
+    for branch, ((code, _meaning), modifier) in names.SNOMED.items():
+        if type_code == code and modifier_code == (modifier[0] if modifier else ""):
+            return branch
+    return None
+
+
+def add_segmentation_from_labelmap(
+    scene: Any,
+    labels_kji: np.ndarray,
+    ijk_to_ras: np.ndarray,
+    segments: Mapping[int, tuple[str, str, Sequence[float]]],
+    name: str,
+    reference_volume: Any = None,
+) -> Any:
+    """Add a segmentation node with one segment per requested label value.
+
+    ``segments`` maps a label value to (segment ID, display name, RGB 0..1). Segment IDs are
+    set exactly as given (Slicer would otherwise generate random ones) and segments keep their
+    label value in the saved ``.seg.nrrd``. Label values not in ``segments`` are ignored; a
+    requested value absent from the array gives an empty segment. Vein segment IDs
+    (``names.SEGMENT_IDS``) also get their SNOMED terminology. ``reference_volume`` sets the
+    segmentation's reference geometry (the labels must already be in that geometry).
+
+    The labelmap goes through a temporary labelmap node, removed again before returning.
+    """
+    import slicer
+    from vtkmodules.vtkCommonCore import vtkStringArray
+
+    _check_name(name)
+    labels = _check_image_array(labels_kji, "labels_kji")
+    m = _check_matrix(ijk_to_ras)
+    if labels.dtype.kind not in "iu":
+        raise ValueError(f"labels_kji must be an integer array, got {labels.dtype}")
+    if not segments:
+        raise ValueError("segments is empty: give at least one {label: (segment_id, name, rgb)}")
+    seen_ids: set[str] = set()
+    for value, spec in segments.items():
+        if not isinstance(value, int | np.integer) or not 0 < int(value) <= 65535:
+            raise ValueError(f"segment label values must be integers in 1..65535, got {value!r}")
+        if len(spec) != 3:
+            raise ValueError(f"segment {value}: expected (segment_id, name, rgb), got {spec!r}")
+        segment_id, segment_name, color = spec
+        _check_name(segment_id, f"segment {value} ID")
+        _check_name(segment_name, f"segment {value} name")
+        _check_color(color, f"segment {value} colour")
+        if segment_id in seen_ids:
+            raise ValueError(f"segment ID {segment_id!r} is used twice")
+        seen_ids.add(segment_id)
+
+    max_value = max(int(v) for v in segments)
+    kept = _keep_labels(labels, [int(v) for v in segments])
+
+    branch_by_id = {segment_id: branch for branch, segment_id in names.SEGMENT_IDS.items()}
+    created: list[Any] = []
+    try:
+        node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", name)
+        created.append(node)
+        node.CreateDefaultDisplayNodes()
+        if reference_volume is not None:
+            node.SetReferenceImageGeometryParameterFromVolumeNode(reference_volume)
+        segmentation = node.GetSegmentation()
+        # Segments made beforehand keep their ID, name, colour and terminology: the import
+        # below only fills in their voxels (label value n -> n-th entry of the ID list).
+        ids_by_value = vtkStringArray()
+        ids_by_value.SetNumberOfValues(max_value)
+        for n in range(max_value):
+            ids_by_value.SetValue(n, "")
+        for value, (segment_id, segment_name, color) in segments.items():
+            segment = slicer.vtkSegment()
+            segment.SetName(segment_name)
+            segment.SetColor(*_check_color(color))
+            if segment_id in branch_by_id:
+                set_vein_terminology(segment, branch_by_id[segment_id])
+            segmentation.AddSegment(segment, segment_id)
+            ids_by_value.SetValue(int(value) - 1, segment_id)
+
+        label_node = add_volume_from_array(scene, kept, m, f"{name} import", labelmap=True)
+        created.append(label_node)
+        ok = slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(
+            label_node, node, ids_by_value
+        )
+        if not ok:
+            raise RuntimeError(f"importing the labelmap into segmentation {name!r} failed")
+        if reference_volume is None:
+            # The import sets no reference geometry; the labels' own geometry is the natural one
+            # (Slicer uses it to rasterize edits and other representations).
+            geometry = slicer.vtkSegmentationConverter.SerializeImageGeometry(
+                _vtk_matrix(m), label_node.GetImageData()
+            )
+            segmentation.SetConversionParameter(
+                slicer.vtkSegmentationConverter.GetReferenceImageGeometryParameterName(), geometry
+            )
+        remove_nodes(scene, [label_node])
+        created.remove(label_node)
+    except Exception:
+        remove_nodes(scene, created)
+        raise
+    return node
+
+
+def _keep_labels(labels: np.ndarray, values: list[int]) -> np.ndarray:
+    """The label array with every value not in ``values`` set to 0 (uint8, or uint16 if needed).
+
+    One lookup-table pass instead of one comparison pass per label, which matters for
+    TotalSegmentator-style maps with a hundred labels on a 512x512x400 grid.
+    """
+    top = max(values)
+    out_type = np.uint8 if top < 256 else np.uint16
+    low, high = int(labels.min()), int(labels.max())
+    if low >= 0 and high <= 65535:
+        lut = np.zeros(max(top, high) + 1, dtype=out_type)
+        lut[values] = values
+        return lut[labels]
+    # Negative or huge label values: look up only the voxels the table covers.
+    lut = np.zeros(top + 1, dtype=out_type)
+    lut[values] = values
+    inside = (labels >= 0) & (labels <= top)
+    kept = np.zeros(labels.shape, dtype=out_type)
+    kept[inside] = lut[labels[inside]]
+    return kept
+
+
+def closed_surface(segmentation_node: Any, segment_id: str) -> Any:
+    """A copy of a segment's closed surface (vtkPolyData, RAS mm), created if needed."""
+    from vtkmodules.vtkCommonDataModel import vtkPolyData
+
+    segmentation = segmentation_node.GetSegmentation()
+    if segmentation.GetSegment(segment_id) is None:
+        ids = ", ".join(segmentation.GetSegmentIDs())
+        raise KeyError(f"segment {segment_id!r} not in {segmentation_node.GetName()!r} (has: {ids})")
+    if not segmentation_node.CreateClosedSurfaceRepresentation():
+        raise RuntimeError(
+            "closed surface conversion failed: was the Segmentations logic given the scene "
+            "(scene.create_scene does this)?"
+        )
+    surface = vtkPolyData()
+    segmentation_node.GetClosedSurfaceRepresentation(segment_id, surface)
+    copy = vtkPolyData()
+    copy.DeepCopy(surface)
+    return copy
+
+
+# ---------------------------------------------------------------------------------------------
+# Markups
+
+
+def add_curve(
+    scene: Any,
+    points_ras: np.ndarray,
+    name: str,
+    radius_mm: np.ndarray | None = None,
+    measurements: Mapping[str, np.ndarray] | None = None,
+    *,
+    points_per_segment: int = 1,
+) -> Any:
+    """Add a markups curve through ``points_ras`` (N, 3) with per-point measurements.
+
+    ``radius_mm`` becomes a "Radius" ``vtkMRMLStaticMeasurement`` (unit mm), the way SlicerVMTK's
+    Extract Centerline stores it, and each ``measurements`` entry another static measurement.
+    Slicer interpolates these along the curve into ``GetCurveWorld()`` point data (read them
+    with :func:`curve_point_data`). ``points_per_segment`` is the curve's interpolation
+    resolution; 1 keeps a densely sampled centerline as it is.
+    """
+    import slicer
+    from vtkmodules.vtkCommonCore import vtkPoints
+
+    _check_name(name)
+    p = _check_points(points_ras, "points_ras")
+    if len(p) < 2:
+        raise ValueError(f"a curve needs at least 2 points, got {len(p)}")
+    if points_per_segment < 1:
+        raise ValueError(f"points_per_segment must be >= 1, got {points_per_segment}")
+    per_point: dict[str, tuple[np.ndarray, str]] = {}
+    if radius_mm is not None:
+        per_point["Radius"] = (np.asarray(radius_mm, dtype=float), "mm")
+    for key, values in (measurements or {}).items():
+        _check_name(key, "measurement name")
+        if key in per_point:
+            raise ValueError(f"measurement {key!r} given twice")
+        per_point[key] = (np.asarray(values, dtype=float), "")
+    for key, (values, _unit) in per_point.items():
+        if values.shape != (len(p),):
+            raise ValueError(f"measurement {key!r} needs {len(p)} values (one per point), got {values.shape}")
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"measurement {key!r} contains NaN or infinite values")
+
+    curve = scene.AddNewNodeByClass("vtkMRMLMarkupsCurveNode", name)
+    curve.CreateDefaultDisplayNodes()
+    curve.SetNumberOfPointsPerInterpolatingSegment(points_per_segment)
+    points = vtkPoints()
+    for x, y, z in p:
+        points.InsertNextPoint(x, y, z)
+    curve.SetControlPointPositionsWorld(points)
+    for key, (values, unit) in per_point.items():
+        measurement = slicer.vtkMRMLStaticMeasurement()
+        measurement.SetName(key)
+        measurement.SetUnits(unit)
+        measurement.SetPrintFormat("")
+        measurement.SetControlPointValues(_to_vtk_array(values, key))
+        curve.AddMeasurement(measurement)
+    return curve
+
+
+def curve_point_data(curve: Any, array_name: str) -> np.ndarray:
+    """Values of a point-data array of the interpolated curve (e.g. "Radius"), world coordinates.
+
+    The interpolated measurements live only on ``GetCurveWorld()``, not on the local curve.
+    """
+    data = curve.GetCurveWorld()
+    array = data.GetPointData().GetArray(array_name) if data is not None else None
+    if array is None:
+        raise KeyError(f"curve {curve.GetName()!r} has no point data array {array_name!r}")
+    return _from_vtk_array(array)
+
+
+def add_fiducials(scene: Any, points: Mapping[str, np.ndarray], name: str) -> Any:
+    """Add a point list whose control-point labels are the keys of ``points`` (RAS mm)."""
+    _check_name(name)
+    checked = {}
+    for label, point in points.items():
+        _check_name(label, "point label")
+        q = np.asarray(point, dtype=float)
+        if q.shape != (3,) or not np.all(np.isfinite(q)):
+            raise ValueError(f"point {label!r} must be 3 finite RAS values, got {point!r}")
+        checked[label] = q
+    node = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", name)
+    node.CreateDefaultDisplayNodes()
+    for label, q in checked.items():
+        node.AddControlPoint(list(q), label)
+    return node
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables and plots
+
+
+def add_table(scene: Any, columns: Mapping[str, Sequence[Any] | np.ndarray], name: str) -> Any:
+    """Add a table node; column names carry their unit, e.g. "Distance (mm)".
+
+    Numeric columns keep their dtype (bool and 8/16-bit integers become int32, which survives
+    saving), anything else is stored as text.
+    All columns must have the same length.
+    """
+    from vtkmodules.vtkCommonCore import vtkStringArray
+
+    _check_name(name)
+    if not columns:
+        raise ValueError("a table needs at least one column")
+    arrays: dict[str, np.ndarray] = {}
+    for key, values in columns.items():
+        _check_name(key, "column name")
+        a = np.asarray(values)
+        if a.ndim != 1:
+            raise ValueError(f"column {key!r} must be one-dimensional, got shape {a.shape}")
+        # Slicer writes 8-bit columns as characters and reads them back as 0: widen them.
+        if a.dtype == bool or (a.dtype.kind in "iu" and a.dtype.itemsize < 4):
+            a = a.astype(np.int32)
+        arrays[key] = a
+    lengths = {key: len(a) for key, a in arrays.items()}
+    if len(set(lengths.values())) != 1:
+        raise ValueError(f"columns have different lengths: {lengths}")
+
+    node = scene.AddNewNodeByClass("vtkMRMLTableNode", name)
+    table = node.GetTable()
+    for key, a in arrays.items():
+        if a.dtype.kind in "iuf":
+            column = _to_vtk_array(a, key)
+        else:
+            column = vtkStringArray()
+            for v in a:
+                column.InsertNextValue(str(v))
+        column.SetName(key)
+        table.AddColumn(column)
+    node.Modified()
+    return node
+
+
+def table_column(table_node: Any, column_name: str) -> np.ndarray:
+    """A copy of a table column as a numpy array (numeric columns) or array of str."""
+    column = table_node.GetTable().GetColumnByName(column_name)
+    if column is None:
+        raise KeyError(f"table {table_node.GetName()!r} has no column {column_name!r}")
+    if column.IsNumeric():
+        return _from_vtk_array(column)
+    return np.array([column.GetValue(n) for n in range(column.GetNumberOfValues())])
+
+
+def add_plot_chart(
+    scene: Any,
+    table: Any,
+    x_column: str,
+    y_columns: Sequence[str],
+    name: str,
+    title: str,
+    x_title: str,
+    y_title: str,
+) -> Any:
+    """Add a line chart of ``y_columns`` against ``x_column`` of a table node.
+
+    One plot series node per y column (named after the column, as the legend shows it), all
+    referencing ``table``; returns the vtkMRMLPlotChartNode.
+    """
+    import slicer
+
+    _check_name(name)
+    if isinstance(y_columns, str):
+        raise ValueError("y_columns must be a sequence of column names, not a single string")
+    if not y_columns:
+        raise ValueError("y_columns is empty")
+    vtk_table = table.GetTable()
+    missing = [c for c in (x_column, *y_columns) if vtk_table.GetColumnByName(c) is None]
+    if missing:
+        raise ValueError(f"table {table.GetName()!r} has no column(s) {missing}")
+
+    chart = scene.AddNewNodeByClass("vtkMRMLPlotChartNode", name)
+    chart.SetTitle(title)
+    chart.SetXAxisTitle(x_title)
+    chart.SetYAxisTitle(y_title)
+    for n, y_column in enumerate(y_columns):
+        series = scene.AddNewNodeByClass("vtkMRMLPlotSeriesNode", y_column)
+        series.SetAndObserveTableNodeID(table.GetID())
+        series.SetXColumnName(x_column)
+        series.SetYColumnName(y_column)
+        series.SetPlotType(slicer.vtkMRMLPlotSeriesNode.PlotTypeScatter)
+        series.SetMarkerStyle(slicer.vtkMRMLPlotSeriesNode.MarkerStyleNone)
+        series.SetColor(*_SERIES_COLORS[n % len(_SERIES_COLORS)])
+        chart.AddAndObservePlotSeriesNodeID(series.GetID())
+    return chart
+
+
+def plot_series_of(chart: Any) -> list[Any]:
+    """The plot series nodes of a chart, in order."""
+    return [chart.GetNthPlotSeriesNode(n) for n in range(chart.GetNumberOfPlotSeriesNodes())]
+
+
+# ---------------------------------------------------------------------------------------------
+# Models and subject hierarchy
+
+
+def add_model(
+    scene: Any,
+    polydata: Any,
+    name: str,
+    color: Sequence[float] = (0.9, 0.9, 0.9),
+    opacity: float = 1.0,
+) -> Any:
+    """Add a model node with a copy of ``polydata`` (RAS mm) and a display node."""
+    from vtkmodules.vtkCommonDataModel import vtkPolyData
+
+    _check_name(name)
+    if polydata is None or not polydata.IsA("vtkPolyData"):
+        raise ValueError(f"polydata must be a vtkPolyData, got {type(polydata).__name__}")
+    rgb = _check_color(color)
+    if not 0.0 <= float(opacity) <= 1.0:
+        raise ValueError(f"opacity must be in [0, 1], got {opacity}")
+    copy = vtkPolyData()
+    copy.DeepCopy(polydata)
+    node = scene.AddNewNodeByClass("vtkMRMLModelNode", name)
+    node.SetAndObservePolyData(copy)
+    node.CreateDefaultDisplayNodes()
+    display = node.GetDisplayNode()
+    display.SetColor(*rgb)
+    display.SetOpacity(float(opacity))
+    # Slice views show where the model cuts the image, which is how stents are checked on CT.
+    display.SetVisibility2D(True)
+    return node
+
+
+def _subject_hierarchy(scene: Any) -> Any:
+    import slicer
+
+    sh = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene)
+    if sh is None:
+        raise RuntimeError("the scene has no subject hierarchy node")
+    return sh
+
+
+def subject_hierarchy_folder(scene: Any, name: str, parent_item: int | None = None) -> int:
+    """Create a subject-hierarchy folder (under the scene, or ``parent_item``); returns its item ID."""
+    _check_name(name)
+    sh = _subject_hierarchy(scene)
+    parent = sh.GetSceneItemID() if parent_item is None else int(parent_item)
+    if parent != sh.GetSceneItemID() and sh.GetItemParent(parent) == sh.GetInvalidItemID():
+        raise ValueError(f"parent item {parent} is not in the subject hierarchy")
+    return sh.CreateFolderItem(parent, name)
+
+
+def place_in_folder(scene: Any, node: Any, folder_item: int) -> int:
+    """Put a data node under a subject-hierarchy folder; returns the node's item ID.
+
+    Headless, no subject-hierarchy plugin creates items for new nodes, so one is made here when
+    the node has none yet; in Slicer the existing item is moved.
+    """
+    sh = _subject_hierarchy(scene)
+    if node is None or node.GetScene() is not scene:
+        raise ValueError("node is not in this scene")
+    if sh.GetItemParent(int(folder_item)) == sh.GetInvalidItemID():
+        raise ValueError(f"folder item {folder_item} is not in the subject hierarchy")
+    item = sh.GetItemByDataNode(node)
+    if item == sh.GetInvalidItemID():
+        item = sh.CreateItem(int(folder_item), node)
+    else:
+        sh.SetItemParent(item, int(folder_item))
+    return item
+
+
+# ---------------------------------------------------------------------------------------------
+# The phantom
+
+
+@dataclass
+class PhantomNodes:
+    """The nodes :func:`add_phantom_to_scene` made, and the folder holding them."""
+
+    folder_item: int
+    volume: Any
+    segmentation: Any
+    seeds: Any
+    centerlines: dict[str, Any] = field(default_factory=dict)
+
+    def nodes(self) -> list[Any]:
+        return [self.volume, self.segmentation, self.seeds, *self.centerlines.values()]
+
+
+def add_phantom_to_scene(scene: Any, phantom: Phantom) -> PhantomNodes:
+    """Show a synthetic venogram and its truth: CT, truth segmentation, seeds, truth centerlines.
+
+    Vein segments (labels 1..3) get the pipeline's segment IDs (``names.SEGMENT_IDS``); the
+    other truth labels present in the phantom become extra segments with IDs from
+    ``phantom_truth.TRUTH_LABELS``. Truth centerlines carry Radius = CE diameter / 2. Everything
+    sits in one subject-hierarchy folder "IVC phantom".
+    """
+    from .phantom_truth import TRUTH_LABELS
+
+    segments: dict[int, tuple[str, str, Sequence[float]]] = {}
+    for branch in names.BRANCHES:
+        segments[names.VEIN_LABELS[branch]] = (
+            names.SEGMENT_IDS[branch],
+            SEGMENT_NAMES[branch],
+            names.SEGMENT_COLORS[branch],
+        )
+    present = {int(v) for v in np.unique(phantom.labels)}
+    for value, segment_id in TRUTH_LABELS.items():
+        if value in segments or value not in present:
+            continue
+        label = segment_id.replace("_", " ").capitalize()
+        segments[value] = (segment_id, label, _TRUTH_COLORS.get(segment_id, (0.6, 0.6, 0.6)))
+
+    created: list[Any] = []
+    sh = _subject_hierarchy(scene)
+    folder = subject_hierarchy_folder(scene, "IVC phantom")
+    try:
+        volume = add_volume_from_array(scene, phantom.image, phantom.ijk_to_ras, "IVC phantom CT")
+        created.append(volume)
+        segmentation = add_segmentation_from_labelmap(
+            scene, phantom.labels, phantom.ijk_to_ras, segments, "IVC phantom truth", reference_volume=volume
+        )
+        created.append(segmentation)
+        seeds = add_fiducials(scene, phantom.seeds, "Seeds")
+        created.append(seeds)
+        centerlines = {}
+        for branch, truth in phantom.branches.items():
+            curve = add_curve(
+                scene,
+                truth.points_ras,
+                f"{branch} truth centerline",
+                radius_mm=np.asarray(truth.ce_diameter_mm, dtype=float) / 2.0,
+            )
+            created.append(curve)
+            centerlines[branch] = curve
+        result = PhantomNodes(folder, volume, segmentation, seeds, centerlines)
+        for node in result.nodes():
+            place_in_folder(scene, node, folder)
+    except Exception:
+        remove_nodes(scene, created)
+        sh.RemoveItem(folder)
+        raise
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Files
+
+
+def save_node(node: Any, path: str | Path) -> Path:
+    """Write one node with its own storage node (NIfTI/NRRD volumes, .seg.nrrd, .mrk.json, ...).
+
+    The file format follows the extension of ``path``, as Slicer's Save dialog does. Raises
+    ValueError if the node's storage node cannot write that extension, OSError if writing fails.
+    """
+    path = Path(path)
+    storage = node.GetStorageNode()
+    if storage is None:
+        storage = node.CreateDefaultStorageNode()
+        if storage is None:
+            raise ValueError(f"node {node.GetName()!r} has no storage node, so it cannot be saved")
+        node.GetScene().AddNode(storage)
+        node.SetAndObserveStorageNodeID(storage.GetID())
+    if not storage.SupportedFileType(str(path)):
+        raise ValueError(f"{node.GetClassName()} cannot be written as {path.name}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    storage.SetFileName(str(path))
+    if not storage.WriteData(node):
+        raise OSError(f"could not write {path}")
+    return path

@@ -1,0 +1,41 @@
+"""Shared pytest fixtures: a real headless MRML scene (slicer-core) per test.
+
+Creating a context (scene, application logic, eight module logics, 48 built-in nodes) takes
+about 6-9 ms and closing it about 2 ms on the 2-core development box, so every test gets a fresh
+scene (function scope) and tests cannot leak nodes into each other. The one-off cost of
+``import slicer`` (~0.7 s) is paid by the first test that uses the fixture.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from IVCReconstructionLib.scene import MRMLContext, create_scene, load_mrb, save_mrb
+
+
+@pytest.fixture
+def mrml(tmp_path: Path) -> Iterator[MRMLContext]:
+    """A fresh MRML context whose temporary files live under the test's ``tmp_path``."""
+    ctx = create_scene(tmp_path / "mrml_context")
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def mrb_roundtrip(tmp_path: Path) -> Iterator[Callable[[MRMLContext], MRMLContext]]:
+    """Save a context's scene as ``.mrb`` and load it into a new context (closed at teardown)."""
+    reloaded: list[MRMLContext] = []
+
+    def roundtrip(ctx: MRMLContext) -> MRMLContext:
+        n = len(reloaded)
+        path = save_mrb(ctx, tmp_path / f"roundtrip{n}" / "scene.mrb")
+        loaded = load_mrb(path, tmp_path / f"reloaded{n}")
+        reloaded.append(loaded)
+        return loaded
+
+    yield roundtrip
+    for ctx in reloaded:
+        ctx.close()
