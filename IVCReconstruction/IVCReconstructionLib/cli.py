@@ -1,0 +1,219 @@
+"""``ivc-plan``: the planner on the command line (architecture section 6).
+
+Exit codes: 0 on success; 2 on bad input, with one line ``error: ...`` on stderr that says what
+is wrong and what to do; 1 on an internal failure. Only the stages that exist are offered:
+``ivc-plan phantom`` writes a synthetic venogram with its truth, and ``ivc-plan demo`` runs the
+pipeline as far as it goes on the built-in phantom (today: the phantom, its truth and a scene
+that opens in Slicer). ``ivc-plan plan`` arrives with the segmentation and planning stages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+SCENARIOS = ("healthy", "may-thurner", "ivc-occlusion", "bilateral")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line and exit code 2, like every other bad input."""
+
+    def error(self, message: str):
+        raise BadInputError(f"{message} (see `{self.prog} --help`)")
+
+
+class BadInputError(Exception):
+    """Input the user can fix: reported as one line and exit code 2."""
+
+
+def _phantom_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, type=Path, help="output folder (created if needed)")
+    p.add_argument(
+        "--scenario", choices=SCENARIOS, default="healthy", help="lesion to build in (default healthy)"
+    )
+    p.add_argument(
+        "--seed", type=int, default=None, help="random anatomy number (default: the reference anatomy)"
+    )
+    p.add_argument("--spacing", type=float, default=1.0, help="voxel size in mm (default 1.0)")
+    p.add_argument(
+        "--size",
+        type=int,
+        nargs=3,
+        metavar=("I", "J", "K"),
+        default=None,
+        help="volume size in voxels, centred on the anatomy (default: fit the anatomy)",
+    )
+    p.add_argument(
+        "--area-ratio",
+        type=float,
+        default=0.25,
+        help="lesion area / healthy area for may-thurner and bilateral (default 0.25)",
+    )
+    p.add_argument(
+        "--occlusion-length",
+        type=float,
+        default=40.0,
+        help="length of the IVC occlusion in mm for ivc-occlusion (default 40)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="ivc-plan", description="IVC and iliac vein stent planning (research use only).")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    demo = sub.add_parser("demo", help="run the pipeline as far as it exists on the built-in phantom")
+    _phantom_arguments(demo)
+    demo.set_defaults(scenario="may-thurner")
+    phantom = sub.add_parser("phantom", help="write a synthetic CT venogram with its truth")
+    _phantom_arguments(phantom)
+    return parser
+
+
+def phantom_options(args: argparse.Namespace):
+    from .phantom import PhantomOptions
+
+    return PhantomOptions(
+        spacing_mm=args.spacing,
+        size_ijk=tuple(args.size) if args.size else None,
+        seed=args.seed,
+        may_thurner_area_ratio=args.area_ratio if args.scenario == "may-thurner" else None,
+        bilateral_iliac_area_ratio=args.area_ratio if args.scenario == "bilateral" else None,
+        ivc_occlusion_length_mm=args.occlusion_length if args.scenario == "ivc-occlusion" else None,
+    )
+
+
+def truth_summary(phantom) -> dict:
+    """The phantom's truth as JSON-ready numbers (RAS mm)."""
+
+    def ras(p):
+        return [round(float(c), 2) for c in p]
+
+    branches = {}
+    for name, br in phantom.branches.items():
+        healthy = br.healthy()
+        branches[name] = {
+            "length_mm": round(br.length_mm, 1),
+            "median_ce_diameter_mm": round(float(np.median(br.ce_diameter_mm[healthy])), 2),
+        }
+    return {
+        "confluence_ras": ras(phantom.confluence_ras),
+        "renal_inflow_ras": ras(phantom.renal_inflow_ras),
+        "inter_iliac_angle_deg": round(phantom.inter_iliac_angle_deg, 1),
+        "seeds": {k: ras(v) for k, v in phantom.seeds.items()},
+        "branches": branches,
+        "lesions": [
+            {
+                "branch": les.branch,
+                "kind": les.kind,
+                "start_mm": round(les.start_mm, 1),
+                "end_mm": round(les.end_mm, 1),
+                "min_area_mm2": round(les.min_area_mm2, 1),
+                "area_ratio": round(les.area_ratio, 3),
+            }
+            for les in phantom.lesions
+        ],
+        "enhancement_hu": {k: round(float(v), 1) for k, v in phantom.enhancement_hu.items()},
+        "spacing_mm": [round(float(s), 3) for s in phantom.spacing_mm],
+        "size_ijk": list(phantom.shape_ijk),
+    }
+
+
+def write_phantom(phantom, out: Path) -> list[Path]:
+    """Write the phantom, its truth and a scene holding both; return the files written."""
+    from . import mrml
+    from .scene import create_scene, save_mrb
+
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    with create_scene() as ctx:
+        nodes = mrml.add_phantom_to_scene(ctx.scene, phantom)
+        written.append(mrml.save_node(nodes.volume, out / "phantom_ct.nii.gz"))
+        labels = mrml.add_volume_from_array(
+            ctx.scene, phantom.labels, phantom.ijk_to_ras, "truth labels", True
+        )
+        written.append(mrml.save_node(labels, out / "truth_labels.nii.gz"))
+        mrml.remove_nodes(ctx.scene, [labels])
+        written.append(mrml.save_node(nodes.segmentation, out / "truth_segmentation.seg.nrrd"))
+        written.append(mrml.save_node(nodes.seeds, out / "seeds.mrk.json"))
+        for name, br in phantom.branches.items():
+            path = out / f"truth_centerline_{name}.csv"
+            table = np.column_stack(
+                [
+                    br.distance_mm,
+                    br.points_ras,
+                    br.area_mm2,
+                    br.ce_diameter_mm,
+                    br.min_diameter_mm,
+                    br.max_diameter_mm,
+                ]
+            )
+            np.savetxt(
+                path,
+                table,
+                delimiter=",",
+                fmt="%.3f",
+                comments="",
+                header="distance_mm,r,a,s,area_mm2,ce_diameter_mm,min_diameter_mm,max_diameter_mm",
+            )
+            written.append(path)
+        path = out / "truth.json"
+        path.write_text(json.dumps(truth_summary(phantom), indent=2) + "\n")
+        written.append(path)
+        written.append(save_mrb(ctx, out / "scene.mrb"))
+    return written
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .phantom import make_phantom
+
+    options = phantom_options(args)
+    start = time.perf_counter()
+    phantom = make_phantom(options)
+    built = time.perf_counter() - start
+    files = write_phantom(phantom, args.out)
+    total = time.perf_counter() - start
+    summary = truth_summary(phantom)
+    print(
+        f"phantom ({args.scenario}, {'reference anatomy' if args.seed is None else f'anatomy #{args.seed}'}, "
+        f"{summary['size_ijk'][0]}x{summary['size_ijk'][1]}x{summary['size_ijk'][2]} voxels at "
+        f"{args.spacing:g} mm) built in {built:.1f} s, written in {total - built:.1f} s"
+    )
+    for name, br in summary["branches"].items():
+        print(
+            f"  {name:12s} length {br['length_mm']:6.1f} mm, "
+            f"median CE diameter {br['median_ce_diameter_mm']:5.1f} mm"
+        )
+    for les in summary["lesions"]:
+        print(
+            f"  lesion: {les['kind']} of {les['branch']} at {les['start_mm']}-{les['end_mm']} mm, "
+            f"area ratio {les['area_ratio']}"
+        )
+    print(f"wrote {len(files)} files to {args.out}:")
+    for path in files:
+        print(f"  {path.name:36s} {path.stat().st_size / 1024:8.0f} kB")
+    if args.command == "demo":
+        print(
+            "The segmentation, centerline and stent-planning stages are not built yet; open scene.mrb in "
+            "3D Slicer to see the phantom, its truth segmentation, seeds and truth centerlines."
+        )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return _run(args)
+    except (BadInputError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
