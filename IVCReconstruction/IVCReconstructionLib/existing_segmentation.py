@@ -1,0 +1,108 @@
+"""Bring your own segmentation: the three veins out of a segmentation node or a label map.
+
+A TotalSegmentator result, a Segment Editor result or the project's own output is used as is:
+segments are found by ID (TotalSegmentator's ``inferior_vena_cava``, ``iliac_vena_left``,
+``iliac_vena_right``), then by SNOMED terminology, never by display name (architecture
+section 4). A plain label map needs a mapping such as ``ivc=63,left=67,right=68``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import names
+
+# Short names accepted in a label mapping, per branch.
+_MAPPING_KEYS = {
+    "ivc": "ivc",
+    "left": "left_iliac",
+    "left_iliac": "left_iliac",
+    "right": "right_iliac",
+    "right_iliac": "right_iliac",
+}
+
+
+def parse_label_mapping(text: str) -> dict[str, int]:
+    """``"ivc=63,left=67,right=68"`` -> ``{"ivc": 63, "left_iliac": 67, "right_iliac": 68}``.
+
+    :raises ValueError: on a malformed mapping or a missing branch.
+    """
+    out: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        branch = _MAPPING_KEYS.get(key.strip().lower())
+        if not sep or branch is None or not value.strip().isdigit():
+            raise ValueError(
+                f"cannot read {part!r} in the label mapping: write it as ivc=63,left=67,right=68"
+            )
+        out[branch] = int(value)
+    missing = [b for b in names.BRANCHES if b not in out]
+    if missing:
+        raise ValueError(
+            f"the label mapping {text!r} has no value for {', '.join(missing)}: write ivc=..,left=..,right=.."
+        )
+    if len(set(out.values())) != 3:
+        raise ValueError(f"the label mapping {text!r} gives two veins the same label value")
+    return out
+
+
+def find_vein_segments(segmentation_node: Any) -> dict[str, str]:
+    """Segment ID per branch: by ID first, then by terminology.
+
+    :raises ValueError: naming the veins that are not there.
+    """
+    from .mrml import vein_branch_of_segment
+
+    seg = segmentation_node.GetSegmentation()
+    ids = [seg.GetNthSegmentID(n) for n in range(seg.GetNumberOfSegments())]
+    found = {
+        branch: names.SEGMENT_IDS[branch] for branch in names.BRANCHES if names.SEGMENT_IDS[branch] in ids
+    }
+    for segment_id in ids:
+        branch = vein_branch_of_segment(seg.GetSegment(segment_id))
+        if branch is not None and branch not in found:
+            found[branch] = segment_id
+    missing = [b for b in names.BRANCHES if b not in found]
+    if missing:
+        wanted = ", ".join(f"{names.SEGMENT_IDS[b]} (SNOMED {names.SNOMED[b][0][0]})" for b in missing)
+        raise ValueError(
+            f"the segmentation {segmentation_node.GetName()!r} has no segment for {wanted}: name the "
+            "segments with these IDs or set their terminology (TotalSegmentator's output has them)"
+        )
+    return found
+
+
+def vein_labels_from_segmentation(segmentation_node: Any, reference_volume: Any = None):
+    """Label map (values ``names.VEIN_LABELS``), its IJK-to-RAS matrix, and the segment IDs used.
+
+    The label map is in the reference volume's geometry when one is given, otherwise in the
+    segmentation's own. Nothing is left in the scene.
+    """
+    import slicer
+    from vtkmodules.vtkCommonCore import vtkStringArray
+
+    from .mrml import array_and_geometry, remove_nodes
+
+    found = find_vein_segments(segmentation_node)
+    scene = segmentation_node.GetScene()
+    ids = vtkStringArray()
+    for branch in names.BRANCHES:  # the export numbers segments 1, 2, 3 in this order
+        ids.InsertNextValue(found[branch])
+    before = {scene.GetNthNode(n).GetID() for n in range(scene.GetNumberOfNodes())}
+    labelmap = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "vein labels (temporary)")
+    try:
+        ok = slicer.vtkSlicerSegmentationsModuleLogic.ExportSegmentsToLabelmapNode(
+            segmentation_node, ids, labelmap, reference_volume
+        )
+        if not ok or labelmap.GetImageData() is None:
+            raise ValueError(
+                f"could not turn the segmentation {segmentation_node.GetName()!r} into a label map"
+            )
+        labels, ijk_to_ras = array_and_geometry(labelmap)
+    finally:
+        # The export also makes a colour table for the label map: remove whatever it added.
+        added = [scene.GetNthNode(n) for n in range(scene.GetNumberOfNodes())]
+        remove_nodes(scene, [labelmap] + [n for n in added if n.GetID() not in before and n is not labelmap])
+    return np.asarray(labels), ijk_to_ras, found

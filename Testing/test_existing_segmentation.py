@@ -1,0 +1,76 @@
+"""Bring-your-own segmentations: segments found by ID or terminology, label maps by mapping."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from IVCReconstructionLib import mrml as mrml_lib
+from IVCReconstructionLib import names
+from IVCReconstructionLib.existing_segmentation import (
+    find_vein_segments,
+    parse_label_mapping,
+    vein_labels_from_segmentation,
+)
+from IVCReconstructionLib.phantom import PhantomOptions, make_phantom
+
+
+@pytest.fixture(scope="module")
+def phantom():
+    return make_phantom(PhantomOptions(spacing_mm=2.0))
+
+
+def test_label_mapping_is_parsed_and_checked():
+    assert parse_label_mapping("ivc=63,left=67,right=68") == {"ivc": 63, "left_iliac": 67, "right_iliac": 68}
+    assert parse_label_mapping(" IVC=1, left_iliac=2 ,right=3") == {
+        "ivc": 1,
+        "left_iliac": 2,
+        "right_iliac": 3,
+    }
+    with pytest.raises(ValueError, match="no value for right_iliac"):
+        parse_label_mapping("ivc=63,left=67")
+    with pytest.raises(ValueError, match="write it as ivc=63"):
+        parse_label_mapping("ivc=63,left=67,right=abc")
+    with pytest.raises(ValueError, match="same label value"):
+        parse_label_mapping("ivc=1,left=2,right=2")
+
+
+def test_segments_found_by_id_give_the_truth_labels_back(mrml, phantom):
+    nodes = mrml_lib.add_phantom_to_scene(mrml.scene, phantom)
+    before = mrml.scene.GetNumberOfNodes()
+    labels, ijk_to_ras, found = vein_labels_from_segmentation(nodes.segmentation, nodes.volume)
+    assert mrml.scene.GetNumberOfNodes() == before  # the temporary label map is gone
+    assert found == {b: names.SEGMENT_IDS[b] for b in names.BRANCHES}
+    np.testing.assert_allclose(ijk_to_ras, phantom.ijk_to_ras, atol=1e-6)
+    truth = np.where(np.isin(phantom.labels, (1, 2, 3)), phantom.labels, 0)
+    assert np.array_equal(labels, truth)
+
+
+def test_segments_found_by_terminology_when_ids_differ(mrml, phantom):
+    truth = np.where(np.isin(phantom.labels, (1, 2, 3)), phantom.labels, 0)
+    segments = {
+        1: ("Segment_7", "vena cava", (0, 0, 1)),
+        2: ("Segment_8", "L", (0, 0, 1)),
+        3: ("x", "R", (0, 0, 1)),
+    }
+    seg = mrml_lib.add_segmentation_from_labelmap(
+        mrml.scene, truth, phantom.ijk_to_ras, segments, "user segmentation"
+    )
+    segmentation = seg.GetSegmentation()
+    for label, branch in ((1, "ivc"), (2, "left_iliac"), (3, "right_iliac")):
+        mrml_lib.set_vein_terminology(segmentation.GetSegment(segments[label][0]), branch)
+    assert find_vein_segments(seg) == {"ivc": "Segment_7", "left_iliac": "Segment_8", "right_iliac": "x"}
+    labels, _, _ = vein_labels_from_segmentation(seg)
+    assert (labels == 2).sum() == (truth == 2).sum()
+
+
+def test_missing_vein_segment_is_named(mrml, phantom):
+    truth = np.where(np.isin(phantom.labels, (1, 2)), phantom.labels, 0)
+    segments = {1: ("inferior_vena_cava", "IVC", (0, 0, 1)), 2: ("iliac_vena_left", "L", (0, 0, 1))}
+    seg = mrml_lib.add_segmentation_from_labelmap(
+        mrml.scene, truth, phantom.ijk_to_ras, segments, "two veins"
+    )
+    before = mrml.scene.GetNumberOfNodes()
+    with pytest.raises(ValueError, match="no segment for iliac_vena_right"):
+        vein_labels_from_segmentation(seg)
+    assert mrml.scene.GetNumberOfNodes() == before
