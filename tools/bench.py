@@ -1,7 +1,8 @@
 """Benchmark: time and peak memory per stage, each case in its own process.
 
 Timings live here, not in the tests (the suite must stay fast and deterministic). Each case
-runs in a fresh interpreter so that its peak resident memory is its own. Run with `make bench`.
+runs in a fresh interpreter so that its peak resident memory is its own; the inputs a case
+needs (a phantom) are made before the clock starts. Run with `make bench`.
 """
 
 from __future__ import annotations
@@ -10,37 +11,78 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-CASES = {
-    "phantom, reference anatomy, 1 mm (fit to anatomy)": "PhantomOptions()",
-    "phantom, May-Thurner 0.25, 1 mm": "PhantomOptions(may_thurner_area_ratio=0.25)",
-    "phantom, full size 512x512x400 at 0.8 mm": "PhantomOptions(spacing_mm=0.8, size_ijk=(512, 512, 400))",
-}
+REAL_LABELS = Path(__file__).resolve().parents[2] / "shared" / "data" / "totalseg-example" / "labels.nii.gz"
 
-CHILD = """
-import json, resource, time
+PHANTOM = """
 from IVCReconstructionLib.phantom import PhantomOptions, make_phantom
 import scipy.spatial, scipy.interpolate, scipy.ndimage  # imports are not the stage's cost
-t = time.perf_counter()
-ph = make_phantom({options})
-seconds = time.perf_counter() - t
-print(json.dumps({{"seconds": seconds, "voxels": int(ph.image.size),
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+setup = None
+def stage():
+    return make_phantom({options}).image.size
 """
+
+CENTERLINES = """
+import numpy as np
+from IVCReconstructionLib.phantom import PhantomOptions, make_phantom
+from IVCReconstructionLib.analysis import measure_veins
+import vtkmodules.all, scipy.ndimage  # imports are not the stage's cost
+from IVCReconstructionLib.vmtk_compat import vmtk_class
+vmtk_class("vtkvmtkPolyDataCenterlines")
+ph = make_phantom({options})
+labels = np.where(np.isin(ph.labels, (1, 2, 3)), ph.labels, 0)
+def stage():
+    m = measure_veins(labels, ph.ijk_to_ras)
+    return labels.size
+"""
+
+REAL = """
+from IVCReconstructionLib.volumes import read_volume
+from IVCReconstructionLib.analysis import measure_veins
+import vtkmodules.all, scipy.ndimage
+from IVCReconstructionLib.vmtk_compat import vmtk_class
+vmtk_class("vtkvmtkPolyDataCenterlines")
+labels, m = read_volume({path!r})
+def stage():
+    measure_veins(labels, m, {{"ivc": 63, "left_iliac": 67, "right_iliac": 68}})
+    return labels.size
+"""
+
+RUN = """
+import json, resource, time
+t = time.perf_counter()
+voxels = stage()
+seconds = time.perf_counter() - t
+print(json.dumps({"seconds": seconds, "voxels": int(voxels),
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+CASES = {
+    "phantom, reference anatomy, 1 mm (fit to anatomy)": PHANTOM.format(options="PhantomOptions()"),
+    "phantom, May-Thurner 0.25, 1 mm": PHANTOM.format(options="PhantomOptions(may_thurner_area_ratio=0.25)"),
+    "phantom, full size 512x512x400 at 0.8 mm": PHANTOM.format(
+        options="PhantomOptions(spacing_mm=0.8, size_ijk=(512, 512, 400))"
+    ),
+    "surface + centerlines + profiles, 1 mm phantom": CENTERLINES.format(options="PhantomOptions()"),
+    "surface + centerlines + profiles, May-Thurner 1 mm": CENTERLINES.format(
+        options="PhantomOptions(may_thurner_area_ratio=0.25)"
+    ),
+}
+if REAL_LABELS.is_file():
+    CASES["surface + centerlines + profiles, real CT labels (3 mm)"] = REAL.format(path=str(REAL_LABELS))
 
 
 def main() -> int:
-    print(f"{'case':55s} {'voxels':>12s} {'time':>8s} {'peak memory':>12s}")
-    for name, options in CASES.items():
+    print(f"{'case':58s} {'voxels':>12s} {'time':>8s} {'peak memory':>12s}")
+    for name, code in CASES.items():
         start = time.perf_counter()
-        out = subprocess.run(
-            [sys.executable, "-c", CHILD.format(options=options)], capture_output=True, text=True, check=False
-        )
+        out = subprocess.run([sys.executable, "-c", code + RUN], capture_output=True, text=True, check=False)
         if out.returncode != 0:
-            print(f"{name:55s} FAILED after {time.perf_counter() - start:.1f} s:\n{out.stderr}")
+            print(f"{name:58s} FAILED after {time.perf_counter() - start:.1f} s:\n{out.stderr}")
             return 1
         r = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"{name:55s} {r['voxels']:12,d} {r['seconds']:7.1f}s {r['peak_mb']:9.0f} MB")
+        print(f"{name:58s} {r['voxels']:12,d} {r['seconds']:7.2f}s {r['peak_mb']:9.0f} MB")
     return 0
 
 

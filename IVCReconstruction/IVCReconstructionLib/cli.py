@@ -122,83 +122,98 @@ def truth_summary(phantom) -> dict:
     }
 
 
-def write_phantom(phantom, out: Path) -> list[Path]:
-    """Write the phantom, its truth and a scene holding both; return the files written."""
+def write_phantom(ctx, phantom, out: Path) -> list[Path]:
+    """Write the phantom and its truth, and put both in the context's scene; return the files."""
     from . import mrml
-    from .scene import create_scene, save_mrb
 
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    with create_scene() as ctx:
-        nodes = mrml.add_phantom_to_scene(ctx.scene, phantom)
-        written.append(mrml.save_node(nodes.volume, out / "phantom_ct.nii.gz"))
-        labels = mrml.add_volume_from_array(
-            ctx.scene, phantom.labels, phantom.ijk_to_ras, "truth labels", True
+    nodes = mrml.add_phantom_to_scene(ctx.scene, phantom)
+    written.append(mrml.save_node(nodes.volume, out / "phantom_ct.nii.gz"))
+    labels = mrml.add_volume_from_array(ctx.scene, phantom.labels, phantom.ijk_to_ras, "truth labels", True)
+    written.append(mrml.save_node(labels, out / "truth_labels.nii.gz"))
+    mrml.remove_nodes(ctx.scene, [labels])
+    written.append(mrml.save_node(nodes.segmentation, out / "truth_segmentation.seg.nrrd"))
+    written.append(mrml.save_node(nodes.seeds, out / "seeds.mrk.json"))
+    for name, br in phantom.branches.items():
+        path = out / f"truth_centerline_{name}.csv"
+        table = np.column_stack(
+            [
+                br.distance_mm,
+                br.points_ras,
+                br.area_mm2,
+                br.ce_diameter_mm,
+                br.min_diameter_mm,
+                br.max_diameter_mm,
+            ]
         )
-        written.append(mrml.save_node(labels, out / "truth_labels.nii.gz"))
-        mrml.remove_nodes(ctx.scene, [labels])
-        written.append(mrml.save_node(nodes.segmentation, out / "truth_segmentation.seg.nrrd"))
-        written.append(mrml.save_node(nodes.seeds, out / "seeds.mrk.json"))
-        for name, br in phantom.branches.items():
-            path = out / f"truth_centerline_{name}.csv"
-            table = np.column_stack(
-                [
-                    br.distance_mm,
-                    br.points_ras,
-                    br.area_mm2,
-                    br.ce_diameter_mm,
-                    br.min_diameter_mm,
-                    br.max_diameter_mm,
-                ]
-            )
-            np.savetxt(
-                path,
-                table,
-                delimiter=",",
-                fmt="%.3f",
-                comments="",
-                header="distance_mm,r,a,s,area_mm2,ce_diameter_mm,min_diameter_mm,max_diameter_mm",
-            )
-            written.append(path)
-        path = out / "truth.json"
-        path.write_text(json.dumps(truth_summary(phantom), indent=2) + "\n")
+        header = "distance_mm,r,a,s,area_mm2,ce_diameter_mm,min_diameter_mm,max_diameter_mm"
+        np.savetxt(path, table, delimiter=",", fmt="%.3f", comments="", header=header)
         written.append(path)
-        written.append(save_mrb(ctx, out / "scene.mrb"))
+    path = out / "truth.json"
+    path.write_text(json.dumps(truth_summary(phantom), indent=2) + "\n")
+    written.append(path)
     return written
+
+
+def measure_truth_segmentation(ctx, phantom, out: Path):
+    """Centerlines and diameter profiles of the phantom's veins (its truth segmentation, from
+    its seeds), into the scene and profile_<branch>.csv; return (measurements, files)."""
+    from . import mrml
+    from .analysis import measure_veins
+    from .profile_io import write_profiles
+
+    veins = np.where(np.isin(phantom.labels, (1, 2, 3)), phantom.labels, 0)
+    measured = measure_veins(veins, phantom.ijk_to_ras, seeds=phantom.seeds)
+    mrml.add_centerlines_to_scene(ctx.scene, measured.tree, measured.profiles)
+    return measured, write_profiles(measured.profiles, out)
 
 
 def _run(args: argparse.Namespace) -> int:
     from .phantom import make_phantom
+    from .scene import create_scene, save_mrb
 
     options = phantom_options(args)
     start = time.perf_counter()
     phantom = make_phantom(options)
     built = time.perf_counter() - start
-    files = write_phantom(phantom, args.out)
-    total = time.perf_counter() - start
     summary = truth_summary(phantom)
     print(
         f"phantom ({args.scenario}, {'reference anatomy' if args.seed is None else f'anatomy #{args.seed}'}, "
         f"{summary['size_ijk'][0]}x{summary['size_ijk'][1]}x{summary['size_ijk'][2]} voxels at "
-        f"{args.spacing:g} mm) built in {built:.1f} s, written in {total - built:.1f} s"
+        f"{args.spacing:g} mm) built in {built:.1f} s"
     )
-    for name, br in summary["branches"].items():
-        print(
-            f"  {name:12s} length {br['length_mm']:6.1f} mm, "
-            f"median CE diameter {br['median_ce_diameter_mm']:5.1f} mm"
-        )
     for les in summary["lesions"]:
         print(
-            f"  lesion: {les['kind']} of {les['branch']} at {les['start_mm']}-{les['end_mm']} mm, "
-            f"area ratio {les['area_ratio']}"
+            f"  truth lesion: {les['kind']} of {les['branch']} at {les['start_mm']}-{les['end_mm']} mm "
+            f"from the confluence, area ratio {les['area_ratio']}"
         )
+    with create_scene() as ctx:
+        files = write_phantom(ctx, phantom, args.out)
+        if args.command == "demo":
+            t = time.perf_counter()
+            measured, csvs = measure_truth_segmentation(ctx, phantom, args.out)
+            files += csvs
+            seconds = time.perf_counter() - t
+            print(f"centerlines and diameter profiles of the truth segmentation in {seconds:.1f} s:")
+            for name, prof in measured.profiles.items():
+                ok = ~prof.confluence_zone
+                truth = summary["branches"][name]["median_ce_diameter_mm"]
+                i = int(np.argmin(np.where(ok, prof.area_mm2, np.inf)))
+                print(
+                    f"  {name:12s} {prof.distance_mm[-1]:5.0f} mm long, median CE diameter "
+                    f"{np.median(prof.ce_diameter_mm[ok]):5.1f} mm (truth {truth:.1f}), "
+                    f"smallest area {prof.area_mm2[i]:6.1f} mm2 at {prof.distance_mm[i]:.0f} mm"
+                )
+        files.append(save_mrb(ctx, args.out / "scene.mrb"))
     print(f"wrote {len(files)} files to {args.out}:")
     for path in files:
         print(f"  {path.name:36s} {path.stat().st_size / 1024:8.0f} kB")
     if args.command == "demo":
         print(
-            "The segmentation, centerline and stent-planning stages are not built yet; open scene.mrb in "
-            "3D Slicer to see the phantom, its truth segmentation, seeds and truth centerlines."
+            "Not built yet: vein segmentation from the CT (the demo measures the truth segmentation), "
+            "findings and the stent plan. Open scene.mrb in 3D Slicer to see the phantom, the truth, the "
+            "measured centerlines, tables and the diameter plot."
         )
     return 0
 

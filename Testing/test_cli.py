@@ -1,0 +1,88 @@
+"""The command line end to end: files written, a scene that reloads, clean errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from IVCReconstructionLib.cli import main
+from IVCReconstructionLib.profile_io import read_profile_csv
+from IVCReconstructionLib.profile_types import PROFILE_COLUMNS
+from IVCReconstructionLib.scene import load_mrb
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    assert main(["demo", "--out", str(out), "--spacing", "1.5"]) == 0
+    return out
+
+
+def test_demo_writes_phantom_truth_profiles_and_scene(demo):
+    for name in (
+        "phantom_ct.nii.gz",
+        "truth_labels.nii.gz",
+        "truth_segmentation.seg.nrrd",
+        "seeds.mrk.json",
+        "truth.json",
+        "scene.mrb",
+    ):
+        assert (demo / name).stat().st_size > 0, name
+    truth = json.loads((demo / "truth.json").read_text())
+    assert truth["lesions"][0]["branch"] == "left_iliac"  # the demo's default scenario is May-Thurner
+    for branch in ("ivc", "left_iliac", "right_iliac"):
+        path = demo / f"profile_{branch}.csv"
+        assert path.read_text().splitlines()[0] == ",".join(PROFILE_COLUMNS)
+        prof = read_profile_csv(path)
+        ok = ~prof.confluence_zone
+        expected = truth["branches"][branch]["median_ce_diameter_mm"]
+        assert np.median(prof.ce_diameter_mm[ok]) == pytest.approx(expected, abs=1.5), branch
+    # The compressed left common iliac vein is the smallest section of its branch.
+    left = read_profile_csv(demo / "profile_left_iliac.csv")
+    i = int(np.argmin(np.where(left.confluence_zone, np.inf, left.area_mm2)))
+    assert left.distance_mm[i] < 50.0
+
+
+def test_demo_scene_reloads_with_everything(demo, tmp_path):
+    ctx = load_mrb(demo / "scene.mrb", tmp_path / "reload")
+    try:
+        scene = ctx.scene
+
+        def names_of(cls):
+            return sorted(n.GetName() for n in scene.GetNodesByClass(cls))
+
+        assert "IVC phantom CT" in names_of("vtkMRMLScalarVolumeNode")
+        assert len(names_of("vtkMRMLMarkupsCurveNode")) == 6  # 3 truth + 3 measured centerlines
+        assert len(names_of("vtkMRMLTableNode")) >= 3
+        assert names_of("vtkMRMLPlotChartNode") == ["Vein diameters"]
+        seg = scene.GetFirstNodeByClass("vtkMRMLSegmentationNode").GetSegmentation()
+        assert seg.GetSegment("inferior_vena_cava") is not None
+    finally:
+        ctx.close()
+
+
+def run_cli(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "IVCReconstructionLib.cli", *args], capture_output=True, text=True
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["phantom", "--out", "x", "--spacing", "0"], "spacing must be between"),
+        (["phantom", "--out", "x", "--scenario", "unknown"], "invalid choice"),
+        (["plan", "--volume", "ct.nii.gz"], "invalid choice: 'plan'"),
+        (["phantom"], "required: --out"),
+    ],
+)
+def test_bad_input_is_one_line_on_stderr_and_exit_code_2(tmp_path, args, message):
+    result = run_cli(*[str(tmp_path / a) if a == "x" else a for a in args])
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
