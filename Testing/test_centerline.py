@@ -222,3 +222,25 @@ def test_segment_too_small_for_a_centerline_is_refused(small):
         ValueError, match=r"iliac_vena_right segment is at most .* too small for a centerline"
     ):
         measure_veins(labels, small.ijk_to_ras)
+
+
+def test_segmentation_node_measured_into_the_scene_or_not_at_all(mrml, small):
+    from IVCReconstructionLib import mrml as mrml_lib
+    from IVCReconstructionLib.analysis import measure_segmentation_into_scene
+
+    nodes = mrml_lib.add_phantom_to_scene(mrml.scene, small)
+    before = mrml.scene.GetNumberOfNodes()
+    out, measured = measure_segmentation_into_scene(mrml.scene, nodes.segmentation, seeds=small.seeds)
+    assert set(out.curves) == {"ivc", "left_iliac", "right_iliac"}
+    assert mrml.scene.GetNumberOfNodes() > before
+    ivc = measured.profiles["ivc"]
+    truth = small.branches["ivc"]
+    assert np.median(ivc.ce_diameter_mm[~ivc.confluence_zone]) == pytest.approx(
+        np.median(truth.ce_diameter_mm[truth.healthy()]), abs=1.5
+    )
+    # A seed far from its vein: refused, and nothing added.
+    count = mrml.scene.GetNumberOfNodes()
+    seeds = dict(small.seeds, Right=small.seeds["Right"] + [0.0, 0.0, -60.0])
+    with pytest.raises(ValueError, match="Right seed"):
+        measure_segmentation_into_scene(mrml.scene, nodes.segmentation, seeds=seeds)
+    assert mrml.scene.GetNumberOfNodes() == count

@@ -44,3 +44,25 @@ def measure_veins(
     """
     result = extract_centerlines(labels_kji, ijk_to_ras, label_values, seeds)
     return VeinMeasurements(result, compute_profiles(result.tree, result.surface))
+
+
+def measure_segmentation_into_scene(
+    scene,
+    segmentation_node,
+    seeds: dict | None = None,
+    reference_volume=None,
+    folder_name: str = "IVC centerlines",
+):
+    """Measure the veins of a segmentation node and add the results to its scene.
+
+    The three vein segments are found by ID, then terminology (``existing_segmentation``).
+    Everything is measured before the first node is made, so a ValueError leaves the scene
+    as it was. Returns (``mrml.CenterlineNodes``, :class:`VeinMeasurements`).
+    """
+    from .existing_segmentation import vein_labels_from_segmentation
+    from .mrml import add_centerlines_to_scene
+
+    labels, ijk_to_ras, _ = vein_labels_from_segmentation(segmentation_node, reference_volume)
+    measured = measure_veins(labels, ijk_to_ras, seeds=seeds)
+    nodes = add_centerlines_to_scene(scene, measured.tree, measured.profiles, folder_name=folder_name)
+    return nodes, measured
