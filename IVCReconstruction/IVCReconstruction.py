@@ -7,7 +7,13 @@ from typing import Annotated
 
 import slicer
 import vtk
-from slicer import vtkMRMLScalarVolumeNode
+from slicer import (
+    vtkMRMLMarkupsFiducialNode,
+    vtkMRMLPlotChartNode,
+    vtkMRMLScalarVolumeNode,
+    vtkMRMLSegmentationNode,
+    vtkMRMLVolumeNode,
+)
 from slicer.i18n import tr as _
 from slicer.i18n import translate
 from slicer.parameterNodeWrapper import (
@@ -41,13 +47,22 @@ class IVCReconstruction(ScriptedLoadableModule):
         self.parent.contributors = ["IVCReconstruction developers"]
         self.parent.helpText = _("""
 <p>IVC Reconstruction is growing into a planner for stent reconstruction of the inferior vena cava
-(IVC) and the iliac veins. <b>This version builds synthetic CT venograms</b> of the iliocaval
-confluence with known truth, for trying and testing the planner: choose a scenario (healthy,
-May-Thurner compression of the left common iliac vein, IVC occlusion or narrowing of both common
-iliac veins) and click <i>Create phantom</i>. The CT volume, its truth segmentation (the veins
-and their neighbours), truth centerlines and seed points (IVC, Left, Right) are added to the
-scene in one folder.</p>
-<p>Vein segmentation, centerlines, diameter profiles and stent planning come in later versions.</p>
+(IVC) and the iliac veins. This version has two steps.</p>
+<p><b>Synthetic venogram (phantom)</b> builds synthetic CT venograms of the iliocaval confluence
+with known truth, for trying and testing the planner: choose a scenario (healthy, May-Thurner
+compression of the left common iliac vein, IVC occlusion or narrowing of both common iliac veins)
+and click <i>Create phantom</i>. The CT volume, its truth segmentation (the veins and their
+neighbours), truth centerlines and seed points (IVC, Left, Right) are added to the scene in one
+folder.</p>
+<p><b>Centerlines and diameters</b> measures the IVC and both common iliac veins in any
+segmentation that has them: a TotalSegmentator result, a Segment Editor result or a phantom's
+truth. The segments are found by ID (<i>inferior_vena_cava</i>, <i>iliac_vena_left</i>,
+<i>iliac_vena_right</i>) or else by their terminology. Optionally, a point list with points
+labelled IVC, Left and Right says where the analysis starts (cranial IVC) and ends (caudal iliac
+veins); ends without a point are found automatically. Click <i>Measure veins</i> to add, in one
+folder next to the segmentation, a centerline curve and a diameter profile table per vein and a
+chart of the CE (area-equivalent), minimum and maximum diameters along each vein.</p>
+<p>Vein segmentation from a CT and stent planning come in later versions.</p>
 <p><b>Research use only.</b> This software is not a medical device and is not approved for
 clinical use. Any plan it makes is a suggestion for a physician to review, not a treatment
 decision.</p>
@@ -73,6 +88,15 @@ ANATOMY_SEED_RANGE = (0, 9999)
 SPACING_RANGE_MM = (0.5, 3.0)
 LESION_AREA_RATIO_RANGE = (0.05, 0.9)
 OCCLUSION_LENGTH_RANGE_MM = (10.0, 80.0)
+
+# Control-point labels of a seed point list (architecture section 5), matched case-insensitively.
+# The centerlines run between the IVC, Left and Right points (the same keys as
+# IVCReconstructionLib.names.SEED_IVC/SEED_LEFT/SEED_RIGHT, which Testing/test_slicer_shell.py
+# checks). The other landmarks are for later steps: accepted, so one point list serves the whole
+# plan, but not used to measure the veins.
+SEED_END_LABELS = ("IVC", "Left", "Right")
+SEED_LANDMARK_LABELS = ("Renal", "InguinalLeft", "InguinalRight")
+SEED_VIA_PREFIX = "Via"
 
 
 class PhantomScenario(enum.Enum):
@@ -119,6 +143,13 @@ class IVCReconstructionParameterNode:
         bilateral narrowing scenarios (0.25: the vein keeps a quarter of its area).
     occlusionLengthMm - Length in mm of the IVC stretch without lumen, for the occlusion scenario.
     phantomVolume - Output: the CT volume of the last phantom created.
+    veinSegmentation - The segmentation to measure. It must hold the IVC and both common iliac
+        veins, found by segment ID (inferior_vena_cava, iliac_vena_left, iliac_vena_right) or by
+        terminology. Set to the truth segmentation of each new phantom.
+    seedPoints - Optional point list whose points labelled IVC, Left and Right (any case) mark the
+        cranial end of the IVC and the caudal ends of the iliac veins; ends without a point are
+        found automatically. Set to the seed points of each new phantom.
+    diameterChart - Output: the diameter chart of the last measurement.
     """
 
     scenario: PhantomScenario = PhantomScenario.healthy
@@ -128,6 +159,9 @@ class IVCReconstructionParameterNode:
     lesionAreaRatio: Annotated[float, WithinRange(*LESION_AREA_RATIO_RANGE)] = 0.25
     occlusionLengthMm: Annotated[float, WithinRange(*OCCLUSION_LENGTH_RANGE_MM)] = 40.0
     phantomVolume: vtkMRMLScalarVolumeNode | None
+    veinSegmentation: vtkMRMLSegmentationNode | None
+    seedPoints: vtkMRMLMarkupsFiducialNode | None
+    diameterChart: vtkMRMLPlotChartNode | None
 
 
 #
@@ -172,6 +206,7 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
 
         self.ui.createPhantomButton.connect("clicked(bool)", self.onCreatePhantomButton)
+        self.ui.measureVeinsButton.connect("clicked(bool)", self.onMeasureVeinsButton)
 
         self.initializeParameterNode()
 
@@ -202,10 +237,14 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
 
     def initializeParameterNode(self) -> None:
         """Get the module's parameter node (created on first use) and show it in the GUI."""
-        # The settings live in the parameter node, so they are saved with the scene. This module
-        # has no input nodes to pre-select: the phantom settings have defaults in
-        # IVCReconstructionParameterNode and the phantom volume is an output.
+        # The settings live in the parameter node, so they are saved with the scene. The phantom
+        # settings have defaults in IVCReconstructionParameterNode and the phantom volume is an
+        # output; the segmentation to measure defaults to the first one that has the three veins.
         self.setParameterNode(self.logic.getParameterNode())
+        if not self._parameterNode.veinSegmentation:
+            veinSegmentation = self.logic.firstVeinSegmentation()
+            if veinSegmentation:
+                self._parameterNode.veinSegmentation = veinSegmentation
 
     def setParameterNode(self, inputParameterNode: IVCReconstructionParameterNode | None) -> None:
         """Bind the GUI to inputParameterNode (or to nothing) and observe its changes.
@@ -224,11 +263,12 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self._checkCanApply()
 
     def _checkCanApply(self, caller=None, event=None) -> None:
-        """Enable the button and the settings that apply to the current choices."""
+        """Enable the buttons and the settings that apply to the current choices."""
         parameterNode = self._parameterNode
         if not parameterNode:
-            self.ui.createPhantomButton.enabled = False
-            self.ui.createPhantomButton.toolTip = _("The module has no parameter node yet.")
+            for button in (self.ui.createPhantomButton, self.ui.measureVeinsButton):
+                button.enabled = False
+                button.toolTip = _("The module has no parameter node yet.")
             return
 
         # Settings that the chosen scenario does not use stay visible but disabled, so the user
@@ -243,6 +283,31 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             "seed points to the scene."
         ).format(scenario=parameterNode.scenario.label())
 
+        # Whether the segmentation has the three veins is only known by looking into it, which
+        # the logic does when the button is clicked and reports in an error message.
+        if not parameterNode.veinSegmentation:
+            self.ui.measureVeinsButton.enabled = False
+            self.ui.measureVeinsButton.toolTip = _(
+                "Select a segmentation with the IVC and both common iliac veins: segments with the IDs "
+                "inferior_vena_cava, iliac_vena_left and iliac_vena_right (as TotalSegmentator names them), "
+                "or with the terminology of these veins."
+            )
+            return
+        self.ui.measureVeinsButton.enabled = True
+        segmentationName = parameterNode.veinSegmentation.GetName()
+        if parameterNode.seedPoints:
+            self.ui.measureVeinsButton.toolTip = _(
+                "Add centerlines, diameter profile tables and a diameter chart of the IVC and both common "
+                "iliac veins in {segmentation}. The centerlines run between the IVC, Left and Right points "
+                "of {seeds}; ends without a point are found automatically."
+            ).format(segmentation=segmentationName, seeds=parameterNode.seedPoints.GetName())
+        else:
+            self.ui.measureVeinsButton.toolTip = _(
+                "Add centerlines, diameter profile tables and a diameter chart of the IVC and both common "
+                "iliac veins in {segmentation}. The ends of the centerlines are found automatically; to "
+                "choose them, select seed points labelled IVC, Left and Right."
+            ).format(segmentation=segmentationName)
+
     def onCreatePhantomButton(self) -> None:
         """Create a phantom when the user clicks "Create phantom", then show it in the slice views."""
         with slicer.util.tryWithErrorDisplay(_("Failed to create the phantom."), waitCursor=True):
@@ -256,9 +321,26 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
                 occlusionLengthMm=parameterNode.occlusionLengthMm,
             )[0]
             parameterNode.phantomVolume = phantomNodes.volume
+            # The phantom's truth is the natural first thing to measure.
+            parameterNode.veinSegmentation = phantomNodes.segmentation
+            parameterNode.seedPoints = phantomNodes.seeds
             slicer.util.setSliceViewerLayers(background=phantomNodes.volume, fit=True)
             slicer.util.showStatusMessage(
                 _("Created phantom {name}.").format(name=phantomNodes.volume.GetName()), 3000
+            )
+
+    def onMeasureVeinsButton(self) -> None:
+        """Measure the veins when the user clicks "Measure veins", then show the diameter chart."""
+        with slicer.util.tryWithErrorDisplay(_("Failed to measure the veins."), waitCursor=True):
+            parameterNode = self._parameterNode
+            centerlineNodes = self.logic.measureVeins(
+                parameterNode.veinSegmentation, parameterNode.seedPoints
+            )[0]
+            parameterNode.diameterChart = centerlineNodes.chart
+            # Switches to a layout with a plot view and shows the chart there.
+            slicer.modules.plots.logic().ShowChartInLayout(centerlineNodes.chart)
+            slicer.util.showStatusMessage(
+                _("Measured the veins of {name}.").format(name=parameterNode.veinSegmentation.GetName()), 3000
             )
 
 
@@ -400,6 +482,174 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
             bilateral_iliac_area_ratio=bilateralAreaRatio,
         )
 
+    def measureVeins(
+        self,
+        segmentationNode: vtkMRMLSegmentationNode,
+        seedsNode: vtkMRMLMarkupsFiducialNode | None = None,
+        referenceVolumeNode: vtkMRMLVolumeNode | None = None,
+    ) -> tuple:
+        """
+        Centerlines and diameter profiles of the IVC and both common iliac veins of a
+        segmentation, added to slicer.mrmlScene in a folder "IVC centerlines" next to the
+        segmentation. Everything is checked and computed before the first node is added, so a
+        ValueError leaves the scene as it was.
+
+        :param segmentationNode: segmentation holding the veins as segments with the IDs
+            inferior_vena_cava, iliac_vena_left and iliac_vena_right (TotalSegmentator's), or with
+            their terminology (SNOMED CT 64131007 inferior vena cava; 46027005 common iliac vein,
+            left or right). Other segments are ignored.
+        :param seedsNode: optional point list (vtkMRMLMarkupsFiducialNode) whose points labelled
+            IVC, Left and Right (any case) mark where the centerlines start (cranial IVC) and end
+            (caudal iliac veins); ends without a point are found automatically. See
+            seedPointsFromMarkups for the labels accepted.
+        :param referenceVolumeNode: optional volume whose voxel grid the segments are sampled on;
+            by default the segmentation's own geometry.
+        :return: (centerlineNodes, measurements): the nodes added
+            (IVCReconstructionLib.mrml.CenterlineNodes: curves and tables per branch "ivc",
+            "left_iliac", "right_iliac", the diameter chart, its plot series and the folder item)
+            and the numbers behind them (IVCReconstructionLib.analysis.VeinMeasurements:
+            centerline tree, vein surface and a BranchProfile per branch).
+        :raises ValueError: if an input is missing or of the wrong type, a seed label is unknown
+            or repeated, a vein segment is missing, or the veins cannot be measured; the message
+            says what to change.
+        """
+        if not isinstance(segmentationNode, vtkMRMLSegmentationNode):
+            raise ValueError(
+                _("Select the segmentation to measure (a segmentation node); got {value}.").format(
+                    value=self._describe(segmentationNode)
+                )
+            )
+        if segmentationNode.GetScene() is not slicer.mrmlScene:
+            raise ValueError(
+                _("The segmentation {name} is not in the scene.").format(name=segmentationNode.GetName())
+            )
+        if referenceVolumeNode is not None and not isinstance(referenceVolumeNode, vtkMRMLVolumeNode):
+            raise ValueError(
+                _("The reference volume must be a volume node, or None; got {value}.").format(
+                    value=self._describe(referenceVolumeNode)
+                )
+            )
+        seeds = self.seedPointsFromMarkups(seedsNode) if seedsNode is not None else {}
+
+        from IVCReconstructionLib.analysis import measure_segmentation_into_scene
+
+        startTime = time.time()
+        seedsText = ", ".join(seeds) if seeds else "none"
+        logging.info(f"Measuring the veins of {segmentationNode.GetName()}: seed points {seedsText}")
+        # The library finds the three vein segments, computes the surface, centerlines and
+        # profiles, and adds nodes only at the end.
+        centerlineNodes, measurements = measure_segmentation_into_scene(
+            slicer.mrmlScene,
+            segmentationNode,
+            seeds=seeds or None,
+            reference_volume=referenceVolumeNode,
+            parent_item=self._parentFolderItem(segmentationNode),
+        )
+        stopTime = time.time()
+        logging.info(f"Veins measured in {stopTime - startTime:.2f} seconds")
+        return centerlineNodes, measurements
+
+    def seedPointsFromMarkups(self, seedsNode: vtkMRMLMarkupsFiducialNode) -> dict:
+        """
+        The IVC, Left and Right points of a seed point list, as measureVeins passes them to the
+        library.
+
+        Labels are matched case-insensitively, ignoring spaces around them (architecture
+        section 5). Points labelled Via... (one or more), Renal, InguinalLeft or InguinalRight
+        belong to later steps and are left out, as are points not placed yet.
+
+        :param seedsNode: the point list.
+        :return: dict from "IVC", "Left", "Right" to the RAS position (numpy array of 3, world
+            coordinates, so a transform on the point list applies). A missing end is not a key.
+        :raises ValueError: if seedsNode is not a point list, or naming the labels that are
+            unknown or used by more than one point.
+        """
+        import numpy as np
+
+        if not isinstance(seedsNode, vtkMRMLMarkupsFiducialNode):
+            raise ValueError(
+                _("The seed points must be a point list (markups fiducial node); got {value}.").format(
+                    value=self._describe(seedsNode)
+                )
+            )
+        knownLabels = {label.lower(): label for label in SEED_END_LABELS + SEED_LANDMARK_LABELS}
+        positions = {}
+        counts = {}
+        unknownLabels = []
+        for index in range(seedsNode.GetNumberOfControlPoints()):
+            if seedsNode.GetNthControlPointPositionStatus(index) != seedsNode.PositionDefined:
+                continue  # being placed, or never placed: no position yet
+            text = seedsNode.GetNthControlPointLabel(index).strip()
+            if text.lower().startswith(SEED_VIA_PREFIX.lower()):
+                continue  # a path may pass several Via points, so these may repeat
+            label = knownLabels.get(text.lower())
+            if label is None:
+                unknownLabels.append(text)
+                continue
+            counts[label] = counts.get(label, 0) + 1
+            if label in SEED_END_LABELS:
+                position = [0.0, 0.0, 0.0]
+                seedsNode.GetNthControlPointPositionWorld(index, position)
+                positions[label] = np.array(position, dtype=float)
+
+        if unknownLabels:
+            raise ValueError(
+                _(
+                    "The seed point list {name} has points with unknown labels: {labels}. Label the "
+                    "points {ends} (any case); {landmarks} and labels starting with {via} are also "
+                    "accepted."
+                ).format(
+                    name=seedsNode.GetName(),
+                    labels=", ".join(repr(label) for label in unknownLabels),
+                    ends=", ".join(SEED_END_LABELS),
+                    landmarks=", ".join(SEED_LANDMARK_LABELS),
+                    via=SEED_VIA_PREFIX,
+                )
+            )
+        repeatedLabels = [label for label, count in counts.items() if count > 1]
+        if repeatedLabels:
+            raise ValueError(
+                _(
+                    "The seed point list {name} has more than one point labelled {labels} (labels "
+                    "are matched in any case): keep one point per label."
+                ).format(name=seedsNode.GetName(), labels=", ".join(repeatedLabels))
+            )
+        return positions
+
+    def firstVeinSegmentation(self) -> vtkMRMLSegmentationNode | None:
+        """The first segmentation in the scene that has the IVC and both common iliac veins (by
+        segment ID or terminology), or None."""
+        from IVCReconstructionLib.existing_segmentation import find_vein_segments
+
+        for segmentationNode in slicer.util.getNodesByClass("vtkMRMLSegmentationNode"):
+            try:
+                find_vein_segments(segmentationNode)
+            except ValueError:
+                continue  # not a segmentation of these veins
+            return segmentationNode
+        return None
+
+    @staticmethod
+    def _describe(value) -> str:
+        """A node as its class and name, for error messages; anything else as its repr."""
+        if hasattr(value, "GetClassName") and hasattr(value, "GetName"):
+            return f"{value.GetClassName()} {value.GetName()!r}"
+        return repr(value)
+
+    @staticmethod
+    def _parentFolderItem(node) -> int | None:
+        """Subject-hierarchy folder holding node (e.g. the phantom's folder), or None at the top."""
+        shNode = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(slicer.mrmlScene)
+        if shNode is None:
+            return None
+        item = shNode.GetItemByDataNode(node)
+        if item == shNode.GetInvalidItemID():
+            return None
+        parent = shNode.GetItemParent(item)
+        if parent in (shNode.GetInvalidItemID(), shNode.GetSceneItemID()):
+            return None
+        return parent
+
     @staticmethod
     def _scenarioFromValue(scenario: PhantomScenario | str) -> PhantomScenario:
         """The PhantomScenario given as itself or as its value; ValueError if there is none."""
@@ -459,6 +709,10 @@ class IVCReconstructionTest(ScriptedLoadableModuleTest):
         self.test_MayThurnerPhantom()
         self.setUp()
         self.test_BadInputAddsNoNode()
+        self.setUp()
+        self.test_MeasurePhantomVeins()
+        self.setUp()
+        self.test_SeedLabelsAreChecked()
 
     def test_HealthyPhantom(self):
         """The healthy reference phantom: geometry, segments, seeds and IVC size."""
@@ -539,3 +793,77 @@ class IVCReconstructionTest(ScriptedLoadableModuleTest):
             logic.createPhantom("noSuchScenario", spacingMm=self.spacingMm)
         self.assertEqual(slicer.mrmlScene.GetNumberOfNodes(), numberOfNodesBefore)
         self.delayDisplay("Bad input test passed")
+
+    def test_MeasurePhantomVeins(self):
+        """Centerlines and diameters of a healthy phantom's truth segmentation match its truth."""
+        import numpy as np
+
+        self.delayDisplay("Measuring the veins of a healthy phantom")
+        logic = IVCReconstructionLogic()
+        # 1.5 mm (not the 2 mm of the other tests): the diameters are checked to 1.5 mm.
+        phantomNodes, phantom = logic.createPhantom(PhantomScenario.healthy, spacingMm=1.5)
+        centerlineNodes, measurements = logic.measureVeins(phantomNodes.segmentation, phantomNodes.seeds)
+
+        # One curve and one table per vein, nine plot series (CE, min, max per vein)
+        branches = {"ivc", "left_iliac", "right_iliac"}
+        self.assertEqual(set(centerlineNodes.curves), branches)
+        self.assertEqual(set(centerlineNodes.tables), branches)
+        for branch in branches:
+            curve = centerlineNodes.curves[branch]
+            table = centerlineNodes.tables[branch]
+            self.assertIs(curve.GetScene(), slicer.mrmlScene)
+            self.assertIs(table.GetScene(), slicer.mrmlScene)
+            self.assertGreater(curve.GetNumberOfControlPoints(), 10)
+            self.assertEqual(table.GetNumberOfRows(), curve.GetNumberOfControlPoints())
+        self.assertEqual(centerlineNodes.chart.GetNumberOfPlotSeriesNodes(), 9)
+
+        # IVC size: median area-equivalent (CE) diameter away from the confluence, against the truth
+        profile = measurements.profiles["ivc"]
+        keep = ~np.asarray(profile.confluence_zone, dtype=bool)
+        measuredMm = float(np.nanmedian(np.asarray(profile.ce_diameter_mm)[keep]))
+        truth = phantom.branches["ivc"]
+        truthMm = float(np.median(truth.ce_diameter_mm[truth.healthy()]))
+        self.assertAlmostEqual(measuredMm, truthMm, delta=1.5)
+
+        # A segmentation without the right iliac vein is refused, and nothing is added
+        phantomNodes.segmentation.GetSegmentation().RemoveSegment("iliac_vena_right")
+        numberOfNodesBefore = slicer.mrmlScene.GetNumberOfNodes()
+        with self.assertRaises(ValueError):
+            logic.measureVeins(phantomNodes.segmentation, phantomNodes.seeds)
+        self.assertEqual(slicer.mrmlScene.GetNumberOfNodes(), numberOfNodesBefore)
+        self.delayDisplay("Vein measurement test passed")
+
+    def test_SeedLabelsAreChecked(self):
+        """Seed labels are read in any case; unknown or repeated labels are refused before any work."""
+        import numpy as np
+
+        self.delayDisplay("Checking seed labels")
+        logic = IVCReconstructionLogic()
+        seeds = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "Seeds")
+        seeds.AddControlPoint([0.0, 10.0, 100.0], "ivc")
+        seeds.AddControlPoint([20.0, 0.0, 0.0], " LEFT ")
+        seeds.AddControlPoint([0.0, 5.0, 50.0], "Via1")
+        seeds.AddControlPoint([0.0, 5.0, 40.0], "Via2")
+        seeds.AddControlPoint([10.0, 0.0, 60.0], "renal")
+        points = logic.seedPointsFromMarkups(seeds)
+        self.assertEqual(set(points), {"IVC", "Left"})
+        np.testing.assert_allclose(points["IVC"], [0.0, 10.0, 100.0])
+        np.testing.assert_allclose(points["Left"], [20.0, 0.0, 0.0])
+
+        # The seed checks come before the segmentation is even looked at.
+        segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "Empty")
+        numberOfNodesBefore = slicer.mrmlScene.GetNumberOfNodes()
+        seeds.AddControlPoint([-20.0, 0.0, 0.0], "Right")
+        seeds.AddControlPoint([-21.0, 0.0, 0.0], "right")
+        with self.assertRaisesRegex(ValueError, "Right"):
+            logic.measureVeins(segmentation, seeds)
+        seeds.RemoveNthControlPoint(seeds.GetNumberOfControlPoints() - 1)
+        seeds.AddControlPoint([0.0, 0.0, -50.0], "Femoral")
+        with self.assertRaisesRegex(ValueError, "Femoral"):
+            logic.measureVeins(segmentation, seeds)
+        with self.assertRaises(ValueError):
+            logic.measureVeins(None)
+        with self.assertRaises(ValueError):
+            logic.measureVeins(segmentation, seedsNode=segmentation)
+        self.assertEqual(slicer.mrmlScene.GetNumberOfNodes(), numberOfNodesBefore)
+        self.delayDisplay("Seed label test passed")

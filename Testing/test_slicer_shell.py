@@ -52,7 +52,7 @@ MODULE_CLASSES = {
 PARAMETER_NODE_CLASS = f"{MODULE_NAME}ParameterNode"
 
 # Parameter-node fields that are results, not settings: they need no widget.
-OUTPUT_FIELDS = {"phantomVolume"}
+OUTPUT_FIELDS = {"phantomVolume", "diameterChart"}
 
 # Widget classes that parameterNodeWrapper connects to each field type (it matches the exact
 # class, not subclasses: Slicer's parameterNodeWrapper/guiConnectors.py).
@@ -415,6 +415,70 @@ def test_logic_touches_no_gui(classes):
         assert forbidden not in source, f"the logic class uses {forbidden!r}: GUI belongs in the widget"
 
 
+def clicked_connections(widget_class: ast.ClassDef) -> dict[str, str]:
+    """Handler method per button: ``self.ui.<button>.connect("clicked...", self.<handler>)``."""
+    handlers = {}
+    for node in ast.walk(widget_class):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "connect"
+            and isinstance(node.func.value, ast.Attribute)
+            and len(node.args) == 2
+            and isinstance(node.args[0], ast.Constant)
+            and str(node.args[0].value).startswith("clicked")
+        ):
+            handlers[node.func.value.attr] = ast.unparse(node.args[1]).removeprefix("self.")
+    return handlers
+
+
+def test_every_button_has_a_handler_and_an_enabled_state(classes, ui_widgets):
+    """Each button in the .ui is connected, and _checkCanApply sets its enabled state and tooltip."""
+    widget = classes[f"{MODULE_NAME}Widget"]
+    methods = {f.name: f for f in widget.body if isinstance(f, ast.FunctionDef)}
+    buttons = sorted(name for name, w in ui_widgets.items() if w.get("class") == "QPushButton")
+    assert buttons, "the .ui has no button"
+    handlers = clicked_connections(widget)
+    not_connected = [name for name in buttons if name not in handlers]
+    assert not not_connected, f"buttons without a clicked() handler: {not_connected}"
+    for button, handler in handlers.items():
+        assert handler in methods, f"{button} is connected to {handler}, which the widget does not define"
+    check = ast.unparse(methods["_checkCanApply"])
+    for name in buttons:
+        for attribute in ("enabled", "toolTip"):
+            assert f"self.ui.{name}.{attribute}" in check, f"_checkCanApply does not set {name}.{attribute}"
+
+
+def test_self_test_runs_every_test_on_an_empty_scene(classes):
+    """runTest (what Slicer and ctest run) calls each test_* method, each after setUp()."""
+    test_class = classes[f"{MODULE_NAME}Test"]
+    methods = {f.name: f for f in test_class.body if isinstance(f, ast.FunctionDef)}
+    tests = sorted(name for name in methods if name.startswith("test_"))
+    assert tests, "the self-test has no test_* method"
+    calls = [
+        ast.unparse(statement.value.func).removeprefix("self.")
+        for statement in methods["runTest"].body
+        if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call)
+    ]
+    not_run = [name for name in tests if name not in calls]
+    assert not not_run, f"runTest does not call {not_run}"
+    for name in tests:
+        index = calls.index(name)
+        assert index > 0 and calls[index - 1] == "setUp", f"runTest: call self.setUp() before {name}"
+
+
+def test_seed_labels_match_the_library(constants):
+    """The logic reads the seed labels the library's centerline stage expects (architecture section 5)."""
+    from IVCReconstructionLib import names
+
+    assert constants["SEED_END_LABELS"] == (names.SEED_IVC, names.SEED_LEFT, names.SEED_RIGHT)
+    assert constants["SEED_VIA_PREFIX"] == names.SEED_VIA_PREFIX
+    assert names.SEED_RENAL in constants["SEED_LANDMARK_LABELS"]
+    labels = [label.lower() for label in constants["SEED_END_LABELS"] + constants["SEED_LANDMARK_LABELS"]]
+    assert len(labels) == len(set(labels)), "seed labels are matched case-insensitively: keep them distinct"
+    assert not any(label.startswith(constants["SEED_VIA_PREFIX"].lower()) for label in labels)
+
+
 # --------------------------------------------------------------------------------------------
 # The .ui file
 # --------------------------------------------------------------------------------------------
@@ -491,6 +555,50 @@ def test_ui_parameter_names_match_the_parameter_node(ui_widgets, parameter_field
         )
         if widget_class in NEED_RANGE:
             assert field.within_range, f"{parameter} is shown by a {widget_class} and needs WithinRange"
+
+
+def test_ui_node_selectors_offer_the_field_node_type(ui_widgets, parameter_fields):
+    """A node selector lists exactly the node class of its field, and offers None if the field may be None."""
+    for name, widget in ui_widgets.items():
+        parameter = widget_property(widget, "SlicerParameterName")
+        if widget.get("class") != "qMRMLNodeComboBox" or parameter not in parameter_fields:
+            continue
+        field = parameter_fields[parameter]
+        node_class = re.search(r"vtkMRML\w+", field.annotation_text).group(0)
+        node_types = [
+            string.text
+            for prop in widget.findall("property")
+            if prop.get("name") == "nodeTypes"
+            for string in prop.iter("string")
+        ]
+        assert node_types == [node_class], f"{name}: nodeTypes {node_types}, field {field.annotation_text}"
+        assert widget_property(widget, "showChildNodeTypes") == "false", (
+            f"{name}: set showChildNodeTypes false"
+        )
+        if "None" in field.annotation_text:
+            assert widget_property(widget, "noneEnabled") == "true", f"{name}: {parameter} may be None"
+
+
+def test_ui_centerline_section(ui_widgets):
+    """The "Centerlines and diameters" step: its selectors, button and what their tooltips promise."""
+    section = ui_widgets.get("centerlinesCollapsibleButton")
+    assert section is not None and section.get("class") == "ctkCollapsibleButton"
+    assert widget_property(section, "text") == "Centerlines and diameters"
+    inside = {widget.get("name"): widget for widget in section.iter("widget")}
+    for name, parameter in (
+        ("veinSegmentationSelector", "veinSegmentation"),
+        ("seedPointsSelector", "seedPoints"),
+        ("diameterChartSelector", "diameterChart"),
+    ):
+        assert name in inside, f"{name} is not in the Centerlines and diameters section"
+        assert widget_property(inside[name], "SlicerParameterName") == parameter
+    assert widget_property(inside.get("measureVeinsButton", section), "text") == "Measure veins"
+    segmentation_tip = widget_property(inside["veinSegmentationSelector"], "toolTip")
+    for needed in ("inferior_vena_cava", "iliac_vena_left", "iliac_vena_right", "terminology"):
+        assert needed in segmentation_tip, f"the segmentation tooltip does not mention {needed}"
+    seeds_tip = widget_property(inside["seedPointsSelector"], "toolTip")
+    for needed in ("Optional", "IVC", "Left", "Right"):
+        assert needed in seeds_tip, f"the seed points tooltip does not mention {needed}"
 
 
 def test_ui_ranges_match_the_parameter_node(ui_widgets, parameter_fields):

@@ -52,6 +52,7 @@ def measure_segmentation_into_scene(
     seeds: dict | None = None,
     reference_volume=None,
     folder_name: str = "IVC centerlines",
+    parent_item: int | None = None,
 ):
     """Measure the veins of a segmentation node and add the results to its scene.
 
@@ -64,5 +65,7 @@ def measure_segmentation_into_scene(
 
     labels, ijk_to_ras, _ = vein_labels_from_segmentation(segmentation_node, reference_volume)
     measured = measure_veins(labels, ijk_to_ras, seeds=seeds)
-    nodes = add_centerlines_to_scene(scene, measured.tree, measured.profiles, folder_name=folder_name)
+    nodes = add_centerlines_to_scene(
+        scene, measured.tree, measured.profiles, folder_name=folder_name, parent_item=parent_item
+    )
     return nodes, measured
