@@ -1,0 +1,80 @@
+"""Run the Slicer module's own self-test (IVCReconstructionTest) on slicer-core, headless.
+
+slicer-core ships the MRML library but not three small pieces of the Slicer application's
+Python framework that the module file imports: ScriptedLoadableModule (base classes),
+slicer.i18n (translation) and slicer.parameterNodeWrapper. Minimal stand-ins for those are
+put in place here; everything the self-test exercises (the module's logic, the library, MRML)
+is the real thing. The widget is not built (it needs Qt). Usage: python run_module_selftest.py
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import types
+import unittest
+from pathlib import Path
+
+import slicer
+import slicer.util
+
+from IVCReconstructionLib.scene import create_scene
+
+MODULE_DIR = Path(__file__).resolve().parents[2] / "IVCReconstruction"
+
+
+class ScriptedLoadableModule:
+    def __init__(self, parent):
+        self.parent = parent
+
+
+class ScriptedLoadableModuleWidget:
+    pass
+
+
+class ScriptedLoadableModuleLogic:
+    def __init__(self):
+        pass
+
+
+class ScriptedLoadableModuleTest(unittest.TestCase):
+    def delayDisplay(self, message, msec=None):  # noqa: N802 - Slicer's name
+        print("  ", message)
+
+
+def install_stand_ins() -> None:
+    slm = types.ModuleType("slicer.ScriptedLoadableModule")
+    for cls in (
+        ScriptedLoadableModule,
+        ScriptedLoadableModuleWidget,
+        ScriptedLoadableModuleLogic,
+        ScriptedLoadableModuleTest,
+    ):
+        setattr(slm, cls.__name__, cls)
+    slm.__all__ = [n for n in dir(slm) if n.startswith("Scripted")]
+    sys.modules["slicer.ScriptedLoadableModule"] = slm
+    i18n = types.ModuleType("slicer.i18n")
+    i18n.tr = lambda text: text
+    i18n.translate = lambda context, text: text
+    sys.modules["slicer.i18n"] = i18n
+    pnw = types.ModuleType("slicer.parameterNodeWrapper")
+    pnw.parameterNodeWrapper = lambda cls: cls
+    pnw.WithinRange = lambda low, high: (low, high)
+    sys.modules["slicer.parameterNodeWrapper"] = pnw
+
+
+def main() -> int:
+    install_stand_ins()
+    ctx = create_scene(Path(tempfile.mkdtemp()) / "selftest")
+    slicer.mrmlScene = ctx.scene
+    sys.path.insert(0, str(MODULE_DIR))
+    from IVCReconstruction import IVCReconstructionTest
+
+    test = IVCReconstructionTest("runTest")
+    test.runTest()
+    print("self-test passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
