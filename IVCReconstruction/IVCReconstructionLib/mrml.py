@@ -649,14 +649,17 @@ def add_plot_chart(
     chart.SetXAxisTitle(x_title)
     chart.SetYAxisTitle(y_title)
     for n, y_column in enumerate(y_columns):
-        series = scene.AddNewNodeByClass("vtkMRMLPlotSeriesNode", y_column)
-        series.SetAndObserveTableNodeID(table.GetID())
-        series.SetXColumnName(x_column)
-        series.SetYColumnName(y_column)
-        series.SetPlotType(slicer.vtkMRMLPlotSeriesNode.PlotTypeScatter)
-        series.SetMarkerStyle(slicer.vtkMRMLPlotSeriesNode.MarkerStyleNone)
-        series.SetColor(*_SERIES_COLORS[n % len(_SERIES_COLORS)])
-        chart.AddAndObservePlotSeriesNodeID(series.GetID())
+        color = _SERIES_COLORS[n % len(_SERIES_COLORS)]
+        _add_line_series(
+            scene,
+            chart,
+            table,
+            x_column,
+            y_column,
+            y_column,
+            color,
+            slicer.vtkMRMLPlotSeriesNode.LineStyleSolid,
+        )
     return chart
 
 
