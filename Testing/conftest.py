@@ -39,3 +39,20 @@ def mrb_roundtrip(tmp_path: Path) -> Iterator[Callable[[MRMLContext], MRMLContex
     yield roundtrip
     for ctx in reloaded:
         ctx.close()
+
+
+@pytest.fixture(scope="session")
+def phantom_of():
+    """Phantoms shared by all tests of a session, built once per set of options (a 1 mm
+    phantom takes about 5 s to build)."""
+    from IVCReconstructionLib.phantom import PhantomOptions, make_phantom
+
+    cache = {}
+
+    def get(**options):
+        key = tuple(sorted(options.items()))
+        if key not in cache:
+            cache[key] = make_phantom(PhantomOptions(**options))
+        return cache[key]
+
+    return get

@@ -69,3 +69,21 @@ def measure_segmentation_into_scene(
         scene, measured.tree, measured.profiles, folder_name=folder_name, parent_item=parent_item
     )
     return nodes, measured
+
+
+def segment_volume_into_scene(scene, volume_node, seeds: dict, name: str = "Veins"):
+    """Segment the veins of a volume node from seed points and add the segmentation node.
+
+    Everything is computed before the node is made, so a ValueError (bad volume, bad seeds,
+    no contrast) leaves the scene as it was. Returns (segmentation node,
+    ``segmentation.VeinSegmentation``).
+    """
+    from .mrml import add_vein_segmentation, array_and_geometry
+    from .segmentation import segment_veins
+
+    if volume_node is None or not volume_node.IsA("vtkMRMLScalarVolumeNode"):
+        raise ValueError("select a scalar volume (the CT or MR venogram) to segment")
+    image, ijk_to_ras = array_and_geometry(volume_node)
+    result = segment_veins(image, ijk_to_ras, seeds)
+    node = add_vein_segmentation(scene, result, reference_volume=volume_node, name=name)
+    return node, result

@@ -1067,3 +1067,26 @@ def add_centerlines_to_scene(
         remove_nodes(scene, created)
         raise
     return result
+
+
+# ---------------------------------------------------------------------------------------------
+# The seeded segmentation
+
+OCCLUDED_SEGMENT_ID = "occluded_vein"
+
+
+def add_vein_segmentation(scene: Any, result: Any, reference_volume: Any = None, name: str = "Veins") -> Any:
+    """Segmentation node of a ``segmentation.VeinSegmentation``: segments ``inferior_vena_cava``,
+    ``iliac_vena_left``, ``iliac_vena_right`` (SNOMED terminology) and, when the paths crossed
+    an occlusion, ``occluded_vein``."""
+    from .segmentation import OCCLUDED_LABEL
+
+    segments: dict[int, tuple[str, str, Sequence[float]]] = {
+        names.VEIN_LABELS[b]: (names.SEGMENT_IDS[b], SEGMENT_NAMES[b], names.SEGMENT_COLORS[b])
+        for b in names.BRANCHES
+    }
+    if np.any(result.labels == OCCLUDED_LABEL):
+        segments[OCCLUDED_LABEL] = (OCCLUDED_SEGMENT_ID, "Occluded vein (no lumen)", (0.55, 0.35, 0.65))
+    return add_segmentation_from_labelmap(
+        scene, result.labels, result.ijk_to_ras, segments, name, reference_volume=reference_volume
+    )

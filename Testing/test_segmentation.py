@@ -1,0 +1,215 @@
+"""Seeded vein segmentation against the phantoms' truth, and its refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from IVCReconstructionLib.phantom_truth import Phantom
+from IVCReconstructionLib.segmentation import OCCLUDED_LABEL, segment_veins
+
+REAL_CT = Path(__file__).resolve().parents[2] / "shared" / "data" / "totalseg-example"
+
+CASES = {
+    "healthy": {},
+    "may_thurner": {"may_thurner_area_ratio": 0.3},
+    "bilateral": {"bilateral_iliac_area_ratio": 0.4},
+    "anatomy_2": {"seed": 2},
+    "anatomy_4_may_thurner": {"seed": 4, "may_thurner_area_ratio": 0.3},
+}
+
+_results: dict[str, tuple[Phantom, object]] = {}
+
+
+@pytest.fixture(params=list(CASES))
+def segmented(request, phantom_of):
+    name = request.param
+    if name not in _results:
+        ph = phantom_of(**CASES[name])
+        _results[name] = (ph, segment_veins(ph.image, ph.ijk_to_ras, ph.seeds))
+    return (name, *_results[name])
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    return 2.0 * float((a & b).sum()) / float(a.sum() + b.sum())
+
+
+def test_dice_of_each_vein(segmented):
+    name, ph, seg = segmented
+    for label in (1, 2, 3):
+        d = dice(seg.labels == label, ph.labels == label)
+        assert d >= 0.92, (name, label, d)
+
+
+def test_no_leak_into_arteries_kidneys_or_bowel(segmented):
+    name, ph, seg = segmented
+    vein = np.isin(seg.labels, (1, 2, 3))
+    arteries = ph.labels == 5
+    assert (vein & arteries).sum() <= 0.01 * arteries.sum(), name
+    assert not np.any(vein & (ph.labels == 6)), name  # kidneys
+    assert not np.any(vein & (ph.labels == 7)), name  # bowel
+
+
+def test_renal_and_internal_iliac_veins_are_at_most_stubs(segmented):
+    name, ph, seg = segmented
+    side = np.isin(seg.labels, (1, 2, 3)) & (ph.labels == 4)
+    if not side.any():
+        return
+    # How far each side-branch voxel labelled vein lies from the truth IVC and iliac veins.
+    distance = ndimage.distance_transform_edt(~np.isin(ph.labels, (1, 2, 3)), sampling=ph.spacing_mm[::-1])
+    assert distance[side].max() <= 20.0, (name, distance[side].max())
+
+
+def test_each_vein_is_one_piece_and_the_tree_is_connected(segmented):
+    name, _ph, seg = segmented
+    assert ndimage.label(np.isin(seg.labels, (1, 2, 3)), structure=np.ones((3, 3, 3)))[1] == 1, name
+    for label in (1, 2, 3):
+        assert ndimage.label(seg.labels == label, structure=np.ones((3, 3, 3)))[1] == 1, (name, label)
+    assert seg.occlusions == [], name
+
+
+def test_compressed_left_common_iliac_stays_in_the_segmentation(segmented):
+    name, ph, seg = segmented
+    for les in ph.lesions:
+        br = ph.branches[les.branch]
+        narrowest = br.points_ras[int(np.argmin(br.area_mm2))]
+        ijk = np.rint(ph.ras_to_ijk(narrowest)).astype(int)
+        assert seg.labels[ijk[2], ijk[1], ijk[0]] == {"left_iliac": 2, "right_iliac": 3}[les.branch], name
+
+
+def test_ivc_occlusion_is_reported_not_leaked_around(phantom_of):
+    ph = phantom_of(ivc_occlusion_length_mm=40.0)
+    seg = segment_veins(ph.image, ph.ijk_to_ras, ph.seeds)
+    (truth,) = [les for les in ph.lesions if les.kind == "occlusion"]
+    (found,) = seg.occlusions
+    assert found.branch == "ivc"
+    assert abs(found.length_mm - truth.length_mm) <= 10.0, found.length_mm
+    # The lumen above and below is found, and the stretch between is labelled occluded.
+    ivc = ph.branches["ivc"]
+    below = ivc.points_ras[np.argmin(np.abs(ivc.distance_mm - (truth.start_mm - 10)))]
+    above = ivc.points_ras[np.argmin(np.abs(ivc.distance_mm - (truth.end_mm + 10)))]
+    for p in (below, above):
+        ijk = np.rint(ph.ras_to_ijk(p)).astype(int)
+        assert seg.labels[ijk[2], ijk[1], ijk[0]] == 1
+    via = np.rint(ph.ras_to_ijk(ph.seeds["Via"])).astype(int)
+    assert seg.labels[via[2], via[1], via[0]] == OCCLUDED_LABEL
+    # No detour through the collaterals and no leak into the arteries.
+    vein = np.isin(seg.labels, (1, 2, 3))
+    distance = ndimage.distance_transform_edt(~np.isin(ph.labels, (1, 2, 3)), sampling=ph.spacing_mm[::-1])
+    side = vein & (ph.labels == 4)
+    assert not side.any() or distance[side].max() <= 20.0
+    assert (vein & (ph.labels == 5)).sum() <= 0.01 * (ph.labels == 5).sum()
+    for label in (1, 2, 3):
+        assert dice(seg.labels == label, ph.labels == label) >= 0.92
+
+
+def test_any_orientation_and_anisotropic_spacing(phantom_of):
+    ph = phantom_of(spacing_mm=(1.2, 1.0, 2.0), lps_orientation=False, seed=3)
+    seg = segment_veins(ph.image, ph.ijk_to_ras, ph.seeds)
+    for label in (1, 2, 3):
+        assert dice(seg.labels == label, ph.labels == label) >= 0.88, label
+
+
+def test_segmentation_goes_into_the_scene_with_the_contract_ids(mrml, phantom_of):
+    from IVCReconstructionLib import mrml as mrml_lib
+    from IVCReconstructionLib.existing_segmentation import vein_labels_from_segmentation
+
+    ph = phantom_of(spacing_mm=2.0)
+    seg = segment_veins(ph.image, ph.ijk_to_ras, ph.seeds)
+    volume = mrml_lib.add_volume_from_array(mrml.scene, ph.image, ph.ijk_to_ras, "CT")
+    node = mrml_lib.add_vein_segmentation(mrml.scene, seg, reference_volume=volume)
+    segmentation = node.GetSegmentation()
+    ids = {segmentation.GetNthSegmentID(n) for n in range(segmentation.GetNumberOfSegments())}
+    assert ids == {"inferior_vena_cava", "iliac_vena_left", "iliac_vena_right"}
+    assert mrml_lib.terminology_codes(segmentation.GetSegment("iliac_vena_left")) == ("46027005", "7771000")
+    labels, ijk_to_ras, _ = vein_labels_from_segmentation(node, volume)
+    np.testing.assert_allclose(ijk_to_ras, ph.ijk_to_ras, atol=1e-6)
+    assert np.array_equal(labels, seg.labels)
+
+
+# --- bad input ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small(phantom_of):
+    return phantom_of(spacing_mm=2.0)
+
+
+def where(ph: Phantom, label: int, hu_below: float | None = None) -> np.ndarray:
+    """RAS of a voxel deep inside a truth label (optionally darker than `hu_below`)."""
+    mask = ndimage.binary_erosion(ph.labels == label, iterations=2)
+    if hu_below is not None:
+        mask &= ph.image < hu_below
+    kji = np.argwhere(mask)[len(np.argwhere(mask)) // 2]
+    return kji[::-1] @ ph.ijk_to_ras[:3, :3].T + ph.ijk_to_ras[:3, 3]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda ph, s: s.update(IVC=s["IVC"] + [0.0, 0.0, 400.0]), "IVC seed .* is outside the volume"),
+        (lambda ph, s: s.update(Left=where(ph, 7, -500.0)), "Left seed is in air"),
+        (
+            lambda ph, s: s.update(Right=s["Right"] + [0.0, 0.0, 0.0] + [0.0, 30.0, 0.0]),
+            "Right seed is in fat",
+        ),
+        (lambda ph, s: s.update(IVC=np.array([0.0, -37.0, 60.0])), "IVC seed is in bone"),  # L3 body
+        (lambda ph, s: s.update(Left=s["Right"], Right=s["Left"]), "look swapped"),
+        (lambda ph, s: s.update(Left=s["Right"] + [-12.0, 0.0, 0.0]), "less than 20 mm"),
+        (lambda ph, s: s.pop("Right"), "Right missing"),
+    ],
+)
+def test_bad_seeds_are_refused(small, change, message):
+    seeds = {k: np.array(v, dtype=float) for k, v in small.seeds.items()}
+    change(small, seeds)
+    with pytest.raises(ValueError, match=message):
+        segment_veins(small.image, small.ijk_to_ras, seeds)
+
+
+def test_2d_and_rgb_volumes_are_refused(small):
+    with pytest.raises(ValueError, match="3D scalar"):
+        segment_veins(np.zeros((3, 64, 64, 3), np.uint8), small.ijk_to_ras, small.seeds)
+    with pytest.raises(ValueError, match="too thin"):
+        segment_veins(small.image[:2], small.ijk_to_ras, small.seeds)
+
+
+def test_unenhanced_volume_is_refused(small):
+    # The same anatomy without contrast: veins, arteries and kidneys at muscle density.
+    image = small.image.copy()
+    image[np.isin(small.labels, (1, 2, 3, 4, 5, 6))] = 40
+    with pytest.raises(ValueError, match="does not look like a venogram"):
+        segment_veins(image, small.ijk_to_ras, small.seeds)
+
+
+@pytest.mark.realdata
+@pytest.mark.skipif(not REAL_CT.is_dir(), reason=f"real CT not found at {REAL_CT}")
+def test_real_noncontrast_ct_is_refused_with_advice():
+    from IVCReconstructionLib.volumes import read_volume
+
+    image, m = read_volume(REAL_CT / "ct.nii.gz")
+    labels, _ = read_volume(REAL_CT / "labels.nii.gz")
+    inv_seeds = {}
+    for key, value, pick in (("IVC", 63, np.argmax), ("Left", 67, np.argmin), ("Right", 68, np.argmin)):
+        kji = np.argwhere(labels == value)
+        kji = kji[kji[:, 0] == kji[pick(kji[:, 0]), 0]].mean(axis=0)
+        inv_seeds[key] = kji[::-1] @ m[:3, :3].T + m[:3, 3]
+    with pytest.raises(ValueError, match="non-contrast scan, bring a segmentation"):
+        segment_veins(image, m, inv_seeds)
+
+
+def test_volume_node_segmented_into_the_scene_or_not_at_all(mrml, small):
+    from IVCReconstructionLib import mrml as mrml_lib
+    from IVCReconstructionLib.analysis import segment_volume_into_scene
+
+    volume = mrml_lib.add_volume_from_array(mrml.scene, small.image, small.ijk_to_ras, "CT")
+    count = mrml.scene.GetNumberOfNodes()
+    seeds = dict(small.seeds, Left=small.seeds["Right"], Right=small.seeds["Left"])
+    with pytest.raises(ValueError, match="swapped"):
+        segment_volume_into_scene(mrml.scene, volume, seeds)
+    assert mrml.scene.GetNumberOfNodes() == count
+    node, result = segment_volume_into_scene(mrml.scene, volume, small.seeds)
+    assert node.GetSegmentation().GetSegment("inferior_vena_cava") is not None
+    assert dice(result.labels == 1, small.labels == 1) > 0.9
