@@ -27,6 +27,8 @@ def test_demo_writes_phantom_truth_profiles_and_scene(demo):
         "phantom_ct.nii.gz",
         "truth_labels.nii.gz",
         "truth_segmentation.seg.nrrd",
+        "segmentation.seg.nrrd",
+        "veins_labels.nii.gz",
         "seeds.mrk.json",
         "truth.json",
         "scene.mrb",
@@ -41,6 +43,15 @@ def test_demo_writes_phantom_truth_profiles_and_scene(demo):
         ok = ~prof.confluence_zone
         expected = truth["branches"][branch]["median_ce_diameter_mm"]
         assert np.median(prof.ce_diameter_mm[ok]) == pytest.approx(expected, abs=1.5), branch
+    # The demo segments the CT from the seeds: its label map matches the truth.
+    from IVCReconstructionLib.volumes import read_volume
+
+    found, m_found = read_volume(demo / "veins_labels.nii.gz")
+    truth, m_truth = read_volume(demo / "truth_labels.nii.gz")
+    np.testing.assert_allclose(m_found, m_truth, atol=1e-4)
+    for value in (1, 2, 3):
+        a, b = found == value, truth == value
+        assert 2 * (a & b).sum() / (a.sum() + b.sum()) > 0.9, value
     # The compressed left common iliac vein is the smallest section of its branch.
     left = read_profile_csv(demo / "profile_left_iliac.csv")
     i = int(np.argmin(np.where(left.confluence_zone, np.inf, left.area_mm2)))
@@ -57,6 +68,7 @@ def test_demo_scene_reloads_with_everything(demo, tmp_path):
 
         assert "IVC phantom CT" in names_of("vtkMRMLScalarVolumeNode")
         assert len(names_of("vtkMRMLMarkupsCurveNode")) == 6  # 3 truth + 3 measured centerlines
+        assert "Veins" in names_of("vtkMRMLSegmentationNode")
         assert len(names_of("vtkMRMLTableNode")) >= 3
         assert names_of("vtkMRMLPlotChartNode") == ["Vein diameters"]
         seg = scene.GetFirstNodeByClass("vtkMRMLSegmentationNode").GetSegmentation()

@@ -3,8 +3,9 @@
 Exit codes: 0 on success; 2 on bad input, with one line ``error: ...`` on stderr that says what
 is wrong and what to do; 1 on an internal failure. Only the stages that exist are offered:
 ``ivc-plan phantom`` writes a synthetic venogram with its truth, and ``ivc-plan demo`` runs the
-pipeline as far as it goes on the built-in phantom (today: the phantom, its truth and a scene
-that opens in Slicer). ``ivc-plan plan`` arrives with the segmentation and planning stages.
+pipeline as far as it goes on the built-in phantom (today: segmentation from the seeds,
+centerlines and diameter profiles, and a scene that opens in Slicer). ``ivc-plan plan``
+arrives with the planning stage.
 """
 
 from __future__ import annotations
@@ -122,8 +123,9 @@ def truth_summary(phantom) -> dict:
     }
 
 
-def write_phantom(ctx, phantom, out: Path) -> list[Path]:
-    """Write the phantom and its truth, and put both in the context's scene; return the files."""
+def write_phantom(ctx, phantom, out: Path):
+    """Write the phantom and its truth, and put both in the context's scene; return the files
+    and the nodes (``mrml.PhantomNodes``)."""
     from . import mrml
 
     out.mkdir(parents=True, exist_ok=True)
@@ -153,20 +155,27 @@ def write_phantom(ctx, phantom, out: Path) -> list[Path]:
     path = out / "truth.json"
     path.write_text(json.dumps(truth_summary(phantom), indent=2) + "\n")
     written.append(path)
-    return written
+    return written, nodes
 
 
-def measure_truth_segmentation(ctx, phantom, out: Path):
-    """Centerlines and diameter profiles of the phantom's veins (its truth segmentation, from
-    its seeds), into the scene and profile_<branch>.csv; return (measurements, files)."""
+def segment_and_measure(ctx, phantom, volume_node, out: Path):
+    """The pipeline as far as it exists: segment the phantom CT from its seeds, then measure
+    the segmentation. Writes veins_labels.nii.gz, segmentation.seg.nrrd and profile_<branch>.csv;
+    returns (segmentation result, measurements, files)."""
     from . import mrml
-    from .analysis import measure_veins
+    from .analysis import measure_veins, segment_volume_into_scene
     from .profile_io import write_profiles
 
-    veins = np.where(np.isin(phantom.labels, (1, 2, 3)), phantom.labels, 0)
-    measured = measure_veins(veins, phantom.ijk_to_ras, seeds=phantom.seeds)
+    node, seg = segment_volume_into_scene(ctx.scene, volume_node, phantom.seeds)
+    files = [mrml.save_node(node, out / "segmentation.seg.nrrd")]
+    veins = np.where(np.isin(seg.labels, (1, 2, 3)), seg.labels, 0).astype(np.uint8)
+    labelmap = mrml.add_volume_from_array(ctx.scene, veins, seg.ijk_to_ras, "vein labels", True)
+    files.append(mrml.save_node(labelmap, out / "veins_labels.nii.gz"))
+    mrml.remove_nodes(ctx.scene, [labelmap])
+    measured = measure_veins(veins, seg.ijk_to_ras, seeds=phantom.seeds)
     mrml.add_centerlines_to_scene(ctx.scene, measured.tree, measured.profiles)
-    return measured, write_profiles(measured.profiles, out)
+    files += write_profiles(measured.profiles, out)
+    return seg, measured, files
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -189,31 +198,36 @@ def _run(args: argparse.Namespace) -> int:
             f"from the confluence, area ratio {les['area_ratio']}"
         )
     with create_scene() as ctx:
-        files = write_phantom(ctx, phantom, args.out)
+        files, nodes = write_phantom(ctx, phantom, args.out)
         if args.command == "demo":
             t = time.perf_counter()
-            measured, csvs = measure_truth_segmentation(ctx, phantom, args.out)
-            files += csvs
+            seg, measured, more = segment_and_measure(ctx, phantom, nodes.volume, args.out)
+            files += more
             seconds = time.perf_counter() - t
-            print(f"centerlines and diameter profiles of the truth segmentation in {seconds:.1f} s:")
+            print(f"segmented from the seeds, then centerlines and diameter profiles, in {seconds:.1f} s:")
             for name, prof in measured.profiles.items():
+                value = {"ivc": 1, "left_iliac": 2, "right_iliac": 3}[name]
+                found, truth_mask = seg.labels == value, phantom.labels == value
+                dice = 2.0 * (found & truth_mask).sum() / (found.sum() + truth_mask.sum())
                 ok = ~prof.confluence_zone
                 truth = summary["branches"][name]["median_ce_diameter_mm"]
                 i = int(np.argmin(np.where(ok, prof.area_mm2, np.inf)))
                 print(
-                    f"  {name:12s} {prof.distance_mm[-1]:5.0f} mm long, median CE diameter "
-                    f"{np.median(prof.ce_diameter_mm[ok]):5.1f} mm (truth {truth:.1f}), "
-                    f"smallest area {prof.area_mm2[i]:6.1f} mm2 at {prof.distance_mm[i]:.0f} mm"
+                    f"  {name:12s} Dice {dice:.3f}; {prof.distance_mm[-1]:4.0f} mm, median CE diameter "
+                    f"{np.median(prof.ce_diameter_mm[ok]):4.1f} mm (truth {truth:.1f}), "
+                    f"smallest area {prof.area_mm2[i]:5.1f} mm2 at {prof.distance_mm[i]:.0f} mm"
                 )
+            for occ in seg.occlusions:
+                print(f"  occlusion found on {occ.branch}: {occ.length_mm:.0f} mm without lumen")
         files.append(save_mrb(ctx, args.out / "scene.mrb"))
     print(f"wrote {len(files)} files to {args.out}:")
     for path in files:
         print(f"  {path.name:36s} {path.stat().st_size / 1024:8.0f} kB")
     if args.command == "demo":
         print(
-            "Not built yet: vein segmentation from the CT (the demo measures the truth segmentation), "
-            "findings and the stent plan. Open scene.mrb in 3D Slicer to see the phantom, the truth, the "
-            "measured centerlines, tables and the diameter plot."
+            "Not built yet: findings (reference diameters, lesions, landmarks) and the stent plan. Open "
+            "scene.mrb in 3D Slicer to see the phantom and its truth, the segmentation, the centerlines, "
+            "tables and the diameter chart."
         )
     return 0
 
