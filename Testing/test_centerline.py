@@ -9,7 +9,6 @@ import pytest
 from scipy.spatial import cKDTree
 
 from IVCReconstructionLib.analysis import VeinMeasurements, measure_veins
-from IVCReconstructionLib.phantom import PhantomOptions, make_phantom
 from IVCReconstructionLib.phantom_truth import Phantom
 
 REAL_CT = Path(__file__).resolve().parents[2] / "shared" / "data" / "totalseg-example"
@@ -20,14 +19,14 @@ def vein_labels(ph: Phantom) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def healthy() -> tuple[Phantom, VeinMeasurements]:
-    ph = make_phantom(PhantomOptions())
+def healthy(phantom_of) -> tuple[Phantom, VeinMeasurements]:
+    ph = phantom_of()
     return ph, measure_veins(vein_labels(ph), ph.ijk_to_ras)
 
 
 @pytest.fixture(scope="module")
-def may_thurner() -> tuple[Phantom, VeinMeasurements]:
-    ph = make_phantom(PhantomOptions(may_thurner_area_ratio=0.3))
+def may_thurner(phantom_of) -> tuple[Phantom, VeinMeasurements]:
+    ph = phantom_of(may_thurner_area_ratio=0.3)
     return ph, measure_veins(vein_labels(ph), ph.ijk_to_ras, seeds=ph.seeds)
 
 
@@ -170,8 +169,8 @@ def test_real_ct_totalsegmentator_labels():
 
 
 @pytest.fixture(scope="module")
-def small() -> Phantom:
-    return make_phantom(PhantomOptions(spacing_mm=2.0))
+def small(phantom_of) -> Phantom:
+    return phantom_of(spacing_mm=2.0)
 
 
 def test_empty_segmentation_is_refused(small):

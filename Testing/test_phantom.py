@@ -16,18 +16,18 @@ from IVCReconstructionLib.phantom_truth import Phantom
 
 
 @pytest.fixture(scope="module")
-def reference() -> Phantom:
-    return make_phantom(PhantomOptions())
+def reference(phantom_of) -> Phantom:
+    return phantom_of()
 
 
 @pytest.fixture(scope="module")
-def may_thurner() -> Phantom:
-    return make_phantom(PhantomOptions(may_thurner_area_ratio=0.3))
+def may_thurner(phantom_of) -> Phantom:
+    return phantom_of(may_thurner_area_ratio=0.3)
 
 
 @pytest.fixture(scope="module")
-def occlusion() -> Phantom:
-    return make_phantom(PhantomOptions(ivc_occlusion_length_mm=40.0, spacing_mm=1.5))
+def occlusion(phantom_of) -> Phantom:
+    return phantom_of(ivc_occlusion_length_mm=40.0, spacing_mm=1.5)
 
 
 def section_area(ph: Phantom, mask: np.ndarray, centre: np.ndarray, normal: np.ndarray, half: float = 30.0):
