@@ -601,6 +601,59 @@ def test_ui_centerline_section(ui_widgets):
         assert needed in seeds_tip, f"the seed points tooltip does not mention {needed}"
 
 
+def test_ui_segment_veins_section(ui_root, ui_widgets):
+    """The "Segment veins" step: between the phantom and the centerlines, with its selectors, button
+    and the seed labels its tooltips promise."""
+    section = ui_widgets.get("segmentVeinsCollapsibleButton")
+    assert section is not None and section.get("class") == "ctkCollapsibleButton"
+    assert widget_property(section, "text") == "Segment veins"
+    inside = {widget.get("name"): widget for widget in section.iter("widget")}
+    for name, parameter in (
+        ("inputVolumeSelector", "inputVolume"),
+        ("segmentationSeedsSelector", "segmentationSeeds"),
+    ):
+        assert name in inside, f"{name} is not in the Segment veins section"
+        assert widget_property(inside[name], "SlicerParameterName") == parameter
+    assert widget_property(inside.get("segmentVeinsButton", section), "text") == "Segment veins"
+    seeds_tip = widget_property(inside["segmentationSeedsSelector"], "toolTip")
+    for needed in ("IVC", "Left", "Right", "Via"):
+        assert needed in seeds_tip, f"the segmentation seed points tooltip does not mention {needed}"
+    # The user's steps, top to bottom: phantom (to try the planner), segment, measure.
+    top = ui_root.find("widget")
+    sections = [
+        item.find("widget").get("name")
+        for item in top.find("layout").findall("item")
+        if item.find("widget") is not None and item.find("widget").get("class") == "ctkCollapsibleButton"
+    ]
+    assert sections == [
+        "phantomCollapsibleButton",
+        "segmentVeinsCollapsibleButton",
+        "centerlinesCollapsibleButton",
+    ], sections
+
+
+def test_segment_veins_feeds_the_centerline_step(classes):
+    """The segmentation and its point list become the inputs of "Centerlines and diameters", and a
+    new phantom becomes the input of "Segment veins"."""
+    widget = classes[f"{MODULE_NAME}Widget"]
+    methods = {f.name: f for f in widget.body if isinstance(f, ast.FunctionDef)}
+    handler = clicked_connections(widget).get("segmentVeinsButton")
+    assert handler in methods, "segmentVeinsButton is not connected to a widget method"
+    source = ast.unparse(methods[handler])
+    assert "self.logic.segmentVeins(" in source, f"{handler} does not call the logic"
+    for assigned in ("parameterNode.veinSegmentation =", "parameterNode.seedPoints ="):
+        assert assigned in source, f"{handler} does not set {assigned.removesuffix(' =')}"
+    phantom = ast.unparse(methods[clicked_connections(widget)["createPhantomButton"]])
+    for assigned in ("parameterNode.inputVolume =", "parameterNode.segmentationSeeds ="):
+        assert assigned in phantom, f"creating a phantom does not set {assigned.removesuffix(' =')}"
+    logic = classes[f"{MODULE_NAME}Logic"]
+    segment = next(f for f in logic.body if isinstance(f, ast.FunctionDef) and f.name == "segmentVeins")
+    assert [a.arg for a in segment.args.args] == ["self", "volumeNode", "seedsNode"]
+    logic_source = ast.unparse(segment)
+    assert "includeVia=True" in logic_source, "segmentVeins must pass the Via points to the library"
+    assert "_parentFolderItem(volumeNode)" in logic_source, "put the segmentation next to the volume"
+
+
 def test_ui_ranges_match_the_parameter_node(ui_widgets, parameter_fields):
     """The widget range in the .ui is what the user sees before connectGui; keep it the validator's."""
     for name, widget in ui_widgets.items():
