@@ -213,3 +213,12 @@ def test_volume_node_segmented_into_the_scene_or_not_at_all(mrml, small):
     node, result = segment_volume_into_scene(mrml.scene, volume, small.seeds)
     assert node.GetSegmentation().GetSegment("inferior_vena_cava") is not None
     assert dice(result.labels == 1, small.labels == 1) > 0.9
+
+
+def test_bright_blood_mr_like_volume(phantom_of):
+    # MR has no Hounsfield units: the same anatomy on a positive arbitrary scale, veins bright.
+    ph = phantom_of(spacing_mm=1.5, seed=5)
+    mr = ((ph.image.astype(np.float32) + 1024.0) * 1.7).astype(np.uint16)
+    seg = segment_veins(mr, ph.ijk_to_ras, ph.seeds)
+    for label in (1, 2, 3):
+        assert dice(seg.labels == label, ph.labels == label) >= 0.9, label
