@@ -56,3 +56,20 @@ def phantom_of():
         return cache[key]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def segmentation_of(phantom_of):
+    """The seeded segmentation of a phantom (from its own seeds), computed once per session."""
+    from IVCReconstructionLib.segmentation import segment_veins
+
+    cache = {}
+
+    def get(**options):
+        key = tuple(sorted(options.items()))
+        if key not in cache:
+            ph = phantom_of(**options)
+            cache[key] = segment_veins(ph.image, ph.ijk_to_ras, ph.seeds)
+        return cache[key]
+
+    return get

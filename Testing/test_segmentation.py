@@ -21,16 +21,11 @@ CASES = {
     "anatomy_4_may_thurner": {"seed": 4, "may_thurner_area_ratio": 0.3},
 }
 
-_results: dict[str, tuple[Phantom, object]] = {}
-
 
 @pytest.fixture(params=list(CASES))
-def segmented(request, phantom_of):
+def segmented(request, phantom_of, segmentation_of):
     name = request.param
-    if name not in _results:
-        ph = phantom_of(**CASES[name])
-        _results[name] = (ph, segment_veins(ph.image, ph.ijk_to_ras, ph.seeds))
-    return (name, *_results[name])
+    return name, phantom_of(**CASES[name]), segmentation_of(**CASES[name])
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -80,9 +75,9 @@ def test_compressed_left_common_iliac_stays_in_the_segmentation(segmented):
         assert seg.labels[ijk[2], ijk[1], ijk[0]] == {"left_iliac": 2, "right_iliac": 3}[les.branch], name
 
 
-def test_ivc_occlusion_is_reported_not_leaked_around(phantom_of):
+def test_ivc_occlusion_is_reported_not_leaked_around(phantom_of, segmentation_of):
     ph = phantom_of(ivc_occlusion_length_mm=40.0)
-    seg = segment_veins(ph.image, ph.ijk_to_ras, ph.seeds)
+    seg = segmentation_of(ivc_occlusion_length_mm=40.0)
     (truth,) = [les for les in ph.lesions if les.kind == "occlusion"]
     (found,) = seg.occlusions
     assert found.branch == "ivc"

@@ -1061,6 +1061,10 @@ def make_phantom(options: PhantomOptions | None = None) -> Phantom:
             "noise": opts.noise_hu,
         },
         options=opts,
+        branch_landmarks_mm={
+            name: {"civ_end": veins[name].landmarks["civ_end"], "inguinal": veins[name].landmarks["inguinal"]}
+            for name in ("left_iliac", "right_iliac")
+        },
     )
 
 

@@ -98,6 +98,9 @@ class Phantom:
     inter_iliac_angle_deg: float
     enhancement_hu: dict[str, float]  # mean HU of veins, arteries, kidneys, ...
     options: object = None  # the PhantomOptions it was made from
+    # Per iliac branch, distances from the confluence (mm) of the end of the common iliac vein
+    # (internal iliac inflow) and of the inguinal ligament: {"left_iliac": {"civ_end": ..}, ..}.
+    branch_landmarks_mm: dict[str, dict[str, float]] = field(default_factory=dict)
     label_names: dict[int, str] = field(default_factory=lambda: dict(TRUTH_LABELS))
 
     @property

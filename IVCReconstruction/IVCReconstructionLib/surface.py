@@ -38,6 +38,7 @@ def mask_to_surface(mask_kji: np.ndarray, ijk_to_ras: np.ndarray, target_points:
     from vtkmodules.vtkCommonDataModel import vtkImageData
     from vtkmodules.vtkCommonTransforms import vtkTransform
     from vtkmodules.vtkFiltersCore import (
+        vtkDecimatePro,
         vtkPolyDataNormals,
         vtkQuadricDecimation,
         vtkTriangleFilter,
@@ -90,24 +91,42 @@ def mask_to_surface(mask_kji: np.ndarray, ijk_to_ras: np.ndarray, target_points:
     tri = vtkTriangleFilter()
     tri.SetInputConnection(smooth.GetOutputPort())
     tri.Update()
-    surface = tri.GetOutput()
-    n = surface.GetNumberOfPoints()
+    full = tri.GetOutput()
+    n = full.GetNumberOfPoints()
+    # Quadric decimation keeps the shape best but can, rarely, open a hole at a thin spot;
+    # then topology-preserving decimation, and as a last resort the full surface (VMTK copes
+    # with ~15000 points, only slower).
+    candidates = [full]
     if n > target_points:
-        dec = vtkQuadricDecimation()
-        dec.SetInputData(surface)
-        dec.SetTargetReduction(1.0 - target_points / n)
-        dec.VolumePreservationOn()
-        dec.Update()
-        surface = dec.GetOutput()
-    normals = vtkPolyDataNormals()
-    normals.SetInputData(surface)
-    normals.AutoOrientNormalsOn()
-    normals.ConsistencyOn()
-    normals.SplittingOff()
-    normals.Update()
-    out = normals.GetOutput()
-    check_surface(out)
-    return out
+        quadric = vtkQuadricDecimation()
+        quadric.SetInputData(full)
+        quadric.SetTargetReduction(1.0 - target_points / n)
+        quadric.VolumePreservationOn()
+        pro = vtkDecimatePro()
+        pro.SetInputData(full)
+        pro.SetTargetReduction(1.0 - target_points / n)
+        pro.PreserveTopologyOn()
+        pro.SplittingOff()
+        pro.BoundaryVertexDeletionOff()
+        candidates = [quadric, pro, full]
+    error = None
+    for candidate in candidates:
+        if hasattr(candidate, "Update"):
+            candidate.Update()
+            candidate = candidate.GetOutput()
+        normals = vtkPolyDataNormals()
+        normals.SetInputData(candidate)
+        normals.AutoOrientNormalsOn()
+        normals.ConsistencyOn()
+        normals.SplittingOff()
+        normals.Update()
+        out = normals.GetOutput()
+        try:
+            check_surface(out)
+            return out
+        except ValueError as exc:
+            error = exc
+    raise error
 
 
 def _crop_and_refine(mask: np.ndarray, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,269 @@
+"""Findings from the diameter profiles: reference diameters, lesions and landmarks.
+
+What a venous interventionalist reads off the profiles before choosing stents (shared domain
+notes, rules R2 and R3): the healthy calibre of the IVC and, per side, of the common (CIV)
+and external (EIV) iliac vein separately; where the lumen area falls to half of that or less
+(stenosis) or is absent (occlusion); and the landmarks stents are placed against: the
+confluence, the lowest renal vein inflow, the CIV/EIV boundary and the inguinal ligament.
+A landmark found from the images says how; an estimate says that it is one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from .profile_types import BranchProfile, CenterlineTree
+
+
+@dataclass
+class FindingsSettings:
+    """Thresholds, with their source or marked as design defaults (shown in the report)."""
+
+    stenosis_area_ratio: float = 0.5  # R3: >= 50 % area reduction against the reference
+    min_lesion_mm: float = 3.0  # shorter runs below the threshold are noise (DESIGN DEFAULT)
+    side_branch_bump: float = 1.3  # max diameter / local median marking a side-branch inflow (DESIGN DEFAULT)
+    # Typical common iliac vein lengths (domain notes 2.1, textbook), used only when the
+    # internal iliac inflow cannot be seen; the boundary is then flagged as an estimate.
+    typical_civ_mm: dict[str, float] = field(
+        default_factory=lambda: {"left_iliac": 70.0, "right_iliac": 50.0}
+    )
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Landmark:
+    """A point the plan refers to, on a branch's distance axis."""
+
+    name: str
+    branch: str
+    distance_mm: float
+    ras: np.ndarray
+    method: str  # how it was found, e.g. "Renal seed", "side branch of the IVC", "estimate: ..."
+
+    @property
+    def estimated(self) -> bool:
+        return self.method.startswith("estimate")
+
+
+@dataclass
+class Lesion:
+    """A stenosis or occlusion on one branch (plan.json's ``lesions``)."""
+
+    branch: str
+    kind: str  # "stenosis" | "occlusion"
+    start_mm: float
+    end_mm: float
+    min_area_mm2: float
+    reference_area_mm2: float
+    segment: str  # "ivc", "civ" or "eiv": whose reference it is measured against
+
+    @property
+    def area_ratio(self) -> float:
+        return self.min_area_mm2 / self.reference_area_mm2 if self.reference_area_mm2 > 0 else 0.0
+
+    @property
+    def length_mm(self) -> float:
+        return self.end_mm - self.start_mm
+
+
+@dataclass
+class Findings:
+    references_mm: dict[str, float]  # CE diameter: "ivc", "left_civ", "left_eiv", "right_civ", "right_eiv"
+    lesions: list[Lesion]
+    landmarks: dict[str, Landmark]
+    notes: list[str]
+    settings: FindingsSettings
+
+
+def _project(profile: BranchProfile, ras: np.ndarray) -> tuple[float, np.ndarray, float]:
+    """Distance along a branch of the sample nearest to a point, that sample, and the gap."""
+    d = np.linalg.norm(profile.points_ras - np.asarray(ras, dtype=float), axis=1)
+    i = int(np.argmin(d))
+    return float(profile.distance_mm[i]), profile.points_ras[i].copy(), float(d[i])
+
+
+def _bumps(profile: BranchProfile, lo: float, hi: float, factor: float) -> list[int]:
+    """Samples in [lo, hi] mm where the maximum diameter jumps above its local median: the
+    section there also cuts the stub of a side branch (renal or internal iliac vein)."""
+    from scipy.ndimage import median_filter
+
+    dmax = profile.max_diameter_mm
+    local = median_filter(dmax, size=21, mode="nearest")
+    ok = (profile.distance_mm >= lo) & (profile.distance_mm <= hi) & ~profile.confluence_zone
+    peak = ok & (dmax > factor * local)
+    return list(np.flatnonzero(peak))
+
+
+def _runs(mask: np.ndarray, min_len: int, bridge: int) -> list[tuple[int, int]]:
+    from scipy import ndimage
+
+    if bridge > 0:
+        mask = ndimage.binary_closing(mask, structure=np.ones(2 * bridge + 1)) | mask
+    lab, n = ndimage.label(mask)
+    out = []
+    for r in range(1, n + 1):
+        idx = np.flatnonzero(lab == r)
+        if len(idx) >= min_len:
+            out.append((int(idx[0]), int(idx[-1])))
+    return out
+
+
+def find_landmarks(
+    tree: CenterlineTree, profiles: dict[str, BranchProfile], seeds: dict | None, settings: FindingsSettings
+) -> tuple[dict[str, Landmark], list[str]]:
+    seeds = {k.strip().lower(): np.asarray(v, dtype=float) for k, v in (seeds or {}).items()}
+    notes: list[str] = []
+    marks: dict[str, Landmark] = {
+        "confluence": Landmark(
+            "confluence", "ivc", 0.0, np.asarray(tree.confluence_ras, dtype=float), "centerlines"
+        )
+    }
+    ivc = profiles["ivc"]
+    if "renal" in seeds:
+        dist, ras, gap = _project(ivc, seeds["renal"])
+        marks["renal_inflow"] = Landmark(
+            "renal_inflow", "ivc", dist, ras, f"Renal seed ({gap:.0f} mm from the IVC axis)"
+        )
+    else:
+        bumps = _bumps(ivc, 40.0, 250.0, settings.side_branch_bump)
+        if bumps:
+            i = bumps[0]  # the lowest: stents stay below the lowest renal vein (R13)
+            marks["renal_inflow"] = Landmark(
+                "renal_inflow",
+                "ivc",
+                float(ivc.distance_mm[i]),
+                ivc.points_ras[i].copy(),
+                "side branch of the IVC",
+            )
+        else:
+            notes.append(
+                "renal vein inflow not found in the segmentation: place a Renal seed to keep stents below it"
+            )
+    for branch, side in (("left_iliac", "left"), ("right_iliac", "right")):
+        prof = profiles[branch]
+        bumps = _bumps(prof, 30.0, 120.0, settings.side_branch_bump)
+        if bumps:
+            i = bumps[0]
+            marks[f"{side}_civ_end"] = Landmark(
+                f"{side}_civ_end",
+                branch,
+                float(prof.distance_mm[i]),
+                prof.points_ras[i].copy(),
+                "internal iliac vein inflow",
+            )
+        else:
+            d = min(settings.typical_civ_mm[branch], float(prof.distance_mm[-1]))
+            i = int(np.argmin(np.abs(prof.distance_mm - d)))
+            marks[f"{side}_civ_end"] = Landmark(
+                f"{side}_civ_end",
+                branch,
+                float(prof.distance_mm[i]),
+                prof.points_ras[i].copy(),
+                f"estimate: typical {side} common iliac vein length ({d:.0f} mm)",
+            )
+        key = f"inguinal{side}"
+        if key in seeds:
+            dist, ras, gap = _project(prof, seeds[key])
+            marks[f"{side}_inguinal"] = Landmark(
+                f"{side}_inguinal", branch, dist, ras, f"Inguinal{side.title()} seed"
+            )
+        else:
+            notes.append(
+                f"{side} inguinal ligament not marked: place an Inguinal{side.title()} seed to check stents "
+                "crossing it"
+            )
+    return marks, notes
+
+
+def _segment_of(branch: str, distance: np.ndarray, marks: dict[str, Landmark]) -> np.ndarray:
+    if branch == "ivc":
+        return np.full(len(distance), "ivc", dtype=object)
+    side = "left" if branch == "left_iliac" else "right"
+    end = marks[f"{side}_civ_end"].distance_mm
+    inguinal = marks.get(f"{side}_inguinal")
+    seg = np.where(distance <= end, "civ", "eiv").astype(object)
+    if inguinal is not None:
+        seg[distance > inguinal.distance_mm] = "cfv"
+    return seg
+
+
+def find_findings(
+    tree: CenterlineTree,
+    profiles: dict[str, BranchProfile],
+    seeds: dict | None = None,
+    occlusions: list | None = None,
+    settings: FindingsSettings | None = None,
+) -> Findings:
+    """Reference diameters, lesions and landmarks of the three branches.
+
+    :param occlusions: stretches without lumen reported by the segmentation
+        (``segmentation.OccludedStretch``), placed on the branch axes as occlusions.
+    """
+    settings = settings or FindingsSettings()
+    marks, notes = find_landmarks(tree, profiles, seeds, settings)
+    refs: dict[str, float] = {}
+    lesions: list[Lesion] = []
+    for branch, prof in profiles.items():
+        seg = _segment_of(branch, prof.distance_mm, marks)
+        usable = ~prof.confluence_zone & (prof.distance_mm < prof.distance_mm[-1] - 5.0)
+        if branch == "ivc" and "renal_inflow" in marks:
+            # The infrarenal IVC is the stented one; above the renal veins it is wider.
+            usable &= prof.distance_mm < marks["renal_inflow"].distance_mm - 5.0
+        names = ["ivc"] if branch == "ivc" else ["civ", "eiv"]
+        side = "" if branch == "ivc" else ("left_" if branch == "left_iliac" else "right_")
+        # First pass: the median shrugs off a short lesion; second pass leaves the lesions out.
+        reference = {}
+        for name in names:
+            sel = usable & (seg == name)
+            if sel.sum() < 5:
+                sel = usable
+            reference[name] = float(np.median(prof.ce_diameter_mm[sel])) if sel.any() else float("nan")
+        for _ in range(2):
+            ref_area = np.array([np.pi * (reference.get(s, reference[names[-1]]) / 2.0) ** 2 for s in seg])
+            low = prof.area_mm2 <= settings.stenosis_area_ratio * ref_area
+            runs = _runs(low, int(np.ceil(settings.min_lesion_mm)), bridge=1)
+            in_lesion = np.zeros(len(low), dtype=bool)
+            for a, b in runs:
+                in_lesion[a : b + 1] = True
+            for name in names:
+                sel = usable & (seg == name) & ~in_lesion
+                if sel.sum() >= 5:
+                    reference[name] = float(np.median(prof.ce_diameter_mm[sel]))
+        for name in names:
+            refs[f"{side}{name}" if side else name] = reference[name]
+        for a, b in runs:
+            i = a + int(np.argmin(prof.area_mm2[a : b + 1]))
+            lesions.append(
+                Lesion(
+                    branch,
+                    "stenosis",
+                    float(prof.distance_mm[a]),
+                    float(prof.distance_mm[b]),
+                    float(prof.area_mm2[i]),
+                    float(ref_area[i]),
+                    str(seg[i]),
+                )
+            )
+    for occ in occlusions or []:
+        prof = profiles[occ.branch]
+        d0, _, _ = _project(prof, occ.start_ras)
+        d1, _, _ = _project(prof, occ.end_ras)
+        start, end = min(d0, d1), max(d0, d1)
+        # The occluded stretch replaces any stenosis measured across it.
+        lesions = [
+            les
+            for les in lesions
+            if not (les.branch == occ.branch and les.end_mm >= start and les.start_mm <= end)
+        ]
+        seg = _segment_of(occ.branch, np.array([(start + end) / 2.0]), marks)[0]
+        key = seg if occ.branch == "ivc" else f"{'left' if occ.branch == 'left_iliac' else 'right'}_{seg}"
+        ref = refs.get(key, float("nan"))
+        lesions.append(
+            Lesion(occ.branch, "occlusion", start, end, 0.0, float(np.pi * (ref / 2.0) ** 2), str(seg))
+        )
+    lesions.sort(key=lambda les: (les.branch, les.start_mm))
+    return Findings(refs, lesions, marks, notes, settings)
