@@ -233,6 +233,11 @@ def find_findings(
                 sel = usable & (seg == name) & ~in_lesion
                 if sel.sum() >= 5:
                     reference[name] = float(np.median(prof.ce_diameter_mm[sel]))
+            # The common iliac vein is wider than the external one in health: a common iliac
+            # median below the external iliac's means disease along most of it (a long lesion in
+            # a short vein), so the external iliac calibre is the better reference there.
+            if "civ" in reference and reference["civ"] < reference["eiv"]:
+                reference["civ"] = reference["eiv"]
         for name in names:
             refs[f"{side}{name}" if side else name] = reference[name]
         for a, b in runs:
