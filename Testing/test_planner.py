@@ -159,3 +159,23 @@ def test_settings_change_the_plan(phantom_of, segmentation_of):
     end = max(st.coverage["left_iliac"][1] for st in long_landing.stents)
     assert end - base.findings.lesions[0].end_mm >= 35.0
     assert long_landing.to_json()["settings"]["design_defaults"].count("landing_mm") == 0
+
+
+REAL_CT = __import__("pathlib").Path(__file__).resolve().parents[2] / "shared" / "data" / "totalseg-example"
+
+
+@pytest.mark.realdata
+@pytest.mark.skipif(not REAL_CT.is_dir(), reason=f"real CT not found at {REAL_CT}")
+def test_real_ct_gets_a_plan_sized_from_the_catalogue():
+    from IVCReconstructionLib.volumes import read_volume
+
+    labels, m = read_volume(REAL_CT / "labels.nii.gz")
+    measured = measure_veins(labels, m, {"ivc": 63, "left_iliac": 67, "right_iliac": 68})
+    findings = find_findings(measured.tree, measured.profiles)
+    ctx = PlanContext(measured.tree, measured.profiles, findings, load_catalog(), modality="noncontrast-ct")
+    plan = make_plan(ctx)
+    assert plan.template in ("none", "inverted-y", "double-barrel", "kissing", "unilateral")
+    for st in plan.stents:
+        assert st.length_mm in ctx.catalog.products[st.product_id].sizes[st.diameter_mm]
+    assert "LOW_CONFIDENCE_MODALITY" in codes(plan)
+    json.dumps(plan.to_json())
