@@ -1090,3 +1090,379 @@ def add_vein_segmentation(scene: Any, result: Any, reference_volume: Any = None,
     return add_segmentation_from_labelmap(
         scene, result.labels, result.ijk_to_ras, segments, name, reference_volume=reference_volume
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# The stent plan
+
+if TYPE_CHECKING:
+    from .plan_types import Plan, Stent
+
+# Node attributes of the plan's nodes. Display names are for people (and change with a stent's
+# size); code finds a stent's model by its ID and the tables by their kind.
+STENT_ID_ATTRIBUTE = "IVCReconstruction.StentId"
+STENT_ROLE_ATTRIBUTE = "IVCReconstruction.Role"
+PLAN_TABLE_ATTRIBUTE = "IVCReconstruction.PlanTable"  # "stents" or "warnings"
+
+# Stent colours, one per stent in plan order: Okabe-Ito hues (colour-blind safe), warm and
+# contrasting ones first because the veins are drawn in blues.
+STENT_COLORS = (
+    (0.90, 0.60, 0.0),  # orange
+    (0.80, 0.47, 0.65),  # reddish purple
+    (0.0, 0.62, 0.45),  # bluish green
+    (0.95, 0.90, 0.25),  # yellow
+    (0.84, 0.37, 0.0),  # vermillion
+    (0.34, 0.71, 0.91),  # sky blue
+    (0.0, 0.45, 0.70),  # blue
+)
+
+# Struts are thin, so they are drawn opaque; the smooth tube is half transparent so the vein
+# and the centerline stay visible inside it.
+STRUT_OPACITY = 1.0
+TUBE_OPACITY = 0.5
+
+CONFLUENCE_LABEL = "confluence"
+
+PLAN_TABLE_COLUMNS = (
+    "Stent",
+    "Product",
+    "Manufacturer",
+    "Diameter (mm)",
+    "Length (mm)",
+    "Proximal R (mm)",
+    "Proximal A (mm)",
+    "Proximal S (mm)",
+    "Distal R (mm)",
+    "Distal A (mm)",
+    "Distal S (mm)",
+    "Coverage",
+)
+WARNING_TABLE_COLUMNS = ("Code", "Severity", "Stent", "Message")
+
+
+@dataclass
+class PlanNodes:
+    """The nodes :func:`add_plan_to_scene` made, and the folder holding them.
+
+    ``models`` maps stent ID -> model node, in plan order; ``landmarks`` is None when the plan
+    has no confluence and no landmarks. ``struts`` records which geometry the models show
+    (wire struts or the nominal tube), so updates keep it.
+    """
+
+    folder_item: int
+    models: dict[str, Any]
+    landmarks: Any
+    plan_table: Any
+    warnings_table: Any
+    struts: bool = True
+
+    def nodes(self) -> list[Any]:
+        extra = [] if self.landmarks is None else [self.landmarks]
+        return [*self.models.values(), *extra, self.plan_table, self.warnings_table]
+
+
+def _check_ras(point: Any, what: str) -> np.ndarray:
+    q = np.asarray(point, dtype=float)
+    if q.shape != (3,) or not np.all(np.isfinite(q)):
+        raise ValueError(f"{what} must be 3 finite RAS values, got {point!r}")
+    return q
+
+
+def _check_plan(plan: Plan) -> None:
+    """Raise ValueError naming the first thing in ``plan`` the scene cannot show.
+
+    Stent paths are checked by the geometry builder (:func:`_stent_geometry`).
+    """
+    stents = getattr(plan, "stents", None)
+    if stents is None or isinstance(stents, str | bytes):
+        raise ValueError(f"plan must be a plan_types.Plan with a list of stents, got {type(plan).__name__}")
+    seen: set[str] = set()
+    for stent in stents:
+        _check_name(stent.id, "stent id")
+        if stent.id in seen:
+            raise ValueError(f"stent id {stent.id!r} is used twice")
+        seen.add(stent.id)
+        _check_name(stent.role, f"stent {stent.id} role")
+        _check_name(stent.name, f"stent {stent.id} name")
+        for what in ("product", "manufacturer"):
+            if not isinstance(getattr(stent, what), str):
+                raise ValueError(f"stent {stent.id} {what} must be a string, got {getattr(stent, what)!r}")
+        for what in ("diameter_mm", "length_mm"):
+            value = getattr(stent, what)
+            if not isinstance(value, int | float | np.number) or not np.isfinite(value) or value <= 0:
+                raise ValueError(f"stent {stent.id} {what} must be a positive number, got {value!r}")
+        for branch, interval in stent.coverage.items():
+            _check_name(branch, f"stent {stent.id} coverage branch")
+            values = np.asarray(interval, dtype=float)
+            if values.shape != (2,) or not np.all(np.isfinite(values)):
+                raise ValueError(
+                    f"stent {stent.id} coverage of {branch!r} must be (start_mm, end_mm), got {interval!r}"
+                )
+    for n, warning in enumerate(plan.warnings):
+        for what in ("code", "severity", "message"):
+            if not isinstance(getattr(warning, what), str):
+                raise ValueError(f"warning {n} {what} must be a string, got {getattr(warning, what)!r}")
+        if warning.stent is not None and not isinstance(warning.stent, str):
+            raise ValueError(f"warning {n} stent must be a stent id or None, got {warning.stent!r}")
+    _plan_points(plan)
+
+
+def _plan_points(plan: Plan) -> dict[str, np.ndarray]:
+    """Labelled points of the landmarks node: the confluence, then the plan's landmarks.
+
+    Landmarks the plan could not find (None) are left out.
+    """
+    points: dict[str, np.ndarray] = {}
+    if plan.confluence_ras is not None:
+        points[CONFLUENCE_LABEL] = _check_ras(plan.confluence_ras, "plan confluence_ras")
+    for label, point in plan.landmarks.items():
+        _check_name(label, "landmark name")
+        if point is None:
+            continue
+        if label in points:
+            raise ValueError(f"landmark {label!r} is given twice")
+        points[label] = _check_ras(point, f"landmark {label!r}")
+    return points
+
+
+def _stent_geometry(stent: Stent, struts: bool) -> Any:
+    """The model polydata of a stent; ValueError names the stent on an unusable path."""
+    from . import stentmodel
+
+    try:
+        if struts:
+            return stentmodel.stent_struts(stent.path_ras, stent.diameter_mm)
+        return stentmodel.stent_tube(stent.path_ras, stent.diameter_mm)
+    except ValueError as error:
+        raise ValueError(f"stent {stent.id}: {error}") from None
+
+
+def _coverage_text(coverage: Mapping[str, tuple[float, float]]) -> str:
+    """Coverage as "ivc 0.0-95.0; left_iliac 0.0-20.0" (branch distance intervals, mm)."""
+    return "; ".join(f"{branch} {start:.1f}-{end:.1f}" for branch, (start, end) in coverage.items())
+
+
+def _plan_table_columns(plan: Plan) -> dict[str, np.ndarray]:
+    stents = plan.stents
+    proximal = np.array([s.proximal_ras for s in stents], dtype=float).reshape(-1, 3)
+    distal = np.array([s.distal_ras for s in stents], dtype=float).reshape(-1, 3)
+    # dtype=str keeps empty text columns text (an empty list would become a float array).
+    columns = {
+        "Stent": np.array([s.id for s in stents], dtype=str),
+        "Product": np.array([s.product for s in stents], dtype=str),
+        "Manufacturer": np.array([s.manufacturer for s in stents], dtype=str),
+        "Diameter (mm)": np.array([s.diameter_mm for s in stents], dtype=float),
+        "Length (mm)": np.array([s.length_mm for s in stents], dtype=float),
+    }
+    for end, points in (("Proximal", proximal), ("Distal", distal)):
+        for axis, letter in enumerate("RAS"):
+            columns[f"{end} {letter} (mm)"] = points[:, axis]
+    columns["Coverage"] = np.array([_coverage_text(s.coverage) for s in stents], dtype=str)
+    return columns
+
+
+def _warning_table_columns(plan: Plan) -> dict[str, np.ndarray]:
+    warnings = plan.warnings
+    return {
+        "Code": np.array([w.code for w in warnings], dtype=str),
+        "Severity": np.array([w.severity for w in warnings], dtype=str),
+        "Stent": np.array([w.stent or "" for w in warnings], dtype=str),
+        "Message": np.array([w.message for w in warnings], dtype=str),
+    }
+
+
+def _fill_table(table_node: Any, columns: Mapping[str, np.ndarray]) -> None:
+    """Replace a table node's columns (float or text arrays), as :func:`add_table` makes them.
+
+    Refilling keeps the node, its ID and its place in the subject hierarchy, so views showing
+    the table follow the edit.
+    """
+    from vtkmodules.vtkCommonCore import vtkStringArray
+
+    table_node.RemoveAllColumns()
+    table = table_node.GetTable()
+    for key, values in columns.items():
+        if values.dtype.kind == "f":
+            column = _to_vtk_array(values, key)
+        else:
+            column = vtkStringArray()
+            column.SetNumberOfValues(len(values))
+            for n, value in enumerate(values):
+                column.SetValue(n, str(value))
+            column.SetName(key)
+        table.AddColumn(column)
+    table_node.Modified()
+
+
+def _new_plan_table(scene: Any, columns: Mapping[str, np.ndarray], name: str, kind: str) -> Any:
+    node = add_table(scene, columns, name)
+    node.SetAttribute(PLAN_TABLE_ATTRIBUTE, kind)
+    return node
+
+
+def _new_stent_model(scene: Any, stent: Stent, polydata: Any, color: Sequence[float], struts: bool) -> Any:
+    node = add_model(scene, polydata, stent.name, color, STRUT_OPACITY if struts else TUBE_OPACITY)
+    node.SetAttribute(STENT_ID_ATTRIBUTE, stent.id)
+    node.SetAttribute(STENT_ROLE_ATTRIBUTE, stent.role)
+    return node
+
+
+def add_plan_to_scene(
+    scene: Any,
+    plan: Plan,
+    folder_name: str = "IVC stent plan",
+    parent_item: int | None = None,
+    struts: bool = True,
+) -> PlanNodes:
+    """Show a stent plan: one model per stent, the landmarks, a plan table and a warnings table.
+
+    All in one new subject-hierarchy folder ``folder_name`` (under ``parent_item``, else the
+    scene):
+
+    * per stent a model node named ``stent.name`` ("S1 IVC Venovo 20 x 100 mm"): the strut mesh
+      (``struts=True``, opaque) or the nominal tube (half transparent) along its path, a
+      distinct colour of ``STENT_COLORS`` in plan order, and the attributes
+      ``STENT_ID_ATTRIBUTE`` = stent id and ``STENT_ROLE_ATTRIBUTE`` = its role;
+    * a point list "Plan landmarks": the confluence (label ``CONFLUENCE_LABEL``) and each found
+      landmark labelled with its name (landmarks that are None are left out); no node when
+      there is nothing to show;
+    * a table "Stent plan" (``PLAN_TABLE_COLUMNS``, one row per stent; coverage as text such as
+      "ivc 0.0-95.0; left_iliac 0.0-20.0", branch distances in mm) and a table "Plan warnings"
+      (``WARNING_TABLE_COLUMNS``, one row per warning; Stent is empty for plan-wide warnings).
+      They carry ``PLAN_TABLE_ATTRIBUTE`` = "stents" / "warnings".
+
+    The plan is checked and every stent's geometry built before the scene is touched, so a
+    ValueError (duplicate stent id, a path of fewer than two points, a non-positive diameter,
+    a bad landmark, ...) leaves the scene as it was; if making the nodes fails midway, the
+    nodes made so far and the folder are removed again.
+    """
+    _check_name(folder_name, "folder_name")
+    _check_plan(plan)
+    geometry = {stent.id: _stent_geometry(stent, struts) for stent in plan.stents}
+    points = _plan_points(plan)
+    sh = _subject_hierarchy(scene)
+    folder = subject_hierarchy_folder(scene, folder_name, parent_item)
+
+    created: list[Any] = []
+    try:
+        models: dict[str, Any] = {}
+        for n, stent in enumerate(plan.stents):
+            color = STENT_COLORS[n % len(STENT_COLORS)]
+            models[stent.id] = _new_stent_model(scene, stent, geometry[stent.id], color, struts)
+            created.append(models[stent.id])
+        landmarks = None
+        if points:
+            landmarks = add_fiducials(scene, points, "Plan landmarks")
+            created.append(landmarks)
+        plan_table = _new_plan_table(scene, _plan_table_columns(plan), "Stent plan", "stents")
+        created.append(plan_table)
+        warnings_table = _new_plan_table(scene, _warning_table_columns(plan), "Plan warnings", "warnings")
+        created.append(warnings_table)
+        result = PlanNodes(folder, models, landmarks, plan_table, warnings_table, bool(struts))
+        for node in result.nodes():
+            place_in_folder(scene, node, folder)
+    except Exception:
+        # As in add_centerlines_to_scene: items first (headless nothing removes the item of a
+        # removed node), then the nodes with their display nodes.
+        sh.RemoveItem(folder, False, True)
+        remove_nodes(scene, created)
+        raise
+    return result
+
+
+def _remove_with_item(scene: Any, node: Any) -> None:
+    """Remove a node, its display and storage nodes and its subject-hierarchy item."""
+    if node is None or node.GetScene() is not scene:
+        return
+    sh = _subject_hierarchy(scene)
+    item = sh.GetItemByDataNode(node)
+    if item != sh.GetInvalidItemID():
+        sh.RemoveItem(item, False, True)
+    remove_nodes(scene, [node])
+
+
+def _in_scene(scene: Any, node: Any) -> bool:
+    return node is not None and node.GetScene() is scene
+
+
+def update_plan_in_scene(
+    scene: Any, nodes: PlanNodes, plan: Plan, *, struts: bool | None = None
+) -> PlanNodes:
+    """Bring the nodes of :func:`add_plan_to_scene` up to date after the plan was edited.
+
+    Models of stents that are still in the plan keep their node (and ID, display settings and
+    colour) and get the new geometry with ``SetAndObservePolyData``, their name and role
+    attribute follow the stent; stents new in the plan get a new model in the folder, with the
+    first ``STENT_COLORS`` entry no remaining stent uses; models of stents gone from the plan
+    are removed. Both tables are refilled in place and the landmarks point list is rewritten.
+    Nodes the user deleted meanwhile are made again. ``struts`` switches between the strut
+    mesh and the tube (None keeps the current one; switching also resets the opacity).
+
+    Everything is checked and all geometry built before any node changes, so a ValueError
+    leaves the scene as it was. Returns a new PlanNodes (``nodes`` itself is not modified).
+    Raises ValueError if the plan's folder is no longer in the subject hierarchy.
+    """
+    _check_plan(plan)
+    use_struts = nodes.struts if struts is None else bool(struts)
+    geometry = {stent.id: _stent_geometry(stent, use_struts) for stent in plan.stents}
+    points = _plan_points(plan)
+    from vtkmodules.vtkCommonCore import vtkIdList
+
+    sh = _subject_hierarchy(scene)
+    folder = int(nodes.folder_item)
+    # Looked up among all items: GetItemParent of a removed item would log an error.
+    items = vtkIdList()
+    sh.GetItemChildren(sh.GetSceneItemID(), items, True)
+    if items.IsId(folder) < 0:
+        raise ValueError(f"the plan's folder (item {folder}) is no longer in the subject hierarchy")
+
+    wanted = {stent.id for stent in plan.stents}
+    for stent_id, node in nodes.models.items():
+        if stent_id not in wanted:
+            _remove_with_item(scene, node)
+    kept = {sid: node for sid, node in nodes.models.items() if sid in wanted and _in_scene(scene, node)}
+    used = [tuple(node.GetDisplayNode().GetColor()) for node in kept.values() if node.GetDisplayNode()]
+    models: dict[str, Any] = {}
+    for stent in plan.stents:
+        node = kept.get(stent.id)
+        if node is None:
+            free = [c for c in STENT_COLORS if not any(np.allclose(c, u, atol=1e-3) for u in used)]
+            color = free[0] if free else STENT_COLORS[len(models) % len(STENT_COLORS)]
+            used.append(color)
+            node = _new_stent_model(scene, stent, geometry[stent.id], color, use_struts)
+            place_in_folder(scene, node, folder)
+        else:
+            # The polydata is new, so no copy is needed; the node's display follows the event.
+            node.SetAndObservePolyData(geometry[stent.id])
+            if node.GetName() != stent.name:
+                node.SetName(stent.name)
+            node.SetAttribute(STENT_ROLE_ATTRIBUTE, stent.role)
+            if use_struts != nodes.struts and node.GetDisplayNode() is not None:
+                node.GetDisplayNode().SetOpacity(STRUT_OPACITY if use_struts else TUBE_OPACITY)
+        models[stent.id] = node
+
+    landmarks = nodes.landmarks if _in_scene(scene, nodes.landmarks) else None
+    if not points:
+        _remove_with_item(scene, landmarks)
+        landmarks = None
+    elif landmarks is None:
+        landmarks = add_fiducials(scene, points, "Plan landmarks")
+        place_in_folder(scene, landmarks, folder)
+    else:
+        landmarks.RemoveAllControlPoints()
+        for label, q in points.items():
+            landmarks.AddControlPoint(list(q), label)
+
+    tables = []
+    for node, columns, name, kind in (
+        (nodes.plan_table, _plan_table_columns(plan), "Stent plan", "stents"),
+        (nodes.warnings_table, _warning_table_columns(plan), "Plan warnings", "warnings"),
+    ):
+        if _in_scene(scene, node):
+            _fill_table(node, columns)
+        else:
+            node = _new_plan_table(scene, columns, name, kind)
+            place_in_folder(scene, node, folder)
+        tables.append(node)
+
+    return PlanNodes(folder, models, landmarks, tables[0], tables[1], use_struts)
