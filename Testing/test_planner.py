@@ -179,3 +179,19 @@ def test_real_ct_gets_a_plan_sized_from_the_catalogue():
         assert st.length_mm in ctx.catalog.products[st.product_id].sizes[st.diameter_mm]
     assert "LOW_CONFIDENCE_MODALITY" in codes(plan)
     json.dumps(plan.to_json())
+
+
+def test_add_a_stent_and_switch_template(phantom_of, segmentation_of):
+    from IVCReconstructionLib.planner import add_stent, switch_template
+
+    _, ctx = context_of(phantom_of, segmentation_of, may_thurner_area_ratio=0.3)
+    plan = make_plan(ctx)
+    n = len(plan.stents)
+    add_stent(ctx, plan, "right_iliac", "zilver-vena", 14.0, 60.0, {"right_iliac": (0.0, 60.0)})
+    assert len(plan.stents) == n + 1 and plan.stents[-1].id == f"S{n + 1}"
+    assert plan.stents[-1].coverage == {"right_iliac": (0.0, 60.0)}
+    assert np.linalg.norm(plan.stents[-1].proximal_ras - ctx.tree.confluence_ras) < 1e-6
+    with pytest.raises(ValueError, match="no product 'nope'"):
+        add_stent(ctx, plan, "right_iliac", "nope", 14.0, 60.0, {"right_iliac": (0.0, 60.0)})
+    kissing = switch_template(ctx, plan, "kissing")
+    assert kissing.template == "kissing"
