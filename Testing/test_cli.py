@@ -52,6 +52,12 @@ def test_demo_writes_phantom_truth_profiles_and_scene(demo):
     for value in (1, 2, 3):
         a, b = found == value, truth == value
         assert 2 * (a & b).sum() / (a.sum() + b.sum()) > 0.9, value
+    # The plan: a left iliac construct from the confluence for the May-Thurner compression.
+    plan = json.loads((demo / "plan.json").read_text())
+    assert plan["template"] == "unilateral"
+    assert plan["stents"] and all("left_iliac" in st["coverage"] for st in plan["stents"])
+    assert plan["lesions"][0]["branch"] == "left_iliac"
+    assert plan["settings"]["landing_mm"] == 20.0
     # The compressed left common iliac vein is the smallest section of its branch.
     left = read_profile_csv(demo / "profile_left_iliac.csv")
     i = int(np.argmin(np.where(left.confluence_zone, np.inf, left.area_mm2)))
@@ -69,6 +75,8 @@ def test_demo_scene_reloads_with_everything(demo, tmp_path):
         assert "IVC phantom CT" in names_of("vtkMRMLScalarVolumeNode")
         assert len(names_of("vtkMRMLMarkupsCurveNode")) == 6  # 3 truth + 3 measured centerlines
         assert "Veins" in names_of("vtkMRMLSegmentationNode")
+        assert any(name.startswith("S1 left iliac") for name in names_of("vtkMRMLModelNode"))
+        assert {"Stent plan", "Plan warnings"} <= set(names_of("vtkMRMLTableNode"))
         assert len(names_of("vtkMRMLTableNode")) >= 3
         assert names_of("vtkMRMLPlotChartNode") == ["Vein diameters"]
         seg = scene.GetFirstNodeByClass("vtkMRMLSegmentationNode").GetSegmentation()

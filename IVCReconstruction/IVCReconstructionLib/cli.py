@@ -3,9 +3,9 @@
 Exit codes: 0 on success; 2 on bad input, with one line ``error: ...`` on stderr that says what
 is wrong and what to do; 1 on an internal failure. Only the stages that exist are offered:
 ``ivc-plan phantom`` writes a synthetic venogram with its truth, and ``ivc-plan demo`` runs the
-pipeline as far as it goes on the built-in phantom (today: segmentation from the seeds,
-centerlines and diameter profiles, and a scene that opens in Slicer). ``ivc-plan plan``
-arrives with the planning stage.
+pipeline on the built-in phantom: segmentation from the seeds, centerlines and diameter
+profiles, findings and a suggested stent plan (plan.json), and a scene that opens in Slicer.
+``ivc-plan plan`` for a patient's volume comes next.
 """
 
 from __future__ import annotations
@@ -178,6 +178,24 @@ def segment_and_measure(ctx, phantom, volume_node, out: Path):
     return seg, measured, files
 
 
+def plan_stents(ctx, phantom, seg, measured, out: Path):
+    """Findings and the suggested stent plan, into the scene and plan.json."""
+    from . import mrml
+    from .catalog import load_catalog
+    from .findings import find_findings
+    from .planner import PlanContext, make_plan
+
+    # The demo knows where the renal veins enter (the phantom's truth), as a user marking them
+    # with a Renal seed would.
+    seeds = dict(phantom.seeds, Renal=phantom.renal_inflow_ras)
+    findings = find_findings(measured.tree, measured.profiles, seeds=seeds, occlusions=seg.occlusions)
+    plan = make_plan(PlanContext(measured.tree, measured.profiles, findings, load_catalog()))
+    mrml.add_plan_to_scene(ctx.scene, plan)
+    path = out / "plan.json"
+    path.write_text(json.dumps(plan.to_json(), indent=2) + "\n")
+    return plan, [path]
+
+
 def _run(args: argparse.Namespace) -> int:
     from .phantom import make_phantom
     from .scene import create_scene, save_mrb
@@ -219,15 +237,23 @@ def _run(args: argparse.Namespace) -> int:
                 )
             for occ in seg.occlusions:
                 print(f"  occlusion found on {occ.branch}: {occ.length_mm:.0f} mm without lumen")
+            plan, plan_files = plan_stents(ctx, phantom, seg, measured, args.out)
+            files += plan_files
+            print(f"stent plan: {plan.template} ({plan.reason})")
+            for st in plan.stents:
+                print(f"  {st.name}")
+            for w in plan.warnings:
+                if w.severity != "info":
+                    print(f"  {w.severity}: {w.code}: {w.message}")
         files.append(save_mrb(ctx, args.out / "scene.mrb"))
     print(f"wrote {len(files)} files to {args.out}:")
     for path in files:
         print(f"  {path.name:36s} {path.stat().st_size / 1024:8.0f} kB")
     if args.command == "demo":
         print(
-            "Not built yet: findings (reference diameters, lesions, landmarks) and the stent plan. Open "
-            "scene.mrb in 3D Slicer to see the phantom and its truth, the segmentation, the centerlines, "
-            "tables and the diameter chart."
+            "Open scene.mrb in 3D Slicer to see the phantom and its truth, the segmentation, the "
+            "centerlines, the diameter chart and the stent plan. The plan is a suggestion for a "
+            "physician, for research use only."
         )
     return 0
 
