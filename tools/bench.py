@@ -95,12 +95,45 @@ CASES = {
         options="PhantomOptions(may_thurner_area_ratio=0.25)"
     ),
 }
+EDIT = """
+import numpy as np
+from IVCReconstructionLib.phantom import PhantomOptions, make_phantom
+from IVCReconstructionLib.segmentation import segment_veins
+from IVCReconstructionLib.analysis import measure_veins
+from IVCReconstructionLib.findings import find_findings
+from IVCReconstructionLib.catalog import load_catalog
+from IVCReconstructionLib.planner import PlanContext, make_plan, move_end
+from IVCReconstructionLib.scene import create_scene
+from IVCReconstructionLib import mrml
+ph = make_phantom(PhantomOptions(ivc_occlusion_length_mm=40.0, bilateral_iliac_area_ratio=0.4))
+seg = segment_veins(ph.image, ph.ijk_to_ras, ph.seeds)
+veins = np.where(np.isin(seg.labels, (1, 2, 3)), seg.labels, 0)
+veins[seg.labels == 4] = 1
+m = measure_veins(veins, ph.ijk_to_ras, seeds=ph.seeds)
+seeds = dict(ph.seeds, Renal=ph.renal_inflow_ras)
+f = find_findings(m.tree, m.profiles, seeds=seeds, occlusions=seg.occlusions)
+ctx = PlanContext(m.tree, m.profiles, f, load_catalog())
+plan = make_plan(ctx)
+scene = create_scene()
+nodes = mrml.add_plan_to_scene(scene.scene, plan)
+EDITS = 20
+def stage():
+    global nodes
+    st = plan.stents[-1]
+    branch = [b for b in st.coverage if b != "ivc"][0]
+    for k in range(EDITS):
+        move_end(ctx, plan, st.id, "distal", st.coverage[branch][1] + (1.0 if k % 2 else -1.0))
+        nodes = mrml.update_plan_in_scene(scene.scene, nodes, plan)
+    return EDITS
+"""
+
 SEGMENT_CASES = {
     "seeded segmentation, 1 mm phantom": "PhantomOptions()",
     "seeded segmentation, full size 512x512x400 at 0.8 mm": (
         "PhantomOptions(spacing_mm=0.8, size_ijk=(512, 512, 400))"
     ),
 }
+CASES["20 plan edits (move an end, recompute, update models/tables), inverted-Y"] = EDIT
 if REAL_LABELS.is_file():
     CASES["surface + centerlines + profiles, real CT labels (3 mm)"] = REAL.format(path=str(REAL_LABELS))
 
@@ -124,7 +157,8 @@ def main() -> int:
             print(f"{name:58s} FAILED after {time.perf_counter() - start:.1f} s:\n{out.stderr}")
             return 1
         r = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"{name:58s} {r['voxels']:12,d} {r['seconds']:7.2f}s {r['peak_mb']:9.0f} MB")
+        count = "" if "edits" not in name else f"  ({1000 * r['seconds'] / r['voxels']:.1f} ms per edit)"
+        print(f"{name:58s} {r['voxels']:12,d} {r['seconds']:7.2f}s {r['peak_mb']:9.0f} MB{count}")
     return 0
 
 
