@@ -188,6 +188,54 @@ def _trim_end(points: np.ndarray, radius: np.ndarray) -> tuple[np.ndarray, np.nd
     return points[: len(points) - cut], radius[: len(radius) - cut]
 
 
+def _fit_axis(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    centre = points.mean(axis=0)
+    direction = np.linalg.svd(points - centre)[2][0]
+    if direction @ (points[-1] - points[0]) < 0:
+        direction = -direction
+    return centre, direction
+
+
+def _place_confluence(raw: dict, parting: np.ndarray):
+    """Move the confluence from where VMTK's lines part to where the iliac axes meet.
+
+    Minimal paths through the confluence stay in the IVC's wide lumen and part 5-25 mm above
+    the point where the iliac veins join it, so distances from the parting point would put an
+    iliac stent "ending at the confluence" inside the IVC. The iliac veins' axes just past the
+    confluence blob, extended back, meet at the anatomical confluence; the branches are
+    re-joined there with straight pieces. If the axes do not meet plausibly (further than 40 mm
+    below the parting point, or not below it), the parting point is kept.
+    """
+    radius = float(np.median(raw["ivc"][1][:5]))
+    axes = []
+    for name in ("left_iliac", "right_iliac"):
+        pts = raw[name][0]
+        s = _arc(pts)
+        sel = (s >= radius + 2.0) & (s <= radius + 22.0)
+        if sel.sum() < 5:
+            return raw, parting
+        axes.append((_fit_axis(pts[sel]), int(np.argmax(sel))))
+    (c1, u1), first1 = axes[0]
+    (c2, u2), first2 = axes[1]
+    # Closest points of the two axis lines.
+    w = c1 - c2
+    a, b, c, d, e = u1 @ u1, u1 @ u2, u2 @ u2, u1 @ w, u2 @ w
+    den = a * c - b * b
+    if abs(den) < 1e-6:
+        return raw, parting
+    t1, t2 = (b * e - c * d) / den, (a * e - b * d) / den
+    meet = ((c1 + t1 * u1) + (c2 + t2 * u2)) / 2.0
+    drop = parting[2] - meet[2]
+    if not 0.0 < drop <= 40.0 or np.linalg.norm(meet[:2] - parting[:2]) > 20.0:
+        return raw, parting
+    ivc_pts, ivc_r = raw["ivc"]
+    out = {"ivc": (np.vstack([meet, ivc_pts]), np.r_[ivc_r[0], ivc_r])}
+    for name, first in (("left_iliac", first1), ("right_iliac", first2)):
+        pts, r = raw[name]
+        out[name] = (np.vstack([meet, pts[first:]]), np.r_[r[first], r[first:]])
+    return out, meet
+
+
 def extract_centerlines(
     labels_kji: np.ndarray,
     ijk_to_ras: np.ndarray,
@@ -268,6 +316,7 @@ def extract_centerlines(
         "left_iliac": (left_pts[i_split:], left_r[i_split:]),
         "right_iliac": (np.vstack([confluence, right_pts[j_split + 1 :]]), right_r[j_split:]),
     }
+    raw, confluence = _place_confluence(raw, confluence)
     branches = {}
     for name, (pts, r) in raw.items():
         pts1, r1 = _resample(pts, r)

@@ -418,6 +418,14 @@ def check_warnings(ctx: PlanContext, plan: Plan) -> list[PlanWarning]:
             window = (
                 (pos - s.landing_mm, pos) if where == "distal" or br == "ivc" else (pos, pos + s.landing_mm)
             )
+            iliac = [b for b in SIDES if b in st.coverage]
+            if where == "proximal" and iliac and st.coverage[iliac[0]][0] <= 0.0:
+                # An iliac stent ending at the confluence (R10) rests against the IVC there, not
+                # on a landing zone of iliac vein; one reaching into the IVC lands in the IVC.
+                into = st.coverage.get("ivc", (0.0, 0.0))[1]
+                if into <= 0.0:
+                    continue
+                br, window = "ivc", (0.0, into)
             # A limb's proximal end lands inside the IVC stent, not on the vein wall.
             lands_on_wall = not (st.role.endswith("_limb") and where == "proximal")
             if lands_on_wall and (br != "ivc" or where == "proximal"):
