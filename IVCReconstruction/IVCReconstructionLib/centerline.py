@@ -268,6 +268,15 @@ def extract_centerlines(
                 f"the segmentation has no {names.SEGMENT_IDS[branch]} segment (label {values.get(branch)}): "
                 "the IVC and both iliac veins are needed"
             )
+    # Everything below works on the veins' box only: the cost follows the veins, not the volume.
+    veins = np.isin(labels, [values[b] for b in names.BRANCHES])
+    nz = np.argwhere(veins)
+    lo = np.maximum(nz.min(axis=0) - 2, 0)
+    hi = np.minimum(nz.max(axis=0) + 3, labels.shape)
+    labels = labels[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+    shift = np.eye(4)
+    shift[:3, 3] = lo[::-1]
+    matrix = matrix @ shift
     spacing = np.linalg.norm(matrix[:3, :3], axis=0)
     for branch in names.BRANCHES:
         _check_thickness(labels == values[branch], spacing, names.SEGMENT_IDS[branch])
