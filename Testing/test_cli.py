@@ -14,6 +14,8 @@ from IVCReconstructionLib.profile_io import read_profile_csv
 from IVCReconstructionLib.profile_types import PROFILE_COLUMNS
 from IVCReconstructionLib.scene import load_mrb
 
+REAL_CT = __import__("pathlib").Path(__file__).resolve().parents[2] / "shared" / "data" / "totalseg-example"
+
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
@@ -96,7 +98,7 @@ def run_cli(*args):
     [
         (["phantom", "--out", "x", "--spacing", "0"], "spacing must be between"),
         (["phantom", "--out", "x", "--scenario", "unknown"], "invalid choice"),
-        (["plan", "--volume", "ct.nii.gz"], "invalid choice: 'plan'"),
+        (["plan", "--volume", "ct.nii.gz"], "required: --out"),
         (["phantom"], "required: --out"),
     ],
 )
@@ -106,3 +108,82 @@ def test_bad_input_is_one_line_on_stderr_and_exit_code_2(tmp_path, args, message
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_plan_from_a_volume_and_seed_file(demo, tmp_path):
+    out = tmp_path / "plan"
+    assert (
+        main(
+            [
+                "plan",
+                "--volume",
+                str(demo / "phantom_ct.nii.gz"),
+                "--seeds",
+                str(demo / "seeds.mrk.json"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    plan = json.loads((out / "plan.json").read_text())
+    assert plan["template"] == "unilateral"
+    for name in ("segmentation.seg.nrrd", "veins_labels.nii.gz", "profile_ivc.csv", "scene.mrb"):
+        assert (out / name).stat().st_size > 0, name
+    # The same plan from the segmentation the first run wrote (bring your own segmentation).
+    again = tmp_path / "again"
+    assert (
+        main(
+            [
+                "plan",
+                "--volume",
+                str(demo / "phantom_ct.nii.gz"),
+                "--segmentation",
+                str(out / "segmentation.seg.nrrd"),
+                "--out",
+                str(again),
+            ]
+        )
+        == 0
+    )
+    assert json.loads((again / "plan.json").read_text())["template"] == "unilateral"
+
+
+def test_seed_file_reading(demo, tmp_path):
+    from IVCReconstructionLib.seeds import read_seeds
+
+    seeds = read_seeds(demo / "seeds.mrk.json")
+    truth = json.loads((demo / "truth.json").read_text())["seeds"]
+    for key in ("IVC", "Left", "Right"):
+        np.testing.assert_allclose(seeds[key], truth[key], atol=0.01)  # LPS in the file, RAS here
+    bad = tmp_path / "bad.mrk.json"
+    data = json.loads((demo / "seeds.mrk.json").read_text())
+    data["markups"][0]["controlPoints"][0]["label"] = "Aorta"
+    bad.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="labelled 'Aorta'"):
+        read_seeds(bad)
+
+
+@pytest.mark.realdata
+@pytest.mark.skipif(not REAL_CT.is_dir(), reason=f"real CT not found at {REAL_CT}")
+def test_plan_on_the_real_ct_with_its_totalsegmentator_labels(tmp_path):
+    args = [
+        "plan",
+        "--volume",
+        str(REAL_CT / "ct.nii.gz"),
+        "--segmentation",
+        str(REAL_CT / "labels.nii.gz"),
+        "--labels",
+        "ivc=63,left=67,right=68",
+        "--out",
+        str(tmp_path),
+    ]
+    assert main(args) == 0
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    assert {w["code"] for w in plan["warnings"]} >= {"LOW_CONFIDENCE_MODALITY", "NOT_IVUS_CONFIRMED"}
+    assert all(st["diameter_mm"] > 0 for st in plan["stents"])
+
+
+def test_plan_needs_seeds_or_a_segmentation(tmp_path):
+    result = run_cli("plan", "--volume", str(tmp_path / "none.nii.gz"), "--out", str(tmp_path))
+    assert result.returncode == 2 and result.stderr.startswith("error: give --seeds")

@@ -5,7 +5,8 @@ is wrong and what to do; 1 on an internal failure. Only the stages that exist ar
 ``ivc-plan phantom`` writes a synthetic venogram with its truth, and ``ivc-plan demo`` runs the
 pipeline on the built-in phantom: segmentation from the seeds, centerlines and diameter
 profiles, findings and a suggested stent plan (plan.json), and a scene that opens in Slicer.
-``ivc-plan plan`` for a patient's volume comes next.
+``ivc-plan plan --volume CT --seeds S.mrk.json --out DIR`` (or ``--segmentation SEG
+[--labels ivc=63,left=67,right=68]``) runs it on a patient's volume.
 """
 
 from __future__ import annotations
@@ -71,6 +72,24 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(scenario="may-thurner")
     phantom = sub.add_parser("phantom", help="write a synthetic CT venogram with its truth")
     _phantom_arguments(phantom)
+    plan = sub.add_parser(
+        "plan", help="segment (or take a segmentation), measure and plan stents for a volume"
+    )
+    plan.add_argument("--volume", required=True, type=Path, help="CT/MR venogram: image file or DICOM folder")
+    plan.add_argument(
+        "--seeds", type=Path, help="points labelled IVC, Left, Right (Via..., Renal, Inguinal...)"
+    )
+    plan.add_argument(
+        "--segmentation", type=Path, help="existing segmentation: .seg.nrrd, or a label map file"
+    )
+    plan.add_argument(
+        "--labels", help="label values of a label map, e.g. ivc=63,left=67,right=68 (default 1,2,3)"
+    )
+    plan.add_argument(
+        "--template", choices=("auto", "inverted-y", "double-barrel", "kissing", "unilateral"), default="auto"
+    )
+    plan.add_argument("--catalog", type=Path, action="append", default=[], help="user stent catalogue (JSON)")
+    plan.add_argument("--out", required=True, type=Path, help="output folder (created if needed)")
     return parser
 
 
@@ -196,7 +215,111 @@ def plan_stents(ctx, phantom, seg, measured, out: Path):
     return plan, [path]
 
 
+def _segmentation_labels(ctx, args):
+    """Vein labels (1, 2, 3) and geometry from --segmentation, or None."""
+    from . import mrml
+    from .existing_segmentation import parse_label_mapping, vein_labels_from_segmentation
+    from .volumes import read_volume
+
+    path = args.segmentation
+    if path.name.endswith(".seg.nrrd"):
+        node = ctx.scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "Veins")
+        storage = ctx.scene.AddNewNodeByClass("vtkMRMLSegmentationStorageNode")
+        storage.SetFileName(str(path))
+        node.SetAndObserveStorageNodeID(storage.GetID())
+        if not path.is_file() or not storage.ReadData(node):
+            raise ValueError(
+                f"cannot read the segmentation {path}: give a Slicer .seg.nrrd or a label map file"
+            )
+        labels, m, _ = vein_labels_from_segmentation(node)
+        return labels, m
+    raw, m = read_volume(path)
+    values = (
+        parse_label_mapping(args.labels) if args.labels else {"ivc": 1, "left_iliac": 2, "right_iliac": 3}
+    )
+    labels = np.zeros(raw.shape, dtype=np.uint8)
+    for branch, value in values.items():
+        labels[raw == value] = {"ivc": 1, "left_iliac": 2, "right_iliac": 3}[branch]
+    mrml.add_segmentation_from_labelmap(
+        ctx.scene,
+        labels,
+        m,
+        {
+            1: ("inferior_vena_cava", "Inferior vena cava", (0.0, 0.35, 0.85)),
+            2: ("iliac_vena_left", "Left iliac vein", (0.3, 0.55, 1.0)),
+            3: ("iliac_vena_right", "Right iliac vein", (0.0, 0.65, 0.75)),
+        },
+        "Veins",
+    )
+    return labels, m
+
+
+def _plan(args: argparse.Namespace) -> int:
+    """ivc-plan plan: the pipeline on a patient's volume (architecture section 6)."""
+    from . import mrml
+    from .analysis import measure_veins, segment_volume_into_scene
+    from .catalog import load_catalog
+    from .findings import find_findings
+    from .planner import PlanContext, make_plan
+    from .profile_io import write_profiles
+    from .scene import create_scene, save_mrb
+    from .seeds import read_seeds
+    from .volumes import read_volume
+
+    if args.seeds is None and args.segmentation is None:
+        raise BadInputError("give --seeds (to segment the veins) or --segmentation (to use an existing one)")
+    seeds = read_seeds(args.seeds) if args.seeds else {}
+    catalog = load_catalog(*args.catalog)
+    image, ijk_to_ras = read_volume(args.volume)
+    args.out.mkdir(parents=True, exist_ok=True)
+    files = []
+    start = time.perf_counter()
+    with create_scene() as ctx:
+        volume = mrml.add_volume_from_array(
+            ctx.scene, image, ijk_to_ras, args.volume.name.split(".")[0] or "volume"
+        )
+        occlusions = []
+        if args.segmentation is not None:
+            labels, m = _segmentation_labels(ctx, args)
+        else:
+            node, seg = segment_volume_into_scene(ctx.scene, volume, seeds)
+            labels, m, occlusions = seg.labels.copy(), seg.ijk_to_ras, seg.occlusions
+            files.append(mrml.save_node(node, args.out / "segmentation.seg.nrrd"))
+            labels[labels == 4] = 1  # an occluded IVC stretch keeps the tree connected for measuring
+        veins = np.where(np.isin(labels, (1, 2, 3)), labels, 0).astype(np.uint8)
+        label_node = mrml.add_volume_from_array(ctx.scene, veins, m, "vein labels", True)
+        files.append(mrml.save_node(label_node, args.out / "veins_labels.nii.gz"))
+        mrml.remove_nodes(ctx.scene, [label_node])
+        measured = measure_veins(
+            veins, m, seeds={k: v for k, v in seeds.items() if k in ("IVC", "Left", "Right")}
+        )
+        mrml.add_centerlines_to_scene(ctx.scene, measured.tree, measured.profiles)
+        files += write_profiles(measured.profiles, args.out)
+        sample = image.ravel()[:: max(1, image.size // 200_000)]
+        modality = "ct" if float(np.percentile(sample, 1)) < -50.0 else "mr"
+        if modality == "ct" and veins.shape == image.shape and np.median(image[veins > 0]) < 100.0:
+            modality = "noncontrast-ct"  # unenhanced veins: diameters from a bring-your-own segmentation
+        findings = find_findings(measured.tree, measured.profiles, seeds=seeds, occlusions=occlusions)
+        plan = make_plan(
+            PlanContext(measured.tree, measured.profiles, findings, catalog, modality=modality), args.template
+        )
+        mrml.add_plan_to_scene(ctx.scene, plan)
+        path = args.out / "plan.json"
+        path.write_text(json.dumps(plan.to_json(), indent=2) + "\n")
+        files.append(path)
+        files.append(save_mrb(ctx, args.out / "scene.mrb"))
+    print(f"plan: {plan.template} ({plan.reason}) in {time.perf_counter() - start:.1f} s")
+    for st in plan.stents:
+        print(f"  {st.name}")
+    for w in plan.warnings:
+        print(f"  {w.severity}: {w.code}: {w.message}")
+    print(f"wrote {len(files)} files to {args.out}")
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
+    if args.command == "plan":
+        return _plan(args)
     from .phantom import make_phantom
     from .scene import create_scene, save_mrb
 
