@@ -108,6 +108,7 @@ def phantom_options(args: argparse.Namespace):
 
 def truth_summary(phantom) -> dict:
     """The phantom's truth as JSON-ready numbers (RAS mm)."""
+    from .plan_types import lesion_to_json
 
     def ras(p):
         return [round(float(c), 2) for c in p]
@@ -125,17 +126,7 @@ def truth_summary(phantom) -> dict:
         "inter_iliac_angle_deg": round(phantom.inter_iliac_angle_deg, 1),
         "seeds": {k: ras(v) for k, v in phantom.seeds.items()},
         "branches": branches,
-        "lesions": [
-            {
-                "branch": les.branch,
-                "kind": les.kind,
-                "start_mm": round(les.start_mm, 1),
-                "end_mm": round(les.end_mm, 1),
-                "min_area_mm2": round(les.min_area_mm2, 1),
-                "area_ratio": round(les.area_ratio, 3),
-            }
-            for les in phantom.lesions
-        ],
+        "lesions": [lesion_to_json(les) for les in phantom.lesions],
         "enhancement_hu": {k: round(float(v), 1) for k, v in phantom.enhancement_hu.items()},
         "spacing_mm": [round(float(s), 3) for s in phantom.spacing_mm],
         "size_ijk": list(phantom.shape_ijk),

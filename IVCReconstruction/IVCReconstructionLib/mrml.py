@@ -174,6 +174,15 @@ def _image_data(array_kji: np.ndarray) -> Any:
     return image
 
 
+def _discard(scene: Any, sh: Any, folder: int, created: list[Any]) -> None:
+    """Undo a half-built result: the folder's items first, without their data nodes (headless,
+    nothing removes the item of a removed node, as Slicer's Qt subject-hierarchy plugin does,
+    and removing the folder with its data nodes would leave their display nodes behind), then
+    the nodes with their display and storage nodes."""
+    sh.RemoveItem(folder, False, True)
+    remove_nodes(scene, created)
+
+
 def remove_nodes(scene: Any, nodes: Iterable[Any]) -> None:
     """Remove nodes with their display and storage nodes.
 
@@ -807,8 +816,7 @@ def add_phantom_to_scene(scene: Any, phantom: Phantom) -> PhantomNodes:
         for node in result.nodes():
             place_in_folder(scene, node, folder)
     except Exception:
-        remove_nodes(scene, created)
-        sh.RemoveItem(folder)
+        _discard(scene, sh, folder, created)
         raise
     return result
 
@@ -1060,11 +1068,7 @@ def add_centerlines_to_scene(
         for node in result.nodes():
             place_in_folder(scene, node, folder)
     except Exception:
-        # Items first, without their data nodes: headless, nothing removes the item of a removed
-        # node (Slicer's Qt subject-hierarchy plugin does), so it would stay behind; and
-        # removing the folder with its data nodes would leave their display nodes behind.
-        sh.RemoveItem(folder, False, True)
-        remove_nodes(scene, created)
+        _discard(scene, sh, folder, created)
         raise
     return result
 
@@ -1362,10 +1366,7 @@ def add_plan_to_scene(
         for node in result.nodes():
             place_in_folder(scene, node, folder)
     except Exception:
-        # As in add_centerlines_to_scene: items first (headless nothing removes the item of a
-        # removed node), then the nodes with their display nodes.
-        sh.RemoveItem(folder, False, True)
-        remove_nodes(scene, created)
+        _discard(scene, sh, folder, created)
         raise
     return result
 

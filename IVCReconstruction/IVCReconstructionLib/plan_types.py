@@ -11,6 +11,19 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 
+def lesion_to_json(lesion) -> dict:
+    """A lesion as plan.json's ``lesions`` entry (architecture section 7); works for the
+    findings' lesions and the phantom's truth lesions alike."""
+    return {
+        "branch": lesion.branch,
+        "kind": lesion.kind,
+        "start_mm": round(float(lesion.start_mm), 1),
+        "end_mm": round(float(lesion.end_mm), 1),
+        "min_area_mm2": round(float(lesion.min_area_mm2), 1),
+        "area_ratio": round(float(lesion.area_ratio), 3),
+    }
+
+
 @dataclass
 class PlanSettings:
     """Every threshold the planner uses. Values without a published number are DESIGN

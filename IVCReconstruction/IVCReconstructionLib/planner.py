@@ -20,7 +20,7 @@ import numpy as np
 
 from .catalog import Catalog, Product
 from .findings import Findings
-from .plan_types import Plan, PlanSettings, PlanWarning, Stent
+from .plan_types import Plan, PlanSettings, PlanWarning, Stent, lesion_to_json
 from .profile_types import BranchProfile, CenterlineTree
 
 TEMPLATES = ("auto", "inverted-y", "double-barrel", "kissing", "unilateral")
@@ -344,17 +344,7 @@ def refresh(ctx: PlanContext, plan: Plan) -> Plan:
             "civ_reference_diameter_mm": round(f.references_mm[f"{side}_civ"], 1),
             "eiv_reference_diameter_mm": round(f.references_mm[f"{side}_eiv"], 1),
         }
-    plan.lesions = [
-        {
-            "branch": les.branch,
-            "kind": les.kind,
-            "start_mm": round(les.start_mm, 1),
-            "end_mm": round(les.end_mm, 1),
-            "min_area_mm2": round(les.min_area_mm2, 1),
-            "area_ratio": round(les.area_ratio, 3),
-        }
-        for les in f.lesions
-    ]
+    plan.lesions = [lesion_to_json(les) for les in f.lesions]
     plan.warnings = [w for w in plan.warnings if w.code == "DEVICE_OUT_OF_RANGE"] + check_warnings(ctx, plan)
     return plan
 
