@@ -71,8 +71,7 @@ def test_ivc_occlusion_reported_as_occlusion(phantom_of, segmentation_of):
     ph = phantom_of(ivc_occlusion_length_mm=40.0)
     seg = segmentation_of(ivc_occlusion_length_mm=40.0)
     # The measurement needs one connected tree: bridge the occluded stretch with its label.
-    veins = np.where(np.isin(seg.labels, (1, 2, 3)), seg.labels, 0)
-    veins[seg.labels == 4] = 1
+    veins = seg.measurable_labels()
     m = measure_veins(veins, ph.ijk_to_ras, seeds=ph.seeds)
     f = find_findings(m.tree, m.profiles, seeds=ph.seeds, occlusions=seg.occlusions)
     occlusions = [les for les in f.lesions if les.kind == "occlusion"]

@@ -23,8 +23,7 @@ def context_of(phantom_of, segmentation_of, **options) -> tuple:
     if key not in _contexts:
         ph = phantom_of(**options)
         seg = segmentation_of(**options)
-        veins = np.where(np.isin(seg.labels, (1, 2, 3)), seg.labels, 0)
-        veins[seg.labels == 4] = 1  # bridge an occluded IVC so that the tree stays connected
+        veins = seg.measurable_labels()
         m = measure_veins(veins, ph.ijk_to_ras, seeds=ph.seeds)
         seeds = dict(ph.seeds, Renal=ph.renal_inflow_ras)
         f = find_findings(m.tree, m.profiles, seeds=seeds, occlusions=seg.occlusions)

@@ -107,8 +107,7 @@ from IVCReconstructionLib.scene import create_scene
 from IVCReconstructionLib import mrml
 ph = make_phantom(PhantomOptions(ivc_occlusion_length_mm=40.0, bilateral_iliac_area_ratio=0.4))
 seg = segment_veins(ph.image, ph.ijk_to_ras, ph.seeds)
-veins = np.where(np.isin(seg.labels, (1, 2, 3)), seg.labels, 0)
-veins[seg.labels == 4] = 1
+veins = seg.measurable_labels()
 m = measure_veins(veins, ph.ijk_to_ras, seeds=ph.seeds)
 seeds = dict(ph.seeds, Renal=ph.renal_inflow_ras)
 f = find_findings(m.tree, m.profiles, seeds=seeds, occlusions=seg.occlusions)

@@ -231,17 +231,7 @@ def _segmentation_labels(ctx, args):
     labels = np.zeros(raw.shape, dtype=np.uint8)
     for branch, value in values.items():
         labels[raw == value] = {"ivc": 1, "left_iliac": 2, "right_iliac": 3}[branch]
-    mrml.add_segmentation_from_labelmap(
-        ctx.scene,
-        labels,
-        m,
-        {
-            1: ("inferior_vena_cava", "Inferior vena cava", (0.0, 0.35, 0.85)),
-            2: ("iliac_vena_left", "Left iliac vein", (0.3, 0.55, 1.0)),
-            3: ("iliac_vena_right", "Right iliac vein", (0.0, 0.65, 0.75)),
-        },
-        "Veins",
-    )
+    mrml.add_segmentation_from_labelmap(ctx.scene, labels, m, mrml.vein_segments(), "Veins")
     return labels, m
 
 
@@ -255,6 +245,7 @@ def _plan(args: argparse.Namespace) -> int:
     from .profile_io import write_profiles
     from .scene import create_scene, save_mrb
     from .seeds import read_seeds
+    from .segmentation import looks_like_ct
     from .volumes import read_volume
 
     if args.seeds is None and args.segmentation is None:
@@ -274,9 +265,8 @@ def _plan(args: argparse.Namespace) -> int:
             labels, m = _segmentation_labels(ctx, args)
         else:
             node, seg = segment_volume_into_scene(ctx.scene, volume, seeds)
-            labels, m, occlusions = seg.labels.copy(), seg.ijk_to_ras, seg.occlusions
+            labels, m, occlusions = seg.measurable_labels(), seg.ijk_to_ras, seg.occlusions
             files.append(mrml.save_node(node, args.out / "segmentation.seg.nrrd"))
-            labels[labels == 4] = 1  # an occluded IVC stretch keeps the tree connected for measuring
         veins = np.where(np.isin(labels, (1, 2, 3)), labels, 0).astype(np.uint8)
         label_node = mrml.add_volume_from_array(ctx.scene, veins, m, "vein labels", True)
         files.append(mrml.save_node(label_node, args.out / "veins_labels.nii.gz"))
@@ -286,8 +276,7 @@ def _plan(args: argparse.Namespace) -> int:
         )
         mrml.add_centerlines_to_scene(ctx.scene, measured.tree, measured.profiles)
         files += write_profiles(measured.profiles, args.out)
-        sample = image.ravel()[:: max(1, image.size // 200_000)]
-        modality = "ct" if float(np.percentile(sample, 1)) < -50.0 else "mr"
+        modality = "ct" if looks_like_ct(image) else "mr"
         if modality == "ct" and veins.shape == image.shape and np.median(image[veins > 0]) < 100.0:
             modality = "noncontrast-ct"  # unenhanced veins: diameters from a bring-your-own segmentation
         findings = find_findings(measured.tree, measured.profiles, seeds=seeds, occlusions=occlusions)

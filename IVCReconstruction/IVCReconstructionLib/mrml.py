@@ -776,13 +776,7 @@ def add_phantom_to_scene(scene: Any, phantom: Phantom) -> PhantomNodes:
     """
     from .phantom_truth import TRUTH_LABELS
 
-    segments: dict[int, tuple[str, str, Sequence[float]]] = {}
-    for branch in names.BRANCHES:
-        segments[names.VEIN_LABELS[branch]] = (
-            names.SEGMENT_IDS[branch],
-            SEGMENT_NAMES[branch],
-            names.SEGMENT_COLORS[branch],
-        )
+    segments = vein_segments()
     present = {int(v) for v in np.unique(phantom.labels)}
     for value, segment_id in TRUTH_LABELS.items():
         if value in segments or value not in present:
@@ -1079,16 +1073,21 @@ def add_centerlines_to_scene(
 OCCLUDED_SEGMENT_ID = "occluded_vein"
 
 
+def vein_segments() -> dict[int, tuple[str, str, Sequence[float]]]:
+    """Label value -> (segment ID, display name, colour) of the three vein segments."""
+    return {
+        names.VEIN_LABELS[b]: (names.SEGMENT_IDS[b], SEGMENT_NAMES[b], names.SEGMENT_COLORS[b])
+        for b in names.BRANCHES
+    }
+
+
 def add_vein_segmentation(scene: Any, result: Any, reference_volume: Any = None, name: str = "Veins") -> Any:
     """Segmentation node of a ``segmentation.VeinSegmentation``: segments ``inferior_vena_cava``,
     ``iliac_vena_left``, ``iliac_vena_right`` (SNOMED terminology) and, when the paths crossed
     an occlusion, ``occluded_vein``."""
     from .segmentation import OCCLUDED_LABEL
 
-    segments: dict[int, tuple[str, str, Sequence[float]]] = {
-        names.VEIN_LABELS[b]: (names.SEGMENT_IDS[b], SEGMENT_NAMES[b], names.SEGMENT_COLORS[b])
-        for b in names.BRANCHES
-    }
+    segments = vein_segments()
     if np.any(result.labels == OCCLUDED_LABEL):
         segments[OCCLUDED_LABEL] = (OCCLUDED_SEGMENT_ID, "Occluded vein (no lumen)", (0.55, 0.35, 0.65))
     return add_segmentation_from_labelmap(

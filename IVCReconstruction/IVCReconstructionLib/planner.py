@@ -143,6 +143,16 @@ def _choose(ctx: PlanContext, diameter: float, length: float, require=lambda p: 
     return p, d, max(p.sizes[d])
 
 
+def _out_of_range(diameter: float, where: str) -> PlanWarning:
+    return PlanWarning(
+        "DEVICE_OUT_OF_RANGE",
+        "critical",
+        None,
+        f"no catalogue stent is {diameter:.0f} mm or wider for {where}: add one to the catalogue or "
+        "size by hand",
+    )
+
+
 def _make_stent(ctx, sid, role, product: Product, diameter, length, coverage) -> Stent:
     return Stent(
         id=sid,
@@ -182,16 +192,7 @@ def _iliac_chain(
             into_ivc = ivc_top if cursor <= 0.0 else 0.0
             choice = _choose(ctx, diameter, b - cursor + into_ivc)
             if choice is None:
-                warnings.append(
-                    PlanWarning(
-                        "DEVICE_OUT_OF_RANGE",
-                        "critical",
-                        None,
-                        f"no catalogue stent is {diameter:.0f} mm or wider for the {SIDES[branch]} iliac "
-                        "vein: "
-                        "add one to the catalogue or size by hand",
-                    )
-                )
+                warnings.append(_out_of_range(diameter, f"the {SIDES[branch]} iliac vein"))
                 return stents
             product, dia, length = choice
             cov = {"ivc": (0.0, into_ivc)} if into_ivc > 0 else {}
@@ -305,14 +306,7 @@ def _ivc_stent(ctx: PlanContext, counter, warnings) -> list[Stent]:
     if choice is None:
         choice = _choose(ctx, diameter, top, require=lambda p: not p.covered)
     if choice is None:
-        warnings.append(
-            PlanWarning(
-                "DEVICE_OUT_OF_RANGE",
-                "critical",
-                None,
-                f"no catalogue stent is {diameter:.0f} mm or wider for the IVC: add one to the catalogue",
-            )
-        )
+        warnings.append(_out_of_range(diameter, "the IVC"))
         return []
     product, dia, length = choice
     # The nominal length sets where the cranial end lands (a longer stock length reaches higher;

@@ -70,6 +70,18 @@ class VeinSegmentation:
     threshold: float
     warnings: list[str] = field(default_factory=list)
 
+    def measurable_labels(self) -> np.ndarray:
+        """Labels 1-3 for measuring: each occluded voxel takes the label of the nearest lumen,
+        so that the tree stays connected for the centerlines (the findings still report it)."""
+        from scipy import ndimage
+
+        out = self.labels.copy()
+        occluded = out == OCCLUDED_LABEL
+        if occluded.any():
+            _, idx = ndimage.distance_transform_edt(~np.isin(out, (1, 2, 3)), return_indices=True)
+            out[occluded] = out[tuple(i[occluded] for i in idx)]
+        return out
+
 
 # ---------------------------------------------------------------------------------------------
 # Geometry helpers
@@ -215,7 +227,7 @@ def _seed_stats(image, ijk_to_ras, seed: np.ndarray, name: str) -> tuple[float, 
     return med, spread
 
 
-def _looks_like_ct(image: np.ndarray) -> bool:
+def looks_like_ct(image: np.ndarray) -> bool:
     """Hounsfield units: fat (about -100) or air shows up as negative values, which MR never has."""
     sample = image.ravel()[:: max(1, image.size // 200_000)]
     return float(np.percentile(sample, 1)) < -50.0
@@ -236,7 +248,7 @@ def _inside_bone(image, ijk_to_ras, seed: np.ndarray) -> bool:
 
 def _check_seeds(image, ijk_to_ras, points: dict[str, np.ndarray]) -> tuple[float, float, list[str]]:
     """Blood intensity from the seeds; refuse seeds in air, fat or bone, or no contrast."""
-    ct = _looks_like_ct(image)
+    ct = looks_like_ct(image)
     stats = {name: _seed_stats(image, ijk_to_ras, p, name) for name, p in points.items()}
     warnings: list[str] = []
     if ct:
@@ -371,7 +383,7 @@ def _paths(image, ijk_to_ras, ivc, left, right, legs, blood, threshold, spread):
     origin[:3, 3] = np.array([box[2].start, box[1].start, box[0].start]) + (step - 1) / 2.0
     m = ijk_to_ras @ origin @ np.diag([step[0], step[1], step[2], 1.0])
     crossing = None
-    if vias and _looks_like_ct(image):
+    if vias and looks_like_ct(image):
         kji = np.indices(coarse.shape).reshape(3, -1).T
         ras = _ijk_to_ras(kji[:, ::-1].astype(float), m)
         near = np.min([np.linalg.norm(ras - v, axis=1) for v in vias], axis=0) <= VIA_REACH_MM
@@ -654,7 +666,7 @@ def segment_veins(image_kji: np.ndarray, ijk_to_ras: np.ndarray, seeds: dict) ->
     # Background: the soft tissue and fat around the seeds, below the blood.
     box = _box(np.vstack([ivc, left, right]), 20.0, image.shape, matrix)
     around = image[box].ravel()[:: max(1, image[box].size // 300_000)].astype(np.float32)
-    floor = -300.0 if _looks_like_ct(image) else float(np.percentile(around, 5))
+    floor = -300.0 if looks_like_ct(image) else float(np.percentile(around, 5))
     tissue = around[(around > floor) & (around < blood - 4.0 * spread)]
     background = float(np.median(tissue)) if len(tissue) else floor
     threshold = 0.5 * (blood + background)
