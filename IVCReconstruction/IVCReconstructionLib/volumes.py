@@ -22,11 +22,40 @@ def sitk_ijk_to_ras(image) -> np.ndarray:
     return LPS_TO_RAS @ m
 
 
-def read_volume(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+def _series_summary(reader_cls, files: list[str]) -> str:
+    """One line about a DICOM series from its first file: modality, description, slice count.
+    Only acquisition facts: names, IDs and dates are not read."""
+    info = reader_cls()
+    info.SetFileName(files[0])
+    try:
+        info.ReadImageInformation()
+        tags = {k: info.GetMetaData(k).strip() for k in ("0008|0060", "0008|103e") if info.HasMetaDataKey(k)}
+    except RuntimeError:
+        tags = {}
+    parts = [tags.get("0008|0060", "?"), f"{len(files)} files"]
+    if tags.get("0008|103e"):
+        parts.insert(1, repr(tags["0008|103e"]))
+    return ", ".join(parts)
+
+
+def dicom_series(folder: str | Path) -> dict[str, list[str]]:
+    """The DICOM series in a folder: series instance UID -> its files in slice order."""
+    import SimpleITK as sitk  # noqa: N813 - SimpleITK's own documented alias
+
+    reader = sitk.ImageSeriesReader()
+    return {
+        uid: list(reader.GetGDCMSeriesFileNames(str(folder), uid))
+        for uid in reader.GetGDCMSeriesIDs(str(folder))
+    }
+
+
+def read_volume(path: str | Path, series: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Voxels indexed [k, j, i] and the 4x4 IJK-to-RAS matrix of an image file or DICOM folder.
 
-    A DICOM folder may hold several series: the one with the most slices is read.
-    :raises ValueError: when the path does not exist or holds no readable 3D image.
+    A DICOM folder must hold one series, or ``series`` names the one to read (its series
+    instance UID).
+    :raises ValueError: when the path does not exist, holds no readable 3D image, or a folder
+        holds several series and none was chosen (the message lists them).
     """
     import SimpleITK as sitk  # noqa: N813 - SimpleITK's own documented alias
 
@@ -37,16 +66,27 @@ def read_volume(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         )
     try:
         if path.is_dir():
-            reader = sitk.ImageSeriesReader()
-            series = reader.GetGDCMSeriesIDs(str(path))
-            if not series:
+            found = dicom_series(path)
+            if not found:
                 raise ValueError(
                     f"{path} holds no DICOM series: give a folder of DICOM slices or an image file"
                 )
-            files = max((reader.GetGDCMSeriesFileNames(str(path), s) for s in series), key=len)
-            reader.SetFileNames(files)
+            if series is not None and series not in found:
+                raise ValueError(f"{path} has no series {series}; it holds {', '.join(found)}")
+            if series is None and len(found) > 1:
+                listing = "; ".join(
+                    f"{uid} ({_series_summary(sitk.ImageFileReader, files)})" for uid, files in found.items()
+                )
+                raise ValueError(
+                    f"{path} holds {len(found)} DICOM series: choose one with --series UID "
+                    f"(or give a folder with only that series): {listing}"
+                )
+            reader = sitk.ImageSeriesReader()
+            reader.SetFileNames(found[series] if series else next(iter(found.values())))
             image = reader.Execute()
         else:
+            if series is not None:
+                raise ValueError(f"--series applies to a DICOM folder, and {path.name} is a file")
             image = sitk.ReadImage(str(path))
     except RuntimeError as exc:
         raise ValueError(f"cannot read {path} as an image: {str(exc).strip().splitlines()[-1]}") from exc
@@ -56,3 +96,27 @@ def read_volume(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
             f"{image.GetNumberOfComponentsPerPixel()} components): give a CT or MR volume"
         )
     return sitk.GetArrayFromImage(image), sitk_ijk_to_ras(image)
+
+
+def describe_volume(path: str | Path, image: np.ndarray, ijk_to_ras: np.ndarray) -> dict:
+    """What a report may say about an input volume: its kind of file, size, spacing and
+    intensity range. No file name, path, date or DICOM patient data (no identifiers)."""
+    path = Path(path)
+    name = path.name.lower()
+    if path.is_dir():
+        kind = "DICOM series"
+    elif name.endswith((".nii", ".nii.gz")):
+        kind = "NIfTI"
+    elif name.endswith((".nrrd", ".nhdr")):
+        kind = "NRRD"
+    elif name.endswith((".mha", ".mhd")):
+        kind = "MetaImage"
+    else:
+        kind = "image file"
+    spacing = np.linalg.norm(np.asarray(ijk_to_ras)[:3, :3], axis=0)
+    return {
+        "format": kind,
+        "size_ijk": [int(n) for n in image.shape[::-1]],
+        "spacing_mm": [round(float(s), 3) for s in spacing],
+        "intensity_range": [float(np.min(image)), float(np.max(image))],
+    }
