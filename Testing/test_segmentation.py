@@ -115,7 +115,7 @@ def test_segmentation_goes_into_the_scene_with_the_contract_ids(mrml, phantom_of
     ph = phantom_of(spacing_mm=2.0)
     seg = segment_veins(ph.image, ph.ijk_to_ras, ph.seeds)
     volume = mrml_lib.add_volume_from_array(mrml.scene, ph.image, ph.ijk_to_ras, "CT")
-    node = mrml_lib.add_vein_segmentation(mrml.scene, seg, reference_volume=volume)
+    node = mrml_lib.add_vein_segmentation(mrml.scene, seg.labels, seg.ijk_to_ras, reference_volume=volume)
     segmentation = node.GetSegmentation()
     ids = {segmentation.GetNthSegmentID(n) for n in range(segmentation.GetNumberOfSegments())}
     assert ids == {"inferior_vena_cava", "iliac_vena_left", "iliac_vena_right"}

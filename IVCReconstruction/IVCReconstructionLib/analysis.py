@@ -85,5 +85,5 @@ def segment_volume_into_scene(scene, volume_node, seeds: dict, name: str = "Vein
         raise ValueError("select a scalar volume (the CT or MR venogram) to segment")
     image, ijk_to_ras = array_and_geometry(volume_node)
     result = segment_veins(image, ijk_to_ras, seeds)
-    node = add_vein_segmentation(scene, result, reference_volume=volume_node, name=name)
+    node = add_vein_segmentation(scene, result.labels, result.ijk_to_ras, volume_node, name)
     return node, result

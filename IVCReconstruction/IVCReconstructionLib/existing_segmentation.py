@@ -78,18 +78,22 @@ def vein_labels_from_segmentation(segmentation_node: Any, reference_volume: Any 
     """Label map (values ``names.VEIN_LABELS``), its IJK-to-RAS matrix, and the segment IDs used.
 
     The label map is in the reference volume's geometry when one is given, otherwise in the
-    segmentation's own. Nothing is left in the scene.
+    segmentation's own. A segmentation this module made may also hold an ``occluded_vein``
+    segment (a stretch without lumen, crossed by a Via point): it becomes label 4
+    (``segmentation.OCCLUDED_LABEL``). Nothing is left in the scene.
     """
     import slicer
     from vtkmodules.vtkCommonCore import vtkStringArray
 
-    from .mrml import array_and_geometry, remove_nodes
+    from .mrml import OCCLUDED_SEGMENT_ID, array_and_geometry, remove_nodes
 
     found = find_vein_segments(segmentation_node)
     scene = segmentation_node.GetScene()
     ids = vtkStringArray()
     for branch in names.BRANCHES:  # the export numbers segments 1, 2, 3 in this order
         ids.InsertNextValue(found[branch])
+    if segmentation_node.GetSegmentation().GetSegment(OCCLUDED_SEGMENT_ID) is not None:
+        ids.InsertNextValue(OCCLUDED_SEGMENT_ID)  # label 4
     before = {scene.GetNthNode(n).GetID() for n in range(scene.GetNumberOfNodes())}
     labelmap = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "vein labels (temporary)")
     try:

@@ -1081,17 +1081,23 @@ def vein_segments() -> dict[int, tuple[str, str, Sequence[float]]]:
     }
 
 
-def add_vein_segmentation(scene: Any, result: Any, reference_volume: Any = None, name: str = "Veins") -> Any:
-    """Segmentation node of a ``segmentation.VeinSegmentation``: segments ``inferior_vena_cava``,
-    ``iliac_vena_left``, ``iliac_vena_right`` (SNOMED terminology) and, when the paths crossed
-    an occlusion, ``occluded_vein``."""
+def add_vein_segmentation(
+    scene: Any,
+    labels: np.ndarray,
+    ijk_to_ras: np.ndarray,
+    reference_volume: Any = None,
+    name: str = "Veins",
+) -> Any:
+    """Segmentation node of vein labels (``segmentation.VeinSegmentation.labels``): segments
+    ``inferior_vena_cava``, ``iliac_vena_left``, ``iliac_vena_right`` (SNOMED terminology) and,
+    where there is an occluded stretch (label 4), ``occluded_vein``."""
     from .segmentation import OCCLUDED_LABEL
 
     segments = vein_segments()
-    if np.any(result.labels == OCCLUDED_LABEL):
+    if np.any(labels == OCCLUDED_LABEL):
         segments[OCCLUDED_LABEL] = (OCCLUDED_SEGMENT_ID, "Occluded vein (no lumen)", (0.55, 0.35, 0.65))
     return add_segmentation_from_labelmap(
-        scene, result.labels, result.ijk_to_ras, segments, name, reference_volume=reference_volume
+        scene, labels, ijk_to_ras, segments, name, reference_volume=reference_volume
     )
 
 

@@ -71,16 +71,49 @@ class VeinSegmentation:
     warnings: list[str] = field(default_factory=list)
 
     def measurable_labels(self) -> np.ndarray:
-        """Labels 1-3 for measuring: each occluded voxel takes the label of the nearest lumen,
-        so that the tree stays connected for the centerlines (the findings still report it)."""
-        from scipy import ndimage
+        """Labels 1-3 for measuring (see :func:`fill_occluded`)."""
+        return fill_occluded(self.labels)
 
-        out = self.labels.copy()
-        occluded = out == OCCLUDED_LABEL
-        if occluded.any():
-            _, idx = ndimage.distance_transform_edt(~np.isin(out, (1, 2, 3)), return_indices=True)
-            out[occluded] = out[tuple(i[occluded] for i in idx)]
-        return out
+
+def fill_occluded(labels: np.ndarray) -> np.ndarray:
+    """Labels 1-3 for measuring: each occluded voxel (``OCCLUDED_LABEL``) takes the label of the
+    nearest lumen, so that the tree stays connected for the centerlines (the findings still
+    report the occlusion)."""
+    from scipy import ndimage
+
+    out = labels.copy()
+    occluded = out == OCCLUDED_LABEL
+    if occluded.any():
+        _, idx = ndimage.distance_transform_edt(~np.isin(out, (1, 2, 3)), return_indices=True)
+        out[occluded] = out[tuple(i[occluded] for i in idx)]
+    return out
+
+
+def occlusions_from_labels(labels: np.ndarray, ijk_to_ras: np.ndarray) -> list[OccludedStretch]:
+    """The occluded stretches of a label map saved by this module (``OCCLUDED_LABEL`` voxels,
+    the ``occluded_vein`` segment): one per connected piece, on the branch whose lumen it
+    joins, from end to end along the piece's long axis."""
+    from scipy import ndimage
+
+    occluded = labels == OCCLUDED_LABEL
+    if not occluded.any():
+        return []
+    filled = fill_occluded(labels)
+    pieces, count = ndimage.label(occluded)
+    out = []
+    for n in range(1, count + 1):
+        kji = np.argwhere(pieces == n)
+        if len(kji) < 2:
+            continue
+        values = filled[tuple(kji.T)]
+        branch = names.BRANCHES[int(np.bincount(values, minlength=4)[1:].argmax())]
+        ras = _ijk_to_ras(kji[:, ::-1], ijk_to_ras)
+        centre = ras.mean(axis=0)
+        axis = np.linalg.svd(ras - centre, full_matrices=False)[2][0]
+        t = (ras - centre) @ axis
+        start, end = ras[int(np.argmin(t))], ras[int(np.argmax(t))]
+        out.append(OccludedStretch(branch, start, end, float(np.linalg.norm(end - start))))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
