@@ -4,7 +4,7 @@
 VENV := .venv
 STAMP := $(VENV)/.installed
 BIN := $(VENV)/bin
-DEMO_OUT ?= demo-output
+DEMO_OUT ?= out/demo
 
 .PHONY: test demo bench lint venv clean
 
@@ -33,4 +33,4 @@ bench: $(STAMP)
 	$(BIN)/python tools/accuracy.py
 
 clean:
-	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .ruff_cache
+	rm -rf $(VENV) out .pytest_cache .ruff_cache

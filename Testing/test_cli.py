@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -17,27 +18,87 @@ from IVCReconstructionLib.scene import load_mrb
 REAL_CT = __import__("pathlib").Path(__file__).resolve().parents[2] / "shared" / "data" / "totalseg-example"
 
 
+CONTRACT_FILES = (
+    "plan.json",
+    "veins_labels.nii.gz",
+    "segmentation.seg.nrrd",
+    "profile_ivc.csv",
+    "profile_left_iliac.csv",
+    "profile_right_iliac.csv",
+    "scene.mrb",
+    "view3d.png",
+    "report.html",
+)
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
+    """`ivc-plan demo` as `make demo` runs it (post-thrombotic phantom), at 1.5 mm for speed."""
     out = tmp_path_factory.mktemp("demo")
     assert main(["demo", "--out", str(out), "--spacing", "1.5"]) == 0
     return out
 
 
-def test_demo_writes_phantom_truth_profiles_and_scene(demo):
-    for name in (
-        "phantom_ct.nii.gz",
-        "truth_labels.nii.gz",
-        "truth_segmentation.seg.nrrd",
-        "segmentation.seg.nrrd",
-        "veins_labels.nii.gz",
-        "seeds.mrk.json",
-        "truth.json",
-        "scene.mrb",
-    ):
+def check_plan_json(data: dict) -> None:
+    """plan.json against architecture section 7: keys, types, RAS triples, intervals."""
+
+    def ras(v, what):
+        assert isinstance(v, list) and len(v) == 3 and all(isinstance(c, float | int) for c in v), what
+
+    assert data["template"] in ("inverted-y", "double-barrel", "kissing", "unilateral", "none")
+    ras(data["confluence_ras"], "confluence_ras")
+    assert "renal_inflow_ras" in data["landmarks"]
+    for key, value in data["landmarks"].items():
+        assert key.endswith("_ras") and (value is None or len(value) == 3), key
+    assert data["branches"]["ivc"]["length_mm"] > 0 and data["branches"]["ivc"]["reference_diameter_mm"] > 0
+    for side in ("left_iliac", "right_iliac"):
+        branch = data["branches"][side]
+        assert branch["length_mm"] > 0
+        assert branch["civ_reference_diameter_mm"] > 0 and branch["eiv_reference_diameter_mm"] > 0
+    for lesion in data["lesions"]:
+        assert lesion["branch"] in ("ivc", "left_iliac", "right_iliac")
+        assert lesion["kind"] in ("stenosis", "occlusion")
+        assert 0 <= lesion["start_mm"] < lesion["end_mm"]
+        assert lesion["min_area_mm2"] >= 0 and 0 <= lesion["area_ratio"] < 1
+    ids = [st["id"] for st in data["stents"]]
+    assert len(set(ids)) == len(ids)
+    for st in data["stents"]:
+        assert isinstance(st["product"], str) and isinstance(st["manufacturer"], str)
+        assert st["diameter_mm"] > 0 and st["length_mm"] > 0
+        ras(st["proximal_ras"], "proximal_ras")
+        ras(st["distal_ras"], "distal_ras")
+        assert st["coverage"] and set(st["coverage"]) <= {"ivc", "left_iliac", "right_iliac"}
+        for start, end in st["coverage"].values():
+            assert 0 <= start < end
+    for w in data["warnings"]:
+        assert set(w) == {"code", "severity", "stent", "message"}
+        assert w["severity"] in ("info", "warning", "critical") and w["stent"] in (None, *ids)
+    for key in ("landing_mm", "overlap_mm", "protrusion_mm", "renal_margin_mm"):
+        assert isinstance(data["settings"][key], float | int), key
+    assert set(data["settings"]["design_defaults"]) >= {"landing_mm", "overlap_mm"}
+
+
+def check_report(folder) -> str:
+    """report.html names files that exist beside it and embeds its pictures; returns its text."""
+    import re
+
+    text = (folder / "report.html").read_text()
+    links = re.findall(r"href='([^']+)'", text)
+    assert set(links) >= set(CONTRACT_FILES)
+    for link in links:
+        assert (folder / link).is_file(), link
+    pictures = re.findall(r"src='(data:image/png;base64,[^']+)'", text)
+    assert len(pictures) == 4  # three diameter profiles and the 3D view
+    assert "Research use only" in text
+    return text
+
+
+def test_demo_is_an_inverted_y_with_every_file_of_the_contract(demo):
+    for name in (*CONTRACT_FILES, "phantom_ct.nii.gz", "truth_labels.nii.gz", "seeds.mrk.json", "truth.json"):
         assert (demo / name).stat().st_size > 0, name
     truth = json.loads((demo / "truth.json").read_text())
-    assert truth["lesions"][0]["branch"] == "left_iliac"  # the demo's default scenario is May-Thurner
+    kinds = {(les["branch"], les["kind"]) for les in truth["lesions"]}
+    assert kinds == {("ivc", "occlusion"), ("left_iliac", "stenosis"), ("right_iliac", "stenosis")}
     for branch in ("ivc", "left_iliac", "right_iliac"):
         path = demo / f"profile_{branch}.csv"
         assert path.read_text().splitlines()[0] == ",".join(PROFILE_COLUMNS)
@@ -49,21 +110,46 @@ def test_demo_writes_phantom_truth_profiles_and_scene(demo):
     from IVCReconstructionLib.volumes import read_volume
 
     found, m_found = read_volume(demo / "veins_labels.nii.gz")
-    truth, m_truth = read_volume(demo / "truth_labels.nii.gz")
+    truth_labels, m_truth = read_volume(demo / "truth_labels.nii.gz")
     np.testing.assert_allclose(m_found, m_truth, atol=1e-4)
     for value in (1, 2, 3):
-        a, b = found == value, truth == value
+        a, b = found == value, truth_labels == value
         assert 2 * (a & b).sum() / (a.sum() + b.sum()) > 0.9, value
-    # The plan: a left iliac construct from the confluence for the May-Thurner compression.
+    # An IVC stent over the occlusion and a limb into each iliac vein.
     plan = json.loads((demo / "plan.json").read_text())
-    assert plan["template"] == "unilateral"
-    assert plan["stents"] and all("left_iliac" in st["coverage"] for st in plan["stents"])
-    assert plan["lesions"][0]["branch"] == "left_iliac"
-    assert plan["settings"]["landing_mm"] == 20.0
-    # The compressed left common iliac vein is the smallest section of its branch.
-    left = read_profile_csv(demo / "profile_left_iliac.csv")
-    i = int(np.argmin(np.where(left.confluence_zone, np.inf, left.area_mm2)))
-    assert left.distance_mm[i] < 50.0
+    check_plan_json(plan)
+    assert plan["template"] == "inverted-y"
+    (occlusion,) = [les for les in plan["lesions"] if les["kind"] == "occlusion"]
+    truth_occlusion = next(les for les in truth["lesions"] if les["kind"] == "occlusion")
+    assert occlusion["start_mm"] == pytest.approx(truth_occlusion["start_mm"], abs=10.0)
+    (ivc,) = [st for st in plan["stents"] if st["role"] == "ivc"]
+    assert (
+        ivc["coverage"]["ivc"][0] <= occlusion["start_mm"]
+        and ivc["coverage"]["ivc"][1] >= occlusion["end_mm"]
+    )
+    limbs = {st["role"] for st in plan["stents"] if "ivc" in st["coverage"] and st["role"] != "ivc"}
+    assert limbs == {"left_limb", "right_limb"}
+    check_report(demo)
+
+
+def test_view3d_shows_the_veins_and_stents(demo):
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(demo / "view3d.png").convert("RGB")).astype(int)
+    assert rgb.shape == (900, 800, 3)
+    # Dark background; veins are drawn blue-ish over a good part of the picture, and the stent
+    # struts in their own colours (the first stent's orange, STENT_COLORS[0]) in the middle.
+    background = rgb.sum(axis=2) < 120
+    assert 0.5 < background.mean() < 0.97
+    bluish = (rgb[:, :, 2] > 120) & (rgb[:, :, 2] > rgb[:, :, 0] + 40)
+    assert bluish.mean() > 0.015  # 0.025 measured: the IVC and left iliac (the right is teal)
+    # Framed on the veins: the IVC runs down the middle of the picture's upper half.
+    assert bluish[150:300, 300:500].mean() > 0.1  # 0.18 measured
+    from IVCReconstructionLib.mrml import STENT_COLORS
+
+    first = np.array(STENT_COLORS[0]) * 255
+    near = np.abs(rgb - first).max(axis=2) < 60
+    assert near.sum() > 200
 
 
 def test_demo_scene_reloads_with_everything(demo, tmp_path):
@@ -77,12 +163,14 @@ def test_demo_scene_reloads_with_everything(demo, tmp_path):
         assert "IVC phantom CT" in names_of("vtkMRMLScalarVolumeNode")
         assert len(names_of("vtkMRMLMarkupsCurveNode")) == 6  # 3 truth + 3 measured centerlines
         assert "Veins" in names_of("vtkMRMLSegmentationNode")
-        assert any(name.startswith("S1 left iliac") for name in names_of("vtkMRMLModelNode"))
+        stents = [n for n in names_of("vtkMRMLModelNode") if n[:1] == "S" and n[1:2].isdigit()]
+        assert len(stents) == 3 and any(" IVC " in n for n in stents), stents
         assert {"Stent plan", "Plan warnings"} <= set(names_of("vtkMRMLTableNode"))
-        assert len(names_of("vtkMRMLTableNode")) >= 3
         assert names_of("vtkMRMLPlotChartNode") == ["Vein diameters"]
         seg = scene.GetFirstNodeByClass("vtkMRMLSegmentationNode").GetSegmentation()
         assert seg.GetSegment("inferior_vena_cava") is not None
+        # The render leaves no view or camera node behind in the saved scene.
+        assert scene.GetNodesByClass("vtkMRMLViewNode").GetNumberOfItems() == 0
     finally:
         ctx.close()
 
@@ -110,26 +198,28 @@ def test_bad_input_is_one_line_on_stderr_and_exit_code_2(tmp_path, args, message
     assert "Traceback" not in result.stderr
 
 
-def test_plan_from_a_volume_and_seed_file(demo, tmp_path):
+def test_plan_from_a_volume_and_seed_file(demo, tmp_path, capsys):
     out = tmp_path / "plan"
-    assert (
-        main(
-            [
-                "plan",
-                "--volume",
-                str(demo / "phantom_ct.nii.gz"),
-                "--seeds",
-                str(demo / "seeds.mrk.json"),
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
-    plan = json.loads((out / "plan.json").read_text())
-    assert plan["template"] == "unilateral"
-    for name in ("segmentation.seg.nrrd", "veins_labels.nii.gz", "profile_ivc.csv", "scene.mrb"):
+    args = ["plan", "--volume", str(demo / "phantom_ct.nii.gz"), "--seeds", str(demo / "seeds.mrk.json")]
+    assert main([*args, "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    # Progress on stderr: a line when a long stage starts, one with its time when it ends.
+    assert "ivc-plan: segmenting the veins from the seeds ..." in captured.err
+    assert re.search(r"ivc-plan: segmentation: \d+\.\d s", captured.err)
+    assert "stent plan: inverted-y" in captured.out
+    for name in CONTRACT_FILES:
         assert (out / name).stat().st_size > 0, name
+    plan = json.loads((out / "plan.json").read_text())
+    check_plan_json(plan)
+    assert plan["template"] == "inverted-y"
+    text = check_report(out)
+    assert "NIfTI" in text and "phantom_ct" not in text  # the input described, not named
+    ctx = load_mrb(out / "scene.mrb", tmp_path / "reload")
+    try:
+        models = [n.GetName() for n in ctx.scene.GetNodesByClass("vtkMRMLModelNode")]
+        assert len([n for n in models if n[:1] == "S" and n[1:2].isdigit()]) == len(plan["stents"]) == 3
+    finally:
+        ctx.close()
     # The same plan from the segmentation the first run wrote (bring your own segmentation).
     again = tmp_path / "again"
     assert (
@@ -140,13 +230,26 @@ def test_plan_from_a_volume_and_seed_file(demo, tmp_path):
                 str(demo / "phantom_ct.nii.gz"),
                 "--segmentation",
                 str(out / "segmentation.seg.nrrd"),
+                "--template",
+                "double-barrel",
                 "--out",
                 str(again),
             ]
         )
         == 0
     )
-    assert json.loads((again / "plan.json").read_text())["template"] == "unilateral"
+    plan2 = json.loads((again / "plan.json").read_text())
+    check_plan_json(plan2)
+    assert plan2["template"] == "double-barrel"
+    # The occluded stretch the first run saved (segment occluded_vein) is an occlusion again.
+    assert [les["branch"] for les in plan2["lesions"] if les["kind"] == "occlusion"] == ["ivc"]
+    # The same veins measured again (without seeds the ends differ, so compare calibres).
+    for branch, data in plan["branches"].items():
+        for key, value in data.items():
+            if key.endswith("reference_diameter_mm"):
+                assert plan2["branches"][branch][key] == pytest.approx(value, abs=1.0), (branch, key)
+    for name in CONTRACT_FILES:
+        assert (again / name).is_file(), name
 
 
 def test_seed_file_reading(demo, tmp_path):
@@ -187,3 +290,244 @@ def test_plan_on_the_real_ct_with_its_totalsegmentator_labels(tmp_path):
 def test_plan_needs_seeds_or_a_segmentation(tmp_path):
     result = run_cli("plan", "--volume", str(tmp_path / "none.nii.gz"), "--out", str(tmp_path))
     assert result.returncode == 2 and result.stderr.startswith("error: give --seeds")
+
+
+# ---------------------------------------------------------------------------------------------
+# Every bad input of the earlier stages, through the command line: exit code 2, one line.
+
+
+def _seed_file(demo, tmp_path, move: dict | None = None, drop: str | None = None, rename: dict | None = None):
+    """A copy of the demo's seed file with seeds moved (to RAS points), dropped or relabelled."""
+    data = json.loads((demo / "seeds.mrk.json").read_text())
+    points = data["markups"][0]["controlPoints"]
+    for p in points:
+        if move and p["label"] in move:
+            r, a, s = move[p["label"]]
+            p["position"] = [-r, -a, s]  # the file is in LPS
+    if drop:
+        data["markups"][0]["controlPoints"] = [p for p in points if p["label"] != drop]
+    if rename:
+        for p in points:
+            p["label"] = rename.get(p["label"], p["label"])
+    path = tmp_path / "seeds.mrk.json"
+    path.write_text(json.dumps(data))
+    return str(path)
+
+
+def _label_file(demo, tmp_path, change) -> str:
+    """A copy of the demo's vein label map, changed by ``change(labels)``."""
+    import SimpleITK as sitk  # noqa: N813 - SimpleITK's own documented alias
+
+    from IVCReconstructionLib.volumes import read_volume
+
+    labels, _ = read_volume(demo / "veins_labels.nii.gz")
+    image = sitk.ReadImage(str(demo / "veins_labels.nii.gz"))
+    changed = sitk.GetImageFromArray(change(labels.copy()).astype(np.uint8))
+    changed.CopyInformation(image)
+    path = tmp_path / "labels.nii.gz"
+    sitk.WriteImage(changed, str(path))
+    return str(path)
+
+
+def _truth(demo):
+    return json.loads((demo / "truth.json").read_text())
+
+
+def _cut_ivc(labels):
+    """Two pieces: the IVC cut across 10 slices half way up."""
+    k = np.flatnonzero((labels == 1).any(axis=(1, 2)))
+    mid = k[len(k) // 2]
+    labels[mid - 5 : mid + 5][labels[mid - 5 : mid + 5] == 1] = 0
+    return labels
+
+
+BAD_PLAN_INPUTS = {
+    "seed outside the volume": (
+        lambda d, t: ["--seeds", _seed_file(d, t, move={"IVC": (900.0, 0.0, 0.0)})],
+        "outside the volume",
+    ),
+    "seed in fat": (
+        lambda d, t: ["--seeds", _seed_file(d, t, move={"Left": _beside_left_seed(d, (-15, 0, 0))})],
+        "Left",
+    ),
+    "seed in bone": (
+        lambda d, t: ["--seeds", _seed_file(d, t, move={"IVC": (0.0, -37.0, 60.0)})],  # L3 body
+        "IVC seed is in bone",
+    ),
+    "missing seed": (lambda d, t: ["--seeds", _seed_file(d, t, drop="Right")], "Right"),
+    "left and right swapped": (
+        lambda d, t: ["--seeds", _seed_file(d, t, rename={"Left": "Right", "Right": "Left"})],
+        "swapped",
+    ),
+    "unknown seed label": (lambda d, t: ["--seeds", _seed_file(d, t, rename={"Via": "Aorta"})], "Aorta"),
+    "no such seed file": (lambda d, t: ["--seeds", str(t / "none.mrk.json")], "none.mrk.json"),
+    "empty segmentation": (lambda d, t: ["--segmentation", _label_file(d, t, lambda x: x * 0)], "no IVC"),
+    "segment missing": (
+        lambda d, t: ["--segmentation", _label_file(d, t, lambda x: np.where(x == 3, 0, x))],
+        "right",
+    ),
+    "segment in two pieces": (lambda d, t: ["--segmentation", _label_file(d, t, _cut_ivc)], "pieces"),
+    "bad label mapping": (
+        lambda d, t: ["--segmentation", str(d / "veins_labels.nii.gz"), "--labels", "ivc=1,left"],
+        "label mapping",
+    ),
+    "labels without a segmentation": (
+        lambda d, t: ["--seeds", str(d / "seeds.mrk.json"), "--labels", "ivc=1"],
+        "--labels goes with --segmentation",
+    ),
+    "unknown template": (
+        lambda d, t: ["--seeds", str(d / "seeds.mrk.json"), "--template", "y"],
+        "invalid choice",
+    ),
+    "bad catalogue": (
+        lambda d, t: ["--seeds", str(d / "seeds.mrk.json"), "--catalog", _bad_catalog(t)],
+        "catalog",
+    ),
+    "template the anatomy cannot take": (
+        lambda d, t: ["--segmentation", _label_file(d, t, lambda x: x), "--template", "unilateral"],
+        "unilateral",
+    ),
+}
+
+
+def _beside_left_seed(demo, shift_ras):
+    """RAS of the Left seed moved by ``shift_ras`` mm (15 mm lateral is fat)."""
+    left = json.loads((demo / "truth.json").read_text())["seeds"]["Left"]
+    return tuple(float(c) + d for c, d in zip(left, shift_ras, strict=True))
+
+
+def _bad_catalog(tmp_path):
+    path = tmp_path / "catalog.json"
+    path.write_text('{"products": [{"id": "x"}]}')
+    return str(path)
+
+
+@pytest.mark.parametrize("case", sorted(BAD_PLAN_INPUTS))
+def test_bad_plan_input_gives_exit_2_and_one_line(demo, tmp_path, capsys, case):
+    make_args, message = BAD_PLAN_INPUTS[case]
+    out = tmp_path / "out"
+    code = main(
+        ["plan", "--volume", str(demo / "phantom_ct.nii.gz"), *make_args(demo, tmp_path), "--out", str(out)]
+    )
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if not line.startswith("ivc-plan: ")]  # progress lines
+    assert code == 2, err
+    assert len(errors) == 1 and errors[0].startswith("error: "), err
+    assert message.lower() in errors[0].lower(), errors[0]
+    assert not (out / "plan.json").exists()
+
+
+def test_bad_volumes_give_exit_2_and_one_line(demo, tmp_path, capsys):
+    import SimpleITK as sitk  # noqa: N813 - SimpleITK's own documented alias
+
+    flat = tmp_path / "flat.nii.gz"
+    sitk.WriteImage(sitk.Image(64, 64, sitk.sitkInt16), str(flat))
+    rgb = tmp_path / "rgb.nrrd"
+    sitk.WriteImage(sitk.Image([16, 16, 16], sitk.sitkVectorUInt8, 3), str(rgb))
+    text = tmp_path / "notes.nii.gz"
+    text.write_text("not an image")
+    cases = {
+        str(flat): "not a 3D single-channel volume",
+        str(rgb): "not a 3D single-channel volume",
+        str(text): "cannot read",
+        str(tmp_path / "missing.nrrd"): "does not exist",
+        str(tmp_path): "holds no DICOM series",
+    }
+    for volume, message in cases.items():
+        code = main(
+            [
+                "plan",
+                "--volume",
+                volume,
+                "--seeds",
+                str(demo / "seeds.mrk.json"),
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1 and message in err[0], (volume, err)
+
+
+def test_unenhanced_volume_is_refused_with_advice(demo, tmp_path, capsys):
+    import SimpleITK as sitk  # noqa: N813 - SimpleITK's own documented alias
+
+    image = sitk.ReadImage(str(demo / "phantom_ct.nii.gz"))
+    array = sitk.GetArrayFromImage(image)
+    # Blood at soft-tissue density, as without contrast: veins no brighter than muscle.
+    flat = np.where(array > 100, 40, array).astype(array.dtype)
+    plain = sitk.GetImageFromArray(flat)
+    plain.CopyInformation(image)
+    sitk.WriteImage(plain, str(tmp_path / "plain.nii.gz"))
+    code = main(
+        [
+            "plan",
+            "--volume",
+            str(tmp_path / "plain.nii.gz"),
+            "--seeds",
+            str(demo / "seeds.mrk.json"),
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
+    err = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("ivc-plan: ")]
+    assert code == 2 and len(err) == 1 and "segmentation" in err[0], err
+
+
+def test_dicom_folder_with_several_series_lists_them(demo, tmp_path, capsys):
+    """A folder with two series: the error lists both with their modality and size; --series picks one."""
+    import SimpleITK as sitk  # noqa: N813 - SimpleITK's own documented alias
+
+    folder = tmp_path / "dicom"
+    folder.mkdir()
+    uids = ("1.2.826.0.1.3680043.2.1125.1", "1.2.826.0.1.3680043.2.1125.2")
+    for n, uid in enumerate(uids):
+        for k in range(4 + n):
+            sl = sitk.Image(32, 32, sitk.sitkInt16) + 100 * n
+            sl.SetOrigin((0.0, 0.0, 2.0 * k))
+            for tag, value in (
+                ("0008|0060", "CT"),
+                ("0020|000e", uid),
+                ("0008|103e", f"series {n}"),
+                ("0020|0013", str(k + 1)),
+                ("0020|000d", "1.2.826.0.1.3680043.2.1125.9"),
+                ("0008|0016", "1.2.840.10008.5.1.4.1.1.2"),
+                ("0008|0018", f"{uid}.{k + 1}"),
+            ):
+                sl.SetMetaData(tag, value)
+            writer = sitk.ImageFileWriter()
+            writer.KeepOriginalImageUIDOn()
+            writer.SetFileName(str(folder / f"s{n}_{k}.dcm"))
+            writer.Execute(sl)
+    code = main(
+        [
+            "plan",
+            "--volume",
+            str(folder),
+            "--seeds",
+            str(demo / "seeds.mrk.json"),
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert "2 DICOM series" in err[0] and "--series" in err[0]
+    assert all(uid in err[0] for uid in uids) and "4 files" in err[0] and "5 files" in err[0]
+    from IVCReconstructionLib.volumes import read_volume
+
+    image, _ = read_volume(folder, uids[1])
+    assert image.shape == (5, 32, 32) and int(image.max()) == 100
+
+
+def test_internal_failure_exits_1_with_one_line(monkeypatch, tmp_path, capsys):
+    from IVCReconstructionLib import cli
+
+    def broken(args):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(cli, "_run", broken)
+    monkeypatch.delenv("IVC_PLAN_DEBUG", raising=False)
+    assert cli.main(["phantom", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("internal error: RuntimeError: boom")

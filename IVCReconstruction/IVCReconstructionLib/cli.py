@@ -1,25 +1,25 @@
 """``ivc-plan``: the planner on the command line (architecture section 6).
 
-Exit codes: 0 on success; 2 on bad input, with one line ``error: ...`` on stderr that says what
-is wrong and what to do; 1 on an internal failure. Only the stages that exist are offered:
-``ivc-plan phantom`` writes a synthetic venogram with its truth, and ``ivc-plan demo`` runs the
-pipeline on the built-in phantom: segmentation from the seeds, centerlines and diameter
-profiles, findings and a suggested stent plan (plan.json), and a scene that opens in Slicer.
-``ivc-plan plan --volume CT --seeds S.mrk.json --out DIR`` (or ``--segmentation SEG
-[--labels ivc=63,left=67,right=68]``) runs it on a patient's volume.
+``ivc-plan plan --volume CT (--seeds S.mrk.json | --segmentation SEG [--labels ...]) --out DIR``
+runs the whole pipeline (``pipeline.run_pipeline``) on a patient's volume; ``ivc-plan demo``
+runs it on a built-in phantom (by default a post-thrombotic case that needs an inverted-Y);
+``ivc-plan phantom`` only writes a phantom and its truth. Exit codes: 0 on success; 2 on bad
+input, with one line ``error: ...`` on stderr that says what is wrong and what to do; 1 on an
+internal failure. Progress goes to stderr, the summary to stdout.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
-SCENARIOS = ("healthy", "may-thurner", "ivc-occlusion", "bilateral")
+SCENARIOS = ("healthy", "may-thurner", "ivc-occlusion", "bilateral", "post-thrombotic")
+DEMO_OUT = Path("out") / "demo"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -33,10 +33,17 @@ class BadInputError(Exception):
     """Input the user can fix: reported as one line and exit code 2."""
 
 
-def _phantom_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", required=True, type=Path, help="output folder (created if needed)")
+def _phantom_arguments(p: argparse.ArgumentParser, scenario: str, out: Path | None = None) -> None:
+    if out is None:
+        p.add_argument("--out", required=True, type=Path, help="output folder (created if needed)")
+    else:
+        p.add_argument("--out", type=Path, default=out, help=f"output folder (default {out})")
     p.add_argument(
-        "--scenario", choices=SCENARIOS, default="healthy", help="lesion to build in (default healthy)"
+        "--scenario",
+        choices=SCENARIOS,
+        default=scenario,
+        help=f"lesion to build in (default {scenario}; post-thrombotic: an IVC occlusion and both "
+        "iliac veins narrowed)",
     )
     p.add_argument(
         "--seed", type=int, default=None, help="random anatomy number (default: the reference anatomy)"
@@ -54,28 +61,28 @@ def _phantom_arguments(p: argparse.ArgumentParser) -> None:
         "--area-ratio",
         type=float,
         default=0.25,
-        help="lesion area / healthy area for may-thurner and bilateral (default 0.25)",
+        help="lesion area / healthy area for may-thurner, bilateral, post-thrombotic (default 0.25)",
     )
     p.add_argument(
         "--occlusion-length",
         type=float,
         default=40.0,
-        help="length of the IVC occlusion in mm for ivc-occlusion (default 40)",
+        help="length of the IVC occlusion in mm for ivc-occlusion, post-thrombotic (default 40)",
     )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="ivc-plan", description="IVC and iliac vein stent planning (research use only).")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    demo = sub.add_parser("demo", help="run the pipeline as far as it exists on the built-in phantom")
-    _phantom_arguments(demo)
-    demo.set_defaults(scenario="may-thurner")
+    demo = sub.add_parser("demo", help="the whole pipeline on a built-in phantom, with its report")
+    _phantom_arguments(demo, "post-thrombotic", DEMO_OUT)
     phantom = sub.add_parser("phantom", help="write a synthetic CT venogram with its truth")
-    _phantom_arguments(phantom)
+    _phantom_arguments(phantom, "healthy")
     plan = sub.add_parser(
         "plan", help="segment (or take a segmentation), measure and plan stents for a volume"
     )
     plan.add_argument("--volume", required=True, type=Path, help="CT/MR venogram: image file or DICOM folder")
+    plan.add_argument("--series", help="series instance UID, when the DICOM folder holds several series")
     plan.add_argument(
         "--seeds", type=Path, help="points labelled IVC, Left, Right (Via..., Renal, Inguinal...)"
     )
@@ -101,8 +108,12 @@ def phantom_options(args: argparse.Namespace):
         size_ijk=tuple(args.size) if args.size else None,
         seed=args.seed,
         may_thurner_area_ratio=args.area_ratio if args.scenario == "may-thurner" else None,
-        bilateral_iliac_area_ratio=args.area_ratio if args.scenario == "bilateral" else None,
-        ivc_occlusion_length_mm=args.occlusion_length if args.scenario == "ivc-occlusion" else None,
+        bilateral_iliac_area_ratio=(
+            args.area_ratio if args.scenario in ("bilateral", "post-thrombotic") else None
+        ),
+        ivc_occlusion_length_mm=(
+            args.occlusion_length if args.scenario in ("ivc-occlusion", "post-thrombotic") else None
+        ),
     )
 
 
@@ -168,61 +179,45 @@ def write_phantom(ctx, phantom, out: Path):
     return written, nodes
 
 
-def segment_and_measure(ctx, phantom, volume_node, out: Path):
-    """The pipeline as far as it exists: segment the phantom CT from its seeds, then measure
-    the segmentation. Writes veins_labels.nii.gz, segmentation.seg.nrrd and profile_<branch>.csv;
-    returns (segmentation result, measurements, files)."""
-    from . import mrml
-    from .analysis import measure_veins, segment_volume_into_scene
-    from .profile_io import write_profiles
-
-    node, seg = segment_volume_into_scene(ctx.scene, volume_node, phantom.seeds)
-    files = [mrml.save_node(node, out / "segmentation.seg.nrrd")]
-    veins = np.where(np.isin(seg.labels, (1, 2, 3)), seg.labels, 0).astype(np.uint8)
-    labelmap = mrml.add_volume_from_array(ctx.scene, veins, seg.ijk_to_ras, "vein labels", True)
-    files.append(mrml.save_node(labelmap, out / "veins_labels.nii.gz"))
-    mrml.remove_nodes(ctx.scene, [labelmap])
-    measured = measure_veins(veins, seg.ijk_to_ras, seeds=phantom.seeds)
-    mrml.add_centerlines_to_scene(ctx.scene, measured.tree, measured.profiles)
-    files += write_profiles(measured.profiles, out)
-    return seg, measured, files
+def _progress(message: str) -> None:
+    print(f"ivc-plan: {message}", file=sys.stderr, flush=True)
 
 
-def plan_stents(ctx, phantom, seg, measured, out: Path):
-    """Findings and the suggested stent plan, into the scene and plan.json."""
-    from . import mrml
-    from .catalog import load_catalog
-    from .findings import find_findings
-    from .planner import PlanContext, make_plan
-
-    # The demo knows where the renal veins enter (the phantom's truth), as a user marking them
-    # with a Renal seed would.
-    seeds = dict(phantom.seeds, Renal=phantom.renal_inflow_ras)
-    findings = find_findings(measured.tree, measured.profiles, seeds=seeds, occlusions=seg.occlusions)
-    plan = make_plan(PlanContext(measured.tree, measured.profiles, findings, load_catalog()))
-    mrml.add_plan_to_scene(ctx.scene, plan)
-    path = out / "plan.json"
-    path.write_text(json.dumps(plan.to_json(), indent=2) + "\n")
-    return plan, [path]
+def _print_plan(plan, files: list[Path], out: Path) -> None:
+    print(f"stent plan: {plan.template} ({plan.reason})")
+    for st in plan.stents:
+        print(f"  {st.name}")
+    for w in plan.warnings:
+        if w.severity != "info":
+            print(f"  {w.severity}: {w.code}: {w.message}")
+    print(f"wrote {len(files)} files to {out}:")
+    for path in files:
+        print(f"  {path.name:36s} {path.stat().st_size / 1024:8.0f} kB")
 
 
 def _segmentation_labels(ctx, args):
-    """Vein labels (1, 2, 3) and geometry from --segmentation, or None."""
+    """Labels (1, 2, 3 = IVC, left, right) and their geometry from --segmentation."""
     from . import mrml
     from .existing_segmentation import parse_label_mapping, vein_labels_from_segmentation
     from .volumes import read_volume
 
     path = args.segmentation
     if path.name.endswith(".seg.nrrd"):
-        node = ctx.scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "Veins")
+        if not path.is_file():
+            raise BadInputError(f"{path} does not exist: give a Slicer .seg.nrrd or a label map file")
+        node = ctx.scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "given segmentation")
         storage = ctx.scene.AddNewNodeByClass("vtkMRMLSegmentationStorageNode")
         storage.SetFileName(str(path))
         node.SetAndObserveStorageNodeID(storage.GetID())
-        if not path.is_file() or not storage.ReadData(node):
-            raise ValueError(
-                f"cannot read the segmentation {path}: give a Slicer .seg.nrrd or a label map file"
-            )
-        labels, m, _ = vein_labels_from_segmentation(node)
+        try:
+            if not storage.ReadData(node):
+                raise ValueError(
+                    f"cannot read the segmentation {path}: give a Slicer .seg.nrrd or a label map file"
+                )
+            labels, m, _ = vein_labels_from_segmentation(node)
+        finally:
+            # The pipeline adds the three vein segments; the user's file stays as it is.
+            mrml.remove_nodes(ctx.scene, [node, storage])
         return labels, m
     raw, m = read_volume(path)
     values = (
@@ -231,87 +226,81 @@ def _segmentation_labels(ctx, args):
     labels = np.zeros(raw.shape, dtype=np.uint8)
     for branch, value in values.items():
         labels[raw == value] = {"ivc": 1, "left_iliac": 2, "right_iliac": 3}[branch]
-    mrml.add_segmentation_from_labelmap(ctx.scene, labels, m, mrml.vein_segments(), "Veins")
     return labels, m
 
 
 def _plan(args: argparse.Namespace) -> int:
     """ivc-plan plan: the pipeline on a patient's volume (architecture section 6)."""
     from . import mrml
-    from .analysis import measure_veins, segment_volume_into_scene
     from .catalog import load_catalog
-    from .findings import find_findings
-    from .planner import PlanContext, make_plan
-    from .profile_io import write_profiles
-    from .scene import create_scene, save_mrb
+    from .pipeline import PipelineInput, run_pipeline
+    from .scene import create_scene
     from .seeds import read_seeds
-    from .segmentation import looks_like_ct
-    from .volumes import read_volume
+    from .stages import StageClock
+    from .volumes import describe_volume, read_volume
 
     if args.seeds is None and args.segmentation is None:
         raise BadInputError("give --seeds (to segment the veins) or --segmentation (to use an existing one)")
+    if args.labels and args.segmentation is None:
+        raise BadInputError("--labels goes with --segmentation (the label values of a label map file)")
     seeds = read_seeds(args.seeds) if args.seeds else {}
     catalog = load_catalog(*args.catalog)
-    image, ijk_to_ras = read_volume(args.volume)
-    args.out.mkdir(parents=True, exist_ok=True)
-    files = []
-    start = time.perf_counter()
+    clock = StageClock(progress=_progress)
+    with clock.stage("reading the volume"):
+        image, ijk_to_ras = read_volume(args.volume, args.series)
     with create_scene() as ctx:
-        volume = mrml.add_volume_from_array(
-            ctx.scene, image, ijk_to_ras, args.volume.name.split(".")[0] or "volume"
-        )
-        occlusions = []
+        volume = mrml.add_volume_from_array(ctx.scene, image, ijk_to_ras, "venogram")
+        labels = m = None
         if args.segmentation is not None:
-            labels, m = _segmentation_labels(ctx, args)
-        else:
-            node, seg = segment_volume_into_scene(ctx.scene, volume, seeds)
-            labels, m, occlusions = seg.measurable_labels(), seg.ijk_to_ras, seg.occlusions
-            files.append(mrml.save_node(node, args.out / "segmentation.seg.nrrd"))
-        veins = np.where(np.isin(labels, (1, 2, 3)), labels, 0).astype(np.uint8)
-        label_node = mrml.add_volume_from_array(ctx.scene, veins, m, "vein labels", True)
-        files.append(mrml.save_node(label_node, args.out / "veins_labels.nii.gz"))
-        mrml.remove_nodes(ctx.scene, [label_node])
-        measured = measure_veins(
-            veins, m, seeds={k: v for k, v in seeds.items() if k in ("IVC", "Left", "Right")}
+            with clock.stage("reading the segmentation"):
+                labels, m = _segmentation_labels(ctx, args)
+        case = PipelineInput(
+            volume, image, ijk_to_ras, describe_volume(args.volume, image, ijk_to_ras), seeds, labels, m
         )
-        mrml.add_centerlines_to_scene(ctx.scene, measured.tree, measured.profiles)
-        files += write_profiles(measured.profiles, args.out)
-        modality = "ct" if looks_like_ct(image) else "mr"
-        if modality == "ct" and veins.shape == image.shape and np.median(image[veins > 0]) < 100.0:
-            modality = "noncontrast-ct"  # unenhanced veins: diameters from a bring-your-own segmentation
-        findings = find_findings(measured.tree, measured.profiles, seeds=seeds, occlusions=occlusions)
-        plan = make_plan(
-            PlanContext(measured.tree, measured.profiles, findings, catalog, modality=modality), args.template
-        )
-        mrml.add_plan_to_scene(ctx.scene, plan)
-        path = args.out / "plan.json"
-        path.write_text(json.dumps(plan.to_json(), indent=2) + "\n")
-        files.append(path)
-        files.append(save_mrb(ctx, args.out / "scene.mrb"))
-    print(f"plan: {plan.template} ({plan.reason}) in {time.perf_counter() - start:.1f} s")
-    for st in plan.stents:
-        print(f"  {st.name}")
-    for w in plan.warnings:
-        print(f"  {w.severity}: {w.code}: {w.message}")
-    print(f"wrote {len(files)} files to {args.out}")
+        result = run_pipeline(ctx, case, args.out, catalog=catalog, template=args.template, clock=clock)
+    print(f"planned in {clock.total_seconds:.1f} s")
+    _print_plan(result.plan, result.files, args.out)
     return 0
+
+
+def _demo_summary(phantom, result) -> None:
+    """How the demo's measurements compare with the phantom's truth."""
+    summary = truth_summary(phantom)
+    print("segmented from the seeds, centerlines and diameter profiles (truth in brackets):")
+    for name, prof in result.measured.profiles.items():
+        value = {"ivc": 1, "left_iliac": 2, "right_iliac": 3}[name]
+        found, truth_mask = result.segmentation.labels == value, phantom.labels == value
+        dice = 2.0 * (found & truth_mask).sum() / (found.sum() + truth_mask.sum())
+        ok = ~prof.confluence_zone
+        truth = summary["branches"][name]["median_ce_diameter_mm"]
+        i = int(np.argmin(np.where(ok, prof.area_mm2, np.inf)))
+        print(
+            f"  {name:12s} Dice {dice:.3f}; {prof.distance_mm[-1]:4.0f} mm, median CE diameter "
+            f"{np.median(prof.ce_diameter_mm[ok]):4.1f} mm ({truth:.1f}), "
+            f"smallest area {prof.area_mm2[i]:5.1f} mm2 at {prof.distance_mm[i]:.0f} mm"
+        )
+    for occ in result.segmentation.occlusions:
+        print(f"  occlusion found on {occ.branch}: {occ.length_mm:.0f} mm without lumen")
 
 
 def _run(args: argparse.Namespace) -> int:
     if args.command == "plan":
         return _plan(args)
+    from .catalog import load_catalog
     from .phantom import make_phantom
+    from .pipeline import PipelineInput, run_pipeline
     from .scene import create_scene, save_mrb
+    from .stages import StageClock
 
     options = phantom_options(args)
-    start = time.perf_counter()
-    phantom = make_phantom(options)
-    built = time.perf_counter() - start
+    clock = StageClock(progress=_progress if args.command == "demo" else None)
+    with clock.stage("phantom", "building the phantom"):
+        phantom = make_phantom(options)
     summary = truth_summary(phantom)
     print(
         f"phantom ({args.scenario}, {'reference anatomy' if args.seed is None else f'anatomy #{args.seed}'}, "
         f"{summary['size_ijk'][0]}x{summary['size_ijk'][1]}x{summary['size_ijk'][2]} voxels at "
-        f"{args.spacing:g} mm) built in {built:.1f} s"
+        f"{args.spacing:g} mm) built in {clock.records[-1].seconds:.1f} s"
     )
     for les in summary["lesions"]:
         print(
@@ -319,45 +308,29 @@ def _run(args: argparse.Namespace) -> int:
             f"from the confluence, area ratio {les['area_ratio']}"
         )
     with create_scene() as ctx:
-        files, nodes = write_phantom(ctx, phantom, args.out)
-        if args.command == "demo":
-            t = time.perf_counter()
-            seg, measured, more = segment_and_measure(ctx, phantom, nodes.volume, args.out)
-            files += more
-            seconds = time.perf_counter() - t
-            print(f"segmented from the seeds, then centerlines and diameter profiles, in {seconds:.1f} s:")
-            for name, prof in measured.profiles.items():
-                value = {"ivc": 1, "left_iliac": 2, "right_iliac": 3}[name]
-                found, truth_mask = seg.labels == value, phantom.labels == value
-                dice = 2.0 * (found & truth_mask).sum() / (found.sum() + truth_mask.sum())
-                ok = ~prof.confluence_zone
-                truth = summary["branches"][name]["median_ce_diameter_mm"]
-                i = int(np.argmin(np.where(ok, prof.area_mm2, np.inf)))
-                print(
-                    f"  {name:12s} Dice {dice:.3f}; {prof.distance_mm[-1]:4.0f} mm, median CE diameter "
-                    f"{np.median(prof.ce_diameter_mm[ok]):4.1f} mm (truth {truth:.1f}), "
-                    f"smallest area {prof.area_mm2[i]:5.1f} mm2 at {prof.distance_mm[i]:.0f} mm"
-                )
-            for occ in seg.occlusions:
-                print(f"  occlusion found on {occ.branch}: {occ.length_mm:.0f} mm without lumen")
-            plan, plan_files = plan_stents(ctx, phantom, seg, measured, args.out)
-            files += plan_files
-            print(f"stent plan: {plan.template} ({plan.reason})")
-            for st in plan.stents:
-                print(f"  {st.name}")
-            for w in plan.warnings:
-                if w.severity != "info":
-                    print(f"  {w.severity}: {w.code}: {w.message}")
-        files.append(save_mrb(ctx, args.out / "scene.mrb"))
-    print(f"wrote {len(files)} files to {args.out}:")
-    for path in files:
-        print(f"  {path.name:36s} {path.stat().st_size / 1024:8.0f} kB")
-    if args.command == "demo":
-        print(
-            "Open scene.mrb in 3D Slicer to see the phantom and its truth, the segmentation, the "
-            "centerlines, the diameter chart and the stent plan. The plan is a suggestion for a "
-            "physician, for research use only."
-        )
+        with clock.stage("phantom files"):
+            files, nodes = write_phantom(ctx, phantom, args.out)
+        if args.command == "phantom":
+            files.append(save_mrb(ctx, args.out / "scene.mrb"))
+            print(f"wrote {len(files)} files to {args.out}")
+            return 0
+        # The demo knows where the renal veins enter (the phantom's truth), as a user marking
+        # them with a Renal seed would.
+        seeds = dict(phantom.seeds, Renal=phantom.renal_inflow_ras)
+        description = {
+            "format": f"built-in phantom ({args.scenario})",
+            "size_ijk": summary["size_ijk"],
+            "spacing_mm": summary["spacing_mm"],
+        }
+        case = PipelineInput(nodes.volume, phantom.image, phantom.ijk_to_ras, description, seeds)
+        result = run_pipeline(ctx, case, args.out, catalog=load_catalog(), clock=clock)
+    _demo_summary(phantom, result)
+    _print_plan(result.plan, files + result.files, args.out)
+    print(
+        f"Done in {clock.total_seconds:.1f} s. Open report.html in a browser, or scene.mrb in 3D Slicer "
+        "(the phantom and its truth, the segmentation, centerlines, diameter chart and stent plan). "
+        "The plan is a suggestion for a physician, for research use only."
+    )
     return 0
 
 
@@ -371,6 +344,15 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # an internal failure: exit 1, one line unless debugging
+        if os.environ.get("IVC_PLAN_DEBUG"):
+            raise
+        print(
+            f"internal error: {type(exc).__name__}: {exc} (set IVC_PLAN_DEBUG=1 for the traceback; "
+            "please report it)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

@@ -30,6 +30,9 @@ class FindingsSettings:
         default_factory=lambda: {"left_iliac": 70.0, "right_iliac": 50.0}
     )
 
+    # Thresholds without a published number (shown as defaults in the report).
+    DESIGN_DEFAULTS = ("min_lesion_mm", "side_branch_bump")
+
     def as_dict(self) -> dict:
         return asdict(self)
 

@@ -325,7 +325,9 @@ def refresh(ctx: PlanContext, plan: Plan) -> Plan:
     f = ctx.findings
     for st in plan.stents:
         st.path_ras = stent_path(ctx, st.coverage)
-    plan.landmarks = {k: v.ras for k, v in f.landmarks.items() if k != "confluence"}
+    # plan.json always says whether the renal inflow was found (null when it was not).
+    plan.landmarks = {"renal_inflow": None}
+    plan.landmarks.update({k: v.ras for k, v in f.landmarks.items() if k != "confluence"})
     plan.branches = {
         "ivc": {
             "length_mm": round(ctx.profiles["ivc"].distance_mm[-1], 1),
