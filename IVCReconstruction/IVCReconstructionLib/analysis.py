@@ -83,7 +83,9 @@ def segment_volume_into_scene(scene, volume_node, seeds: dict, name: str = "Vein
 
     if volume_node is None or not volume_node.IsA("vtkMRMLScalarVolumeNode"):
         raise ValueError("select a scalar volume (the CT or MR venogram) to segment")
-    image, ijk_to_ras = array_and_geometry(volume_node)
-    result = segment_veins(image, ijk_to_ras, seeds)
+    # A view of the node's voxels: segment_veins only reads them (a copy of a 512 x 512 x 400
+    # CT costs 0.45 s and 210 MB).
+    voxels, ijk_to_ras = array_and_geometry(volume_node, copy=False)
+    result = segment_veins(voxels, ijk_to_ras, seeds)
     node = add_vein_segmentation(scene, result.labels, result.ijk_to_ras, volume_node, name)
     return node, result

@@ -229,8 +229,9 @@ def _segmentation_labels(ctx, args):
     return labels, m
 
 
-def _plan(args: argparse.Namespace) -> int:
-    """ivc-plan plan: the pipeline on a patient's volume (architecture section 6)."""
+def plan_command(args: argparse.Namespace, clock=None) -> int:
+    """ivc-plan plan: the pipeline on a patient's volume (architecture section 6). ``clock``
+    (a ``stages.StageClock``) lets the benchmark time the stages and sample memory."""
     from . import mrml
     from .catalog import load_catalog
     from .pipeline import PipelineInput, run_pipeline
@@ -245,7 +246,7 @@ def _plan(args: argparse.Namespace) -> int:
         raise BadInputError("--labels goes with --segmentation (the label values of a label map file)")
     seeds = read_seeds(args.seeds) if args.seeds else {}
     catalog = load_catalog(*args.catalog)
-    clock = StageClock(progress=_progress)
+    clock = clock or StageClock(progress=_progress)
     with clock.stage("reading the volume"):
         image, ijk_to_ras = read_volume(args.volume, args.series)
     with create_scene() as ctx:
@@ -285,7 +286,7 @@ def _demo_summary(phantom, result) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     if args.command == "plan":
-        return _plan(args)
+        return plan_command(args)
     from .catalog import load_catalog
     from .phantom import make_phantom
     from .pipeline import PipelineInput, run_pipeline
