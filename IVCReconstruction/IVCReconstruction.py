@@ -2,6 +2,8 @@ import enum
 import logging
 import math
 import numbers
+import os
+import pathlib
 import time
 from typing import Annotated
 
@@ -94,6 +96,12 @@ ANATOMY_SEED_RANGE = (0, 9999)
 SPACING_RANGE_MM = (0.5, 3.0)
 LESION_AREA_RATIO_RANGE = (0.05, 0.9)
 OCCLUSION_LENGTH_RANGE_MM = (10.0, 80.0)
+# Plan settings the panel offers (design defaults of IVCReconstructionLib.plan_types.PlanSettings,
+# whose defaults these fields repeat; Testing/test_slicer_shell.py checks that they agree).
+LANDING_RANGE_MM = (5.0, 50.0)
+OVERLAP_RANGE_MM = (5.0, 50.0)
+PROTRUSION_RANGE_MM = (0.0, 20.0)
+RENAL_MARGIN_RANGE_MM = (0.0, 30.0)
 
 # Control-point labels of a seed point list (architecture section 5), matched case-insensitively.
 # The centerlines run between the IVC, Left and Right points (the same keys as
@@ -112,6 +120,7 @@ class PhantomScenario(enum.Enum):
     mayThurner = "mayThurner"
     ivcOcclusion = "ivcOcclusion"
     bilateralNarrowing = "bilateralNarrowing"
+    postThrombotic = "postThrombotic"
 
     def label(self) -> str:
         """Display text of the scenario (shown in the scenario combo box)."""
@@ -121,15 +130,43 @@ class PhantomScenario(enum.Enum):
             return _("IVC occlusion")
         if self is PhantomScenario.bilateralNarrowing:
             return _("Narrowing of both common iliac veins")
+        if self is PhantomScenario.postThrombotic:
+            return _("Post-thrombotic: IVC occlusion and both common iliac veins narrowed")
         return _("Healthy")
 
     def usesLesionAreaRatio(self) -> bool:
         """Whether the scenario narrows a vein to a given area ratio."""
-        return self in (PhantomScenario.mayThurner, PhantomScenario.bilateralNarrowing)
+        return self in (
+            PhantomScenario.mayThurner,
+            PhantomScenario.bilateralNarrowing,
+            PhantomScenario.postThrombotic,
+        )
 
     def usesOcclusionLength(self) -> bool:
         """Whether the scenario has an occluded stretch of given length."""
-        return self is PhantomScenario.ivcOcclusion
+        return self in (PhantomScenario.ivcOcclusion, PhantomScenario.postThrombotic)
+
+
+class PlanTemplate(enum.Enum):
+    """The stent construct to plan; the values are the library's template names."""
+
+    auto = "auto"
+    invertedY = "inverted-y"
+    doubleBarrel = "double-barrel"
+    kissing = "kissing"
+    unilateral = "unilateral"
+
+    def label(self) -> str:
+        """Display text of the template (shown in the construct combo box)."""
+        if self is PlanTemplate.invertedY:
+            return _("Inverted-Y (IVC stent and two iliac limbs)")
+        if self is PlanTemplate.doubleBarrel:
+            return _("Double-barrel (two iliac stents side by side in the IVC)")
+        if self is PlanTemplate.kissing:
+            return _("Kissing (two iliac stents meeting at the confluence)")
+        if self is PlanTemplate.unilateral:
+            return _("Unilateral (one iliac side)")
+        return _("Automatic (from the findings)")
 
 
 @parameterNodeWrapper
@@ -165,6 +202,18 @@ class IVCReconstructionParameterNode:
         found automatically. Set to the seed points of each new phantom and to the point list of
         Segment veins.
     diameterChart - Output: the diameter chart of the last measurement.
+    planTemplate - The stent construct to plan: automatic (chosen from the findings), inverted-Y,
+        double-barrel, kissing or unilateral.
+    catalogFile - Optional stent catalogue file (JSON) adding to or replacing the built-in
+        products; empty for the built-in catalogue.
+    landingMm - Healthy vein each stent end must rest on (design default 20 mm).
+    overlapMm - Overlap between consecutive stents and between the IVC stent and the limbs
+        (design default 20 mm).
+    protrusionMm - How far an iliac stent placed from the confluence reaches into the IVC (design
+        default 5 mm).
+    renalMarginMm - Distance kept between the IVC stent's cranial end and the lowest renal vein
+        inflow (design default 5 mm).
+    exportFolder - Folder the report and the scene file are written to.
     """
 
     scenario: PhantomScenario = PhantomScenario.healthy
@@ -179,6 +228,13 @@ class IVCReconstructionParameterNode:
     veinSegmentation: vtkMRMLSegmentationNode | None
     seedPoints: vtkMRMLMarkupsFiducialNode | None
     diameterChart: vtkMRMLPlotChartNode | None
+    planTemplate: PlanTemplate = PlanTemplate.auto
+    catalogFile: pathlib.Path
+    landingMm: Annotated[float, WithinRange(*LANDING_RANGE_MM)] = 20.0
+    overlapMm: Annotated[float, WithinRange(*OVERLAP_RANGE_MM)] = 20.0
+    protrusionMm: Annotated[float, WithinRange(*PROTRUSION_RANGE_MM)] = 5.0
+    renalMarginMm: Annotated[float, WithinRange(*RENAL_MARGIN_RANGE_MM)] = 5.0
+    exportFolder: pathlib.Path
 
 
 #
@@ -200,6 +256,10 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self.logic = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
+        self._pendingSeedLabel = None  # label of the point being placed with a Place button
+        self._observedSeeds = None
+        self._observedHandles = None
+        self._segmentationInPickers = None  # the segmentation whose segments the pickers list
 
     def setup(self) -> None:
         """Called once, when the module panel is first shown: build the GUI from the .ui file."""
@@ -225,12 +285,35 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self.ui.createPhantomButton.connect("clicked(bool)", self.onCreatePhantomButton)
         self.ui.segmentVeinsButton.connect("clicked(bool)", self.onSegmentVeinsButton)
         self.ui.measureVeinsButton.connect("clicked(bool)", self.onMeasureVeinsButton)
+        self.ui.placeIvcButton.connect("clicked(bool)", self.onPlaceIvcButton)
+        self.ui.placeLeftButton.connect("clicked(bool)", self.onPlaceLeftButton)
+        self.ui.placeRightButton.connect("clicked(bool)", self.onPlaceRightButton)
+        self.ui.placeViaButton.connect("clicked(bool)", self.onPlaceViaButton)
+        self.ui.placeRenalButton.connect("clicked(bool)", self.onPlaceRenalButton)
+        self.ui.narrowestIvcButton.connect("clicked(bool)", self.onNarrowestIvcButton)
+        self.ui.narrowestLeftButton.connect("clicked(bool)", self.onNarrowestLeftButton)
+        self.ui.narrowestRightButton.connect("clicked(bool)", self.onNarrowestRightButton)
+        self.ui.planStentsButton.connect("clicked(bool)", self.onPlanStentsButton)
+        self.ui.applyStentButton.connect("clicked(bool)", self.onApplyStentButton)
+        self.ui.removeStentButton.connect("clicked(bool)", self.onRemoveStentButton)
+        self.ui.writeReportButton.connect("clicked(bool)", self.onWriteReportButton)
+        self.ui.saveSceneButton.connect("clicked(bool)", self.onSaveSceneButton)
+        self.ui.stentComboBox.connect("currentIndexChanged(int)", self._fillStentEditor)
+        self.ui.productComboBox.connect("currentIndexChanged(int)", self._fillDiameters)
+        self.ui.diameterComboBox.connect("currentIndexChanged(int)", self._fillLengths)
+        # The plan tables are for reading; stents are changed with the editor below them.
+        import qt
+
+        self.ui.stentTableView.editTriggers = qt.QAbstractItemView.NoEditTriggers
+        self.ui.warningsTableView.editTriggers = qt.QAbstractItemView.NoEditTriggers
 
         self.initializeParameterNode()
 
     def cleanup(self) -> None:
         """Called when the panel is destroyed (application exit or module reload)."""
         self.removeObservers()
+        self._observedSeeds = None
+        self._observedHandles = None
 
     def enter(self) -> None:
         """Called every time the user switches to this module."""
@@ -247,6 +330,10 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
     def onSceneStartClose(self, caller, event) -> None:
         """Scene observer: the scene is about to close, and its parameter node with it."""
         self.setParameterNode(None)
+        self._observeSeeds(None)
+        self._observeHandles(None)
+        self.logic.planSession = None
+        self._segmentationInPickers = None
 
     def onSceneEndClose(self, caller, event) -> None:
         """Scene observer: the scene is closed; if the panel is showing, attach a new parameter node."""
@@ -290,14 +377,11 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         """Enable the buttons and the settings that apply to the current choices."""
         parameterNode = self._parameterNode
         if not parameterNode:
-            for button in (
-                self.ui.createPhantomButton,
-                self.ui.segmentVeinsButton,
-                self.ui.measureVeinsButton,
-            ):
+            for button in self._allButtons():
                 button.enabled = False
                 button.toolTip = _("The module has no parameter node yet.")
             return
+        self._checkCanPlan(parameterNode)
 
         # Settings that the chosen scenario does not use stay visible but disabled, so the user
         # sees they exist and why they have no effect.
@@ -353,6 +437,132 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
                 "choose them, select seed points labelled IVC, Left and Right."
             ).format(segmentation=segmentationName)
 
+    def _allButtons(self) -> list:
+        return [
+            self.ui.createPhantomButton,
+            self.ui.segmentVeinsButton,
+            self.ui.measureVeinsButton,
+            self.ui.placeIvcButton,
+            self.ui.placeLeftButton,
+            self.ui.placeRightButton,
+            self.ui.placeViaButton,
+            self.ui.placeRenalButton,
+            self.ui.narrowestIvcButton,
+            self.ui.narrowestLeftButton,
+            self.ui.narrowestRightButton,
+            self.ui.planStentsButton,
+            self.ui.applyStentButton,
+            self.ui.removeStentButton,
+            self.ui.writeReportButton,
+            self.ui.saveSceneButton,
+        ]
+
+    def _checkCanPlan(self, parameterNode) -> None:
+        """Enabled state and tooltip of the seed, narrowest-section, plan and export buttons."""
+        for button, label, where in (
+            (self.ui.placeIvcButton, "IVC", _("inside the cranial end of the infrarenal IVC")),
+            (self.ui.placeLeftButton, "Left", _("inside the distal left iliac or common femoral vein")),
+            (self.ui.placeRightButton, "Right", _("inside the distal right iliac or common femoral vein")),
+            (self.ui.placeViaButton, "Via", _("where the path must pass, e.g. inside an occlusion")),
+            (self.ui.placeRenalButton, "Renal", _("where the lowest renal vein enters the IVC")),
+        ):
+            button.enabled = True
+            button.toolTip = _("Click, then click in a view to place the {label} point {where}.").format(
+                label=label, where=where
+            ) + ("" if parameterNode.segmentationSeeds else " " + _("A new point list is created for it."))
+        self._refreshSegmentPickers(parameterNode.veinSegmentation)
+
+        measured = self.logic._measured is not None
+        for button, vein in (
+            (self.ui.narrowestIvcButton, _("IVC")),
+            (self.ui.narrowestLeftButton, _("left iliac vein")),
+            (self.ui.narrowestRightButton, _("right iliac vein")),
+        ):
+            button.enabled = measured
+            button.toolTip = (
+                _("Centre the slice views on the narrowest measured section of the {vein}.").format(vein=vein)
+                if measured
+                else _("Measure the veins first (Measure veins).")
+            )
+
+        self.ui.planStentsButton.enabled = parameterNode.veinSegmentation is not None
+        self.ui.planStentsButton.toolTip = (
+            _(
+                "Suggest a stent construct for {segmentation}, sized from the catalogue; "
+                "a plan made before is replaced."
+            ).format(segmentation=parameterNode.veinSegmentation.GetName())
+            if parameterNode.veinSegmentation
+            else _("Select a vein segmentation (Centerlines and diameters) to plan on.")
+        )
+        planned = self.logic.planSession is not None
+        chosen = planned and self.ui.stentComboBox.currentText != ""
+        self.ui.applyStentButton.enabled = chosen and self.ui.lengthComboBox.currentText != ""
+        self.ui.applyStentButton.toolTip = (
+            _("Give the chosen stent this product and size; the model, tables and warnings follow.")
+            if chosen
+            else _("Plan stents first, then choose a stent.")
+        )
+        self.ui.removeStentButton.enabled = chosen
+        self.ui.removeStentButton.toolTip = (
+            _("Remove the chosen stent from the plan.")
+            if chosen
+            else _("Plan stents first, then choose a stent.")
+        )
+        folder = str(parameterNode.exportFolder) if parameterNode.exportFolder else ""
+        hasFolder = folder not in ("", ".")
+        self.ui.writeReportButton.enabled = planned and hasFolder
+        self.ui.writeReportButton.toolTip = (
+            _(
+                "Write report.html, plan.json, the diameter profiles and a 3D view of the plan to {folder}."
+            ).format(folder=folder)
+            if planned and hasFolder
+            else _("Plan stents and choose an output folder first.")
+        )
+        self.ui.saveSceneButton.enabled = hasFolder
+        self.ui.saveSceneButton.toolTip = (
+            _("Save the whole scene as plan.mrb in {folder}.").format(folder=folder)
+            if hasFolder
+            else _("Choose an output folder first.")
+        )
+
+    def _refreshSegmentPickers(self, segmentationNode) -> None:
+        """List the segments of the vein segmentation in the three pickers (once per
+        segmentation, so a user's choice stays), preselecting those found by ID or terminology."""
+        if segmentationNode is self._segmentationInPickers:
+            return
+        self._segmentationInPickers = segmentationNode
+        found = {}
+        segmentIds = []
+        if segmentationNode is not None:
+            from IVCReconstructionLib.existing_segmentation import find_vein_segments
+
+            segmentation = segmentationNode.GetSegmentation()
+            segmentIds = [segmentation.GetNthSegmentID(n) for n in range(segmentation.GetNumberOfSegments())]
+            try:
+                found = find_vein_segments(segmentationNode)
+            except ValueError:
+                found = {}
+        for comboBox, branch in (
+            (self.ui.ivcSegmentComboBox, "ivc"),
+            (self.ui.leftSegmentComboBox, "left_iliac"),
+            (self.ui.rightSegmentComboBox, "right_iliac"),
+        ):
+            comboBox.clear()
+            comboBox.addItems(segmentIds)
+            if branch in found:
+                comboBox.currentText = found[branch]
+
+    def _chosenSegmentIds(self) -> dict:
+        return {
+            branch: comboBox.currentText
+            for comboBox, branch in (
+                (self.ui.ivcSegmentComboBox, "ivc"),
+                (self.ui.leftSegmentComboBox, "left_iliac"),
+                (self.ui.rightSegmentComboBox, "right_iliac"),
+            )
+            if comboBox.currentText
+        }
+
     def onCreatePhantomButton(self) -> None:
         """Create a phantom when the user clicks "Create phantom", then show it in the slice views."""
         with slicer.util.tryWithErrorDisplay(_("Failed to create the phantom."), waitCursor=True):
@@ -382,6 +592,7 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         report occlusions and warnings if there are any."""
         with slicer.util.tryWithErrorDisplay(_("Failed to segment the veins."), waitCursor=True):
             parameterNode = self._parameterNode
+            slicer.util.showStatusMessage(_("Segmenting the veins..."))
             segmentationNode, result = self.logic.segmentVeins(
                 parameterNode.inputVolume, parameterNode.segmentationSeeds
             )
@@ -408,20 +619,263 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         """Measure the veins when the user clicks "Measure veins", then show the diameter chart."""
         with slicer.util.tryWithErrorDisplay(_("Failed to measure the veins."), waitCursor=True):
             parameterNode = self._parameterNode
+            slicer.util.showStatusMessage(_("Measuring the veins..."))
             centerlineNodes = self.logic.measureVeins(
-                parameterNode.veinSegmentation, parameterNode.seedPoints
+                parameterNode.veinSegmentation, parameterNode.seedPoints, segmentIds=self._chosenSegmentIds()
             )[0]
             parameterNode.diameterChart = centerlineNodes.chart
-            # Switches to a layout with a plot view and shows the chart there.
+            # A layout with slice, plot and table views: the chart, and the IVC's profile table.
+            slicer.app.layoutManager().setLayout(slicer.vtkMRMLLayoutNode.SlicerLayoutFourUpPlotTableView)
+            selectionNode = slicer.app.applicationLogic().GetSelectionNode()
+            selectionNode.SetActiveTableID(centerlineNodes.tables["ivc"].GetID())
+            slicer.app.applicationLogic().PropagateTableSelection()
             slicer.modules.plots.logic().ShowChartInLayout(centerlineNodes.chart)
             slicer.util.showStatusMessage(
                 _("Measured the veins of {name}.").format(name=parameterNode.veinSegmentation.GetName()), 3000
             )
 
+    # Seed points placed with the Place buttons
+
+    def onPlaceIvcButton(self) -> None:
+        self._placeSeed("IVC")
+
+    def onPlaceLeftButton(self) -> None:
+        self._placeSeed("Left")
+
+    def onPlaceRightButton(self) -> None:
+        self._placeSeed("Right")
+
+    def onPlaceViaButton(self) -> None:
+        self._placeSeed(SEED_VIA_PREFIX)
+
+    def onPlaceRenalButton(self) -> None:
+        self._placeSeed("Renal")
+
+    def _placeSeed(self, label: str) -> None:
+        """Enter place mode for one point of the seed point list; it gets ``label`` when placed."""
+        with slicer.util.tryWithErrorDisplay(_("Failed to start placing the point."), waitCursor=True):
+            parameterNode = self._parameterNode
+            seedsNode = parameterNode.segmentationSeeds
+            if seedsNode is None:
+                seedsNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", _("Vein seeds"))
+                seedsNode.CreateDefaultDisplayNodes()
+                parameterNode.segmentationSeeds = seedsNode
+            self._pendingSeedLabel = label
+            self._observeSeeds(seedsNode)
+            selectionNode = slicer.app.applicationLogic().GetSelectionNode()
+            selectionNode.SetReferenceActivePlaceNodeClassName("vtkMRMLMarkupsFiducialNode")
+            selectionNode.SetActivePlaceNodeID(seedsNode.GetID())
+            interactionNode = slicer.app.applicationLogic().GetInteractionNode()
+            interactionNode.SetPlaceModePersistence(0)  # one point per click on a Place button
+            interactionNode.SetCurrentInteractionMode(interactionNode.Place)
+            slicer.util.showStatusMessage(
+                _("Click in a view to place the {label} point.").format(label=label)
+            )
+
+    def _observeSeeds(self, seedsNode) -> None:
+        if self._observedSeeds is not None:
+            self.removeObserver(
+                self._observedSeeds, slicer.vtkMRMLMarkupsNode.PointPositionDefinedEvent, self.onSeedPlaced
+            )
+        self._observedSeeds = seedsNode
+        if seedsNode is not None:
+            self.addObserver(
+                seedsNode, slicer.vtkMRMLMarkupsNode.PointPositionDefinedEvent, self.onSeedPlaced
+            )
+
+    def onSeedPlaced(self, caller, event) -> None:
+        """Label the point just placed; a second IVC, Left, Right or Renal point replaces the
+        first, Via points are numbered."""
+        label, self._pendingSeedLabel = self._pendingSeedLabel, None
+        if not label or caller.GetNumberOfControlPoints() == 0:
+            return
+        newIndex = caller.GetNumberOfControlPoints() - 1
+        others = [caller.GetNthControlPointLabel(n).strip().lower() for n in range(newIndex)]
+        if label == SEED_VIA_PREFIX:
+            number = 1 + sum(1 for other in others if other.startswith(SEED_VIA_PREFIX.lower()))
+            label = SEED_VIA_PREFIX if number == 1 else f"{SEED_VIA_PREFIX}{number}"
+        else:
+            for index in reversed(range(newIndex)):
+                if others[index] == label.lower():
+                    caller.RemoveNthControlPoint(index)
+        caller.SetNthControlPointLabel(caller.GetNumberOfControlPoints() - 1, label)
+
+    # Centerlines: the narrowest section of each vein
+
+    def onNarrowestIvcButton(self) -> None:
+        self._jumpToNarrowest("ivc")
+
+    def onNarrowestLeftButton(self) -> None:
+        self._jumpToNarrowest("left_iliac")
+
+    def onNarrowestRightButton(self) -> None:
+        self._jumpToNarrowest("right_iliac")
+
+    def _jumpToNarrowest(self, branch: str) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Failed to show the narrowest section."), waitCursor=True):
+            position, areaMm2, diameterMm = self.logic.narrowestSection(branch)
+            slicer.modules.markups.logic().JumpSlicesToLocation(*[float(c) for c in position], True)
+            slicer.util.showStatusMessage(
+                _("Narrowest section: {area} mm2 (CE diameter {diameter} mm).").format(
+                    area=f"{areaMm2:.0f}", diameter=f"{diameterMm:.1f}"
+                ),
+                5000,
+            )
+
+    # Stent plan
+
+    def onPlanStentsButton(self) -> None:
+        """Plan the stents, show the plan tables and the stent editor, and follow the end handles."""
+        with slicer.util.tryWithErrorDisplay(_("Failed to plan the stents."), waitCursor=True):
+            parameterNode = self._parameterNode
+            slicer.util.showStatusMessage(_("Planning the stents..."))
+            catalogFile = str(parameterNode.catalogFile) if parameterNode.catalogFile else ""
+            _planNodes, plan = self.logic.planStents(
+                parameterNode.veinSegmentation,
+                parameterNode.seedPoints,
+                parameterNode.inputVolume,
+                template=parameterNode.planTemplate.value,
+                catalogFile="" if catalogFile == "." else catalogFile,
+                settings={
+                    "landing_mm": parameterNode.landingMm,
+                    "overlap_mm": parameterNode.overlapMm,
+                    "protrusion_mm": parameterNode.protrusionMm,
+                    "renal_margin_mm": parameterNode.renalMarginMm,
+                },
+                segmentIds=self._chosenSegmentIds(),
+            )
+            self._observeHandles(self.logic.planSession.handles)
+            self._showPlan()
+            slicer.util.showStatusMessage(
+                _("Stent plan: {template}, {count} stents, {warnings} warnings.").format(
+                    template=plan.template, count=len(plan.stents), warnings=len(plan.warnings)
+                ),
+                5000,
+            )
+
+    def _showPlan(self) -> None:
+        """Show the current plan's tables and fill the stent editor."""
+        session = self.logic.planSession
+        if session is None:
+            return
+        self.ui.stentTableView.setMRMLTableNode(session.nodes.plan_table)
+        self.ui.warningsTableView.setMRMLTableNode(session.nodes.warnings_table)
+        current = self.ui.stentComboBox.currentText
+        self.ui.stentComboBox.blockSignals(True)
+        self.ui.stentComboBox.clear()
+        self.ui.stentComboBox.addItems([row["id"] for row in self.logic.stentTableRows()])
+        if current:
+            self.ui.stentComboBox.currentText = current
+        self.ui.stentComboBox.blockSignals(False)
+        self._fillStentEditor()
+
+    def _stentRow(self) -> dict | None:
+        if self.logic.planSession is None:
+            return None
+        rows = {row["id"]: row for row in self.logic.stentTableRows()}
+        return rows.get(self.ui.stentComboBox.currentText)
+
+    def _fillStentEditor(self, index=None) -> None:
+        """Product choices for the chosen stent, with its current product selected."""
+        row = self._stentRow()
+        self.ui.productComboBox.blockSignals(True)
+        self.ui.productComboBox.clear()
+        if row is not None:
+            self.ui.productComboBox.addItems(row["products"])
+            self.ui.productComboBox.currentText = row["productId"]
+        self.ui.productComboBox.blockSignals(False)
+        self._fillDiameters()
+
+    def _fillDiameters(self, index=None) -> None:
+        """Diameters of the chosen product, the stent's own selected if the product has it."""
+        row = self._stentRow()
+        self.ui.diameterComboBox.blockSignals(True)
+        self.ui.diameterComboBox.clear()
+        if row is not None:
+            product = self.logic.planSession.context.catalog.products.get(self.ui.productComboBox.currentText)
+            if product is not None:
+                self.ui.diameterComboBox.addItems([f"{d:g}" for d in product.diameters_mm])
+                self.ui.diameterComboBox.currentText = f"{row['diameterMm']:g}"
+        self.ui.diameterComboBox.blockSignals(False)
+        self._fillLengths()
+
+    def _fillLengths(self, index=None) -> None:
+        """Lengths of the chosen product at the chosen diameter."""
+        row = self._stentRow()
+        self.ui.lengthComboBox.clear()
+        if row is not None and self.ui.diameterComboBox.currentText:
+            product = self.logic.planSession.context.catalog.products.get(self.ui.productComboBox.currentText)
+            diameter = float(self.ui.diameterComboBox.currentText)
+            if product is not None:
+                self.ui.lengthComboBox.addItems([f"{x:g}" for x in product.sizes.get(diameter, ())])
+                self.ui.lengthComboBox.currentText = f"{row['lengthMm']:g}"
+        self._checkCanApply()
+
+    def onApplyStentButton(self) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Failed to change the stent."), waitCursor=True):
+            self.logic.editStent(
+                self.ui.stentComboBox.currentText,
+                productId=self.ui.productComboBox.currentText,
+                diameterMm=float(self.ui.diameterComboBox.currentText),
+                lengthMm=float(self.ui.lengthComboBox.currentText),
+            )
+            self._showPlan()
+
+    def onRemoveStentButton(self) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Failed to remove the stent."), waitCursor=True):
+            self.logic.removeStent(self.ui.stentComboBox.currentText)
+            self.ui.stentComboBox.currentText = ""
+            self._showPlan()
+
+    def _observeHandles(self, handlesNode) -> None:
+        """Follow the user's drags of the stent-end points: the plan is updated when a drag ends."""
+        if self._observedHandles is not None:
+            self.removeObserver(
+                self._observedHandles,
+                slicer.vtkMRMLMarkupsNode.PointEndInteractionEvent,
+                self.onStentEndMoved,
+            )
+        self._observedHandles = handlesNode
+        if handlesNode is not None:
+            self.addObserver(
+                handlesNode, slicer.vtkMRMLMarkupsNode.PointEndInteractionEvent, self.onStentEndMoved
+            )
+
+    def onStentEndMoved(self, caller, event) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Failed to move the stent end."), waitCursor=True):
+            if self.logic.applyHandleMoves():
+                self._showPlan()
+
+    # Export
+
+    def onWriteReportButton(self) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Failed to write the report."), waitCursor=True):
+            slicer.util.showStatusMessage(_("Writing the report..."))
+            path = self.logic.exportReport(str(self._parameterNode.exportFolder))
+            slicer.util.showStatusMessage(_("Wrote {path}.").format(path=path), 5000)
+
+    def onSaveSceneButton(self) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Failed to save the scene."), waitCursor=True):
+            path = self.logic.saveScene(os.path.join(str(self._parameterNode.exportFolder), "plan.mrb"))
+            slicer.util.showStatusMessage(_("Saved the scene to {path}.").format(path=path), 5000)
+
 
 #
 # IVCReconstructionLogic
 #
+
+
+class PlanSession:
+    """The stent plan being edited: what it was computed from and the nodes that show it."""
+
+    def __init__(self, context, plan, nodes, handles, segmentation, volume, measurements) -> None:
+        self.context = context  # IVCReconstructionLib.planner.PlanContext
+        self.plan = plan  # IVCReconstructionLib.plan_types.Plan
+        self.nodes = nodes  # IVCReconstructionLib.mrml.PlanNodes
+        self.handles = handles  # the "Stent ends" point list
+        self.segmentation = segmentation
+        self.volume = volume
+        self.measurements = measurements  # IVCReconstructionLib.analysis.VeinMeasurements
 
 
 class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
@@ -436,6 +890,10 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
 
     def __init__(self) -> None:
         ScriptedLoadableModuleLogic.__init__(self)
+        # The last measurement (segmentation node ID, its version, VeinMeasurements), reused by
+        # planStents, and the plan being edited (a PlanSession), if any.
+        self._measured = None
+        self.planSession = None
 
     def getParameterNode(self):
         """The module's parameter node (one per scene), wrapped as IVCReconstructionParameterNode."""
@@ -454,7 +912,7 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
         slicer.mrmlScene. All inputs are checked before anything is added to the scene.
 
         :param scenario: what the phantom shows, a PhantomScenario or its value
-            ("healthy", "mayThurner", "ivcOcclusion", "bilateralNarrowing").
+            ("healthy", "mayThurner", "ivcOcclusion", "bilateralNarrowing", "postThrombotic").
         :param anatomySeed: None for the reference anatomy, or an int from 0 to 9999 to draw a
             random variant of the anatomy (the same seed gives the same anatomy).
         :param spacingMm: isotropic voxel size in mm, from 0.5 to 3.0.
@@ -538,7 +996,7 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
             )
             if scenario is PhantomScenario.mayThurner:
                 mayThurnerAreaRatio = lesionAreaRatio
-            else:
+            else:  # both common iliac veins (bilateral narrowing, post-thrombotic)
                 bilateralAreaRatio = lesionAreaRatio
         if scenario.usesOcclusionLength():
             occlusionLength = self._checkInRange(
@@ -656,6 +1114,7 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
         segmentationNode: vtkMRMLSegmentationNode,
         seedsNode: vtkMRMLMarkupsFiducialNode | None = None,
         referenceVolumeNode: vtkMRMLVolumeNode | None = None,
+        segmentIds: dict | None = None,
     ) -> tuple:
         """
         Centerlines and diameter profiles of the IVC and both common iliac veins of a
@@ -673,6 +1132,8 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
             seedPointsFromMarkups for the labels accepted.
         :param referenceVolumeNode: optional volume whose voxel grid the segments are sampled on;
             by default the segmentation's own geometry.
+        :param segmentIds: optional dict from "ivc", "left_iliac", "right_iliac" to the segment ID
+            to use for that vein (as picked in the panel); veins not given are found as above.
         :return: (centerlineNodes, measurements): the nodes added
             (IVCReconstructionLib.mrml.CenterlineNodes: curves and tables per branch "ivc",
             "left_iliac", "right_iliac", the diameter chart, its plot series and the folder item)
@@ -713,23 +1174,349 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
             seeds=seeds or None,
             reference_volume=referenceVolumeNode,
             parent_item=self._parentFolderItem(segmentationNode),
+            segment_ids=segmentIds,
         )
+        # Kept for planning, as long as the segmentation is not edited.
+        self._measured = (segmentationNode.GetID(), self._segmentationVersion(segmentationNode), measurements)
         stopTime = time.time()
         logging.info(f"Veins measured in {stopTime - startTime:.2f} seconds")
         return centerlineNodes, measurements
 
-    def seedPointsFromMarkups(self, seedsNode: vtkMRMLMarkupsFiducialNode, includeVia: bool = False) -> dict:
+    def planStents(
+        self,
+        segmentationNode: vtkMRMLSegmentationNode,
+        seedsNode: vtkMRMLMarkupsFiducialNode | None = None,
+        volumeNode: vtkMRMLScalarVolumeNode | None = None,
+        template: str = "auto",
+        catalogFile: str = "",
+        settings: dict | None = None,
+        segmentIds: dict | None = None,
+    ) -> tuple:
+        """
+        Suggest a stent construct for the veins of a segmentation and show it in the scene: a
+        model per stent, a point list "Stent ends" (drag a point to move that end), the plan
+        landmarks, a "Stent plan" table and a "Plan warnings" table, in one folder next to the
+        segmentation. A previous plan of this logic is replaced. Everything is computed before
+        the first node is added, so a ValueError leaves the scene as it was.
+
+        :param segmentationNode: segmentation with the IVC and both iliac veins (as measureVeins).
+            The measurement of the last measureVeins call is reused if it was of this segmentation
+            and the segmentation has not changed since; otherwise the veins are measured again
+            (without adding centerline nodes).
+        :param seedsNode: optional point list: IVC, Left, Right mark the ends as in measureVeins;
+            Renal (lowest renal vein inflow), InguinalLeft and InguinalRight are the landmarks the
+            plan keeps stents away from or warns about.
+        :param volumeNode: optional venogram, used to tell CT from MR (an MR plan warns).
+        :param template: "auto", "inverted-y", "double-barrel", "kissing" or "unilateral".
+        :param catalogFile: optional stent catalogue file (JSON, the format of
+            Resources/StentCatalog.json) adding to or replacing the built-in products.
+        :param settings: optional dict of plan settings by name (IVCReconstructionLib.plan_types.
+            PlanSettings: landing_mm, overlap_mm, protrusion_mm, renal_margin_mm, ...).
+        :param segmentIds: optional segment ID per vein, as in measureVeins.
+        :return: (planNodes, plan): the nodes added (IVCReconstructionLib.mrml.PlanNodes) and the
+            plan (IVCReconstructionLib.plan_types.Plan); the logic keeps both in planSession for
+            editing.
+        :raises ValueError: for a missing or wrong input, an unknown setting or template, a
+            catalogue file that cannot be read, or veins that cannot be measured.
+        """
+        from IVCReconstructionLib.catalog import load_catalog
+        from IVCReconstructionLib.findings import find_findings
+        from IVCReconstructionLib.mrml import add_plan_to_scene, remove_nodes
+        from IVCReconstructionLib.plan_handles import add_handles
+        from IVCReconstructionLib.planner import TEMPLATES, PlanContext, make_plan
+
+        if not isinstance(segmentationNode, vtkMRMLSegmentationNode):
+            raise ValueError(
+                _("Select the segmentation to plan on (a segmentation node); got {value}.").format(
+                    value=self._describe(segmentationNode)
+                )
+            )
+        if volumeNode is not None and not isinstance(volumeNode, vtkMRMLScalarVolumeNode):
+            raise ValueError(
+                _("The venogram must be a scalar volume, or None; got {value}.").format(
+                    value=self._describe(volumeNode)
+                )
+            )
+        if template not in TEMPLATES:
+            raise ValueError(
+                _("Unknown stent template {value!r}. Use one of: {choices}.").format(
+                    value=template, choices=", ".join(TEMPLATES)
+                )
+            )
+        planSettings = self.planSettings(settings)
+        seeds = self.seedPointsFromMarkups(seedsNode, includeLandmarks=True) if seedsNode is not None else {}
+        catalog = load_catalog(catalogFile) if catalogFile else load_catalog()
+        measurements = self._measurementsOf(segmentationNode, seeds, segmentIds)
+        modality = "ct"
+        if volumeNode is not None and volumeNode.GetImageData() is not None:
+            from IVCReconstructionLib.mrml import array_and_geometry
+            from IVCReconstructionLib.pipeline import modality_of
+
+            modality = modality_of(array_and_geometry(volumeNode, copy=False)[0])
+        findings = find_findings(
+            measurements.tree, measurements.profiles, seeds=seeds, occlusions=measurements.occlusions
+        )
+        context = PlanContext(
+            measurements.tree,
+            measurements.profiles,
+            findings,
+            catalog,
+            settings=planSettings,
+            modality=modality,
+        )
+        plan = make_plan(context, template)
+
+        if self.planSession is not None:
+            old = self.planSession
+            remove_nodes(slicer.mrmlScene, [*old.nodes.nodes(), old.handles])
+            shNode = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(slicer.mrmlScene)
+            shNode.RemoveItem(old.nodes.folder_item, False, True)
+            self.planSession = None
+        planNodes = add_plan_to_scene(
+            slicer.mrmlScene, plan, parent_item=self._parentFolderItem(segmentationNode)
+        )
+        handles = add_handles(slicer.mrmlScene, plan, planNodes.folder_item)
+        self.planSession = PlanSession(
+            context, plan, planNodes, handles, segmentationNode, volumeNode, measurements
+        )
+        logging.info(
+            f"Stent plan {plan.template}: {', '.join(st.name for st in plan.stents) or 'no stent'}; "
+            f"{len(plan.warnings)} warnings"
+        )
+        return planNodes, plan
+
+    def planSettings(self, settings: dict | None = None):
+        """IVCReconstructionLib.plan_types.PlanSettings from a dict of settings by name; ValueError
+        for an unknown name or a value that is not a positive number."""
+        import dataclasses
+
+        from IVCReconstructionLib.plan_types import PlanSettings
+
+        fields = {f.name for f in dataclasses.fields(PlanSettings)}
+        for name, value in (settings or {}).items():
+            if name not in fields:
+                raise ValueError(
+                    _("Unknown plan setting {name!r}. Settings: {names}.").format(
+                        name=name, names=", ".join(sorted(fields))
+                    )
+                )
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < 1000:
+                raise ValueError(
+                    _("Plan setting {name} must be a positive number; got {value!r}.").format(
+                        name=name, value=value
+                    )
+                )
+        return PlanSettings(**{name: float(value) for name, value in (settings or {}).items()})
+
+    def editStent(self, stentId: str, productId: str | None = None, diameterMm=None, lengthMm=None):
+        """Change a stent of the current plan (product, diameter, length; None keeps the current
+        one) and update its model, the tables, the warnings and the end handles. ValueError for
+        a size the catalogue does not have; the plan is unchanged then. Returns the plan."""
+        from IVCReconstructionLib.planner import change_stent
+
+        session = self._session()
+        stent = session.plan.stent(stentId)
+        productId = productId or stent.product_id
+        diameterMm = stent.diameter_mm if diameterMm is None else float(diameterMm)
+        lengthMm = stent.length_mm if lengthMm is None else float(lengthMm)
+        return self._edit(
+            lambda context, plan: change_stent(context, plan, stentId, productId, diameterMm, lengthMm)
+        )
+
+    def moveStentEnd(self, stentId: str, end: str, positionRas) -> object:
+        """Move a stent end ("proximal" or "distal") to the point of its vein's centerline nearest
+        positionRas, and update the scene. Returns the plan."""
+        from IVCReconstructionLib.planner import move_end_to
+
+        return self._edit(lambda context, plan: move_end_to(context, plan, stentId, end, positionRas))
+
+    def removeStent(self, stentId: str):
+        """Remove a stent from the current plan and update the scene. Returns the plan."""
+        from IVCReconstructionLib.planner import remove_stent
+
+        return self._edit(lambda context, plan: remove_stent(context, plan, stentId))
+
+    def switchTemplate(self, template: str):
+        """Plan the current veins again with another template. Returns the plan."""
+        from IVCReconstructionLib.planner import switch_template
+
+        return self._edit(lambda context, plan: switch_template(context, plan, template))
+
+    def applyHandleMoves(self) -> bool:
+        """Move the stent ends whose handle (point of "Stent ends") the user dragged, then put the
+        handles back on the ends; True if anything moved. Called by the widget after a drag."""
+        from IVCReconstructionLib.plan_handles import moved_handles
+
+        session = self._session()
+        if session.handles is None or session.handles.GetScene() is not slicer.mrmlScene:
+            return False
+        moves = moved_handles(session.handles, session.plan)
+        for stentId, end, position in moves:
+            self.moveStentEnd(stentId, end, position)
+        return bool(moves)
+
+    def stentTableRows(self) -> list:
+        """One dict per stent of the current plan (id, product id, product, diameter, length,
+        the product's diameters and lengths for that diameter), for the panel's stent editor."""
+        session = self._session()
+        rows = []
+        for stent in session.plan.stents:
+            product = session.context.catalog.products[stent.product_id]
+            rows.append(
+                {
+                    "id": stent.id,
+                    "productId": stent.product_id,
+                    "product": stent.product,
+                    "diameterMm": stent.diameter_mm,
+                    "lengthMm": stent.length_mm,
+                    "diameters": product.diameters_mm,
+                    "lengths": list(product.sizes.get(stent.diameter_mm, ())),
+                    "products": [p.id for p in session.context.catalog.usable()],
+                }
+            )
+        return rows
+
+    def narrowestSection(self, branch: str) -> tuple:
+        """(RAS position, area mm2, CE diameter mm) of the smallest measured section of a vein
+        ("ivc", "left_iliac", "right_iliac") of the last measurement, leaving out the confluence."""
+        import numpy as np
+
+        if self._measured is None:
+            raise ValueError(_("Measure the veins first (Centerlines and diameters)."))
+        profiles = self._measured[2].profiles
+        if branch not in profiles:
+            raise ValueError(
+                _("Unknown vein {name!r}: use one of {names}.").format(name=branch, names=", ".join(profiles))
+            )
+        profile = profiles[branch]
+        area = np.where(np.asarray(profile.confluence_zone, dtype=bool), np.inf, profile.area_mm2)
+        index = int(np.argmin(area))
+        return (
+            np.asarray(profile.points_ras[index], dtype=float),
+            float(profile.area_mm2[index]),
+            float(profile.ce_diameter_mm[index]),
+        )
+
+    def exportReport(self, folder: str) -> str:
+        """Write report.html, plan.json, the profile CSVs and view3d.png (the plan rendered
+        offscreen) of the current plan into folder; returns the report's path."""
+        import json
+        from pathlib import Path
+
+        from IVCReconstructionLib.pipeline import PipelineResult, render_plan_view
+        from IVCReconstructionLib.profile_io import write_profiles
+        from IVCReconstructionLib.report import write_report
+        from IVCReconstructionLib.stages import StageClock
+
+        session = self._session()
+        if not folder:
+            raise ValueError(_("Choose a folder to write the report to."))
+        out = Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        files = write_profiles(session.measurements.profiles, out)
+        planFile = out / "plan.json"
+        planFile.write_text(json.dumps(session.plan.to_json(), indent=2) + "\n")
+        files.append(planFile)
+        result = PipelineResult(
+            session.plan,
+            session.context,
+            session.measurements,
+            None,
+            None,
+            None,
+            session.context.modality,
+            files,
+            StageClock(),
+            {"segmentation": session.segmentation, "plan": session.nodes},
+        )
+        view = render_plan_view(self._renderContext(), result, out / "view3d.png")
+        files.append(view)
+        description = {"segmentation": session.segmentation.GetName()}
+        if session.volume is not None:
+            description["volume size (voxels)"] = list(session.volume.GetImageData().GetDimensions())
+            description["spacing (mm)"] = [round(x, 3) for x in session.volume.GetSpacing()]
+        files.append(out / "report.html")
+        return str(write_report(out / "report.html", result, description, view3d=view))
+
+    def saveScene(self, path: str) -> str:
+        """Save the whole scene as a Slicer scene bundle (.mrb); returns the path written."""
+        from IVCReconstructionLib.scene import save_mrb
+
+        if not str(path).lower().endswith(".mrb"):
+            raise ValueError(_("The scene file name must end with .mrb; got {path!r}.").format(path=path))
+        return str(save_mrb(slicer.mrmlScene, path))
+
+    def _edit(self, change):
+        """Apply a planner edit to the current plan and bring the scene up to date; the plan is
+        left as it was when the edit raises ValueError."""
+        import copy
+
+        from IVCReconstructionLib.mrml import update_plan_in_scene
+        from IVCReconstructionLib.plan_handles import update_handles
+
+        session = self._session()
+        before = copy.deepcopy(session.plan)
+        try:
+            plan = change(session.context, session.plan)
+        except ValueError:
+            session.plan = before
+            raise
+        session.plan = plan
+        session.nodes = update_plan_in_scene(slicer.mrmlScene, session.nodes, plan)
+        if session.handles is not None and session.handles.GetScene() is slicer.mrmlScene:
+            update_handles(session.handles, plan)
+        return plan
+
+    def _session(self):
+        if self.planSession is None:
+            raise ValueError(_("There is no stent plan yet: click Plan stents first."))
+        return self.planSession
+
+    def _measurementsOf(self, segmentationNode, seeds: dict, segmentIds: dict | None):
+        """The last measurement if it is of this segmentation as it is now, else a new one."""
+        if self._measured is not None:
+            nodeId, version, measurements = self._measured
+            if nodeId == segmentationNode.GetID() and version == self._segmentationVersion(segmentationNode):
+                return measurements
+        from IVCReconstructionLib.analysis import measure_veins
+        from IVCReconstructionLib.existing_segmentation import vein_labels_from_segmentation
+        from IVCReconstructionLib.segmentation import fill_occluded, occlusions_from_labels
+
+        labels, ijkToRas, _ = vein_labels_from_segmentation(segmentationNode, None, segmentIds)
+        ends = {label: point for label, point in seeds.items() if label in SEED_END_LABELS}
+        measurements = measure_veins(fill_occluded(labels), ijkToRas, seeds=ends or None)
+        measurements.occlusions = occlusions_from_labels(labels, ijkToRas)
+        self._measured = (segmentationNode.GetID(), self._segmentationVersion(segmentationNode), measurements)
+        return measurements
+
+    @staticmethod
+    def _segmentationVersion(segmentationNode) -> int:
+        """Changes whenever a segment is edited, added or removed."""
+        return int(segmentationNode.GetSegmentation().GetMTime())
+
+    @staticmethod
+    def _renderContext():
+        """What the offscreen renderer needs: the scene and the application logic."""
+        import types
+
+        return types.SimpleNamespace(scene=slicer.mrmlScene, app_logic=slicer.app.applicationLogic())
+
+    def seedPointsFromMarkups(
+        self, seedsNode: vtkMRMLMarkupsFiducialNode, includeVia: bool = False, includeLandmarks: bool = False
+    ) -> dict:
         """
         The IVC, Left and Right points of a seed point list, as measureVeins passes them to the
         library, and optionally its Via points, as segmentVeins passes them.
 
         Labels are matched case-insensitively, ignoring spaces around them (architecture
-        section 5). Points labelled Renal, InguinalLeft or InguinalRight belong to later steps and
-        are left out, as are points not placed yet. Points whose label starts with Via (any case;
-        several allowed, even with the same label) are left out unless includeVia is True.
+        section 5). Points labelled Renal, InguinalLeft or InguinalRight are for planning: left
+        out unless includeLandmarks is True. Points not placed yet are left out. Points whose
+        label starts with Via (any case; several allowed, even with the same label) are left out
+        unless includeVia is True.
 
         :param seedsNode: the point list.
         :param includeVia: whether to return the Via... points too.
+        :param includeLandmarks: whether to return the Renal, InguinalLeft, InguinalRight points too.
         :return: dict from "IVC", "Left", "Right" to the RAS position (numpy array of 3, world
             coordinates, so a transform on the point list applies). A missing end is not a key.
             With includeVia, each Via point is a key too: its label as given (spaces around it
@@ -770,7 +1557,7 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
                 unknownLabels.append(text)
                 continue
             counts[label] = counts.get(label, 0) + 1
-            if label in SEED_END_LABELS:
+            if label in SEED_END_LABELS or includeLandmarks:
                 position = [0.0, 0.0, 0.0]
                 seedsNode.GetNthControlPointPositionWorld(index, position)
                 positions[label] = np.array(position, dtype=float)
@@ -919,6 +1706,8 @@ class IVCReconstructionTest(ScriptedLoadableModuleTest):
         self.test_MeasurePhantomVeins()
         self.setUp()
         self.test_SeedLabelsAreChecked()
+        self.setUp()
+        self.test_PlanPhantomVeins()
 
     def test_HealthyPhantom(self):
         """The healthy reference phantom: geometry, segments, seeds and IVC size."""
@@ -1132,3 +1921,87 @@ class IVCReconstructionTest(ScriptedLoadableModuleTest):
             logic.measureVeins(segmentation, seedsNode=segmentation)
         self.assertEqual(slicer.mrmlScene.GetNumberOfNodes(), numberOfNodesBefore)
         self.delayDisplay("Seed label test passed")
+
+    def test_PlanPhantomVeins(self):
+        """Segment, measure and plan a post-thrombotic phantom through the logic: an inverted-Y
+        construct in the scene, edits that follow through, a report, and bad input refused."""
+        import os
+        import tempfile
+
+        import numpy as np
+
+        self.delayDisplay("Planning stents for a post-thrombotic phantom")
+        logic = IVCReconstructionLogic()
+        phantomNodes, phantom = logic.createPhantom(PhantomScenario.postThrombotic, spacingMm=1.5)
+        # The user marks the lowest renal vein inflow, which the IVC stent must stay below.
+        phantomNodes.seeds.AddControlPoint([float(c) for c in phantom.renal_inflow_ras], "Renal")
+        segmentationNode, result = logic.segmentVeins(phantomNodes.volume, phantomNodes.seeds)
+        self.assertEqual([occlusion.branch for occlusion in result.occlusions], ["ivc"])
+        _centerlineNodes, measurements = logic.measureVeins(segmentationNode, phantomNodes.seeds)
+
+        # Three branches, each with a CE diameter near the truth where the vein is healthy
+        self.assertEqual(set(measurements.profiles), {"ivc", "left_iliac", "right_iliac"})
+        for branch, profile in measurements.profiles.items():
+            truth = phantom.branches[branch]
+            truthMm = float(np.median(truth.ce_diameter_mm[truth.healthy()]))
+            keep = ~np.asarray(profile.confluence_zone, dtype=bool)
+            measuredMm = float(np.median(np.asarray(profile.ce_diameter_mm)[keep]))
+            self.assertAlmostEqual(measuredMm, truthMm, delta=1.5, msg=branch)
+
+        planNodes, plan = logic.planStents(segmentationNode, phantomNodes.seeds, phantomNodes.volume)
+        self.assertEqual(plan.template, "inverted-y")
+        self.assertEqual(sorted(stent.role for stent in plan.stents), ["ivc", "left_limb", "right_limb"])
+        for stent in plan.stents:
+            model = planNodes.models[stent.id]
+            self.assertIs(model.GetScene(), slicer.mrmlScene)
+            self.assertGreater(model.GetPolyData().GetNumberOfPoints(), 100)
+        self.assertEqual(planNodes.plan_table.GetNumberOfRows(), 3)
+        handles = logic.planSession.handles
+        self.assertEqual(handles.GetNumberOfControlPoints(), 6)
+        renal = plan.landmarks["renal_inflow"]
+        self.assertIsNotNone(renal)
+        (ivcStent,) = [stent for stent in plan.stents if stent.role == "ivc"]
+        self.assertLess(ivcStent.proximal_ras[2], renal[2])  # below the renal veins
+
+        # Edits: another length of the IVC stent, and the left limb's distal end dragged 15 mm down
+        lengths = logic.stentTableRows()[0]["lengths"]
+        other = next(length for length in lengths if length != ivcStent.length_mm)
+        plan = logic.editStent(ivcStent.id, lengthMm=other)
+        self.assertEqual(plan.stent(ivcStent.id).length_mm, other)
+        self.assertIn(f"{other:g} mm", planNodes.models[ivcStent.id].GetName())
+        (limb,) = [stent for stent in plan.stents if stent.role == "left_limb"]
+        before = limb.coverage["left_iliac"][1]
+        index = [handles.GetNthControlPointLabel(n) for n in range(6)].index(f"{limb.id} distal")
+        position = np.array(limb.distal_ras) + np.array([0.0, 0.0, -15.0])
+        handles.SetNthControlPointPosition(index, *position)
+        self.assertTrue(logic.applyHandleMoves())
+        after = logic.planSession.plan.stent(limb.id).coverage["left_iliac"][1]
+        self.assertGreater(after, before + 5.0)
+        moved = [0.0, 0.0, 0.0]
+        handles.GetNthControlPointPosition(index, moved)
+        np.testing.assert_allclose(moved, logic.planSession.plan.stent(limb.id).distal_ras, atol=1e-3)
+
+        # A size the catalogue does not have is refused, and the plan stays as it was
+        with self.assertRaises(ValueError):
+            logic.editStent(ivcStent.id, diameterMm=7.0)
+        self.assertEqual(logic.planSession.plan.stent(ivcStent.id).length_mm, other)
+
+        # The report and the scene
+        folder = tempfile.mkdtemp()
+        report = logic.exportReport(folder)
+        for name in ("report.html", "plan.json", "view3d.png", "profile_ivc.csv"):
+            self.assertTrue(os.path.isfile(os.path.join(folder, name)), name)
+        with open(report, encoding="utf-8") as reportFile:
+            self.assertIn("inverted-y", reportFile.read())
+        self.assertTrue(os.path.isfile(logic.saveScene(os.path.join(folder, "plan.mrb"))))
+
+        # Bad input: nothing is added
+        numberOfNodesBefore = slicer.mrmlScene.GetNumberOfNodes()
+        with self.assertRaises(ValueError):
+            logic.planStents(segmentationNode, template="y-shaped")
+        with self.assertRaises(ValueError):
+            logic.planStents(segmentationNode, settings={"landing": 20.0})
+        with self.assertRaises(ValueError):
+            logic.planStents(phantomNodes.volume)
+        self.assertEqual(slicer.mrmlScene.GetNumberOfNodes(), numberOfNodesBefore)
+        self.delayDisplay("Stent planning test passed")

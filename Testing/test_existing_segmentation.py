@@ -74,3 +74,25 @@ def test_missing_vein_segment_is_named(mrml, phantom):
     with pytest.raises(ValueError, match="no segment for iliac_vena_right"):
         vein_labels_from_segmentation(seg)
     assert mrml.scene.GetNumberOfNodes() == before
+
+
+def test_segments_picked_by_hand_win_and_are_checked(mrml, phantom):
+    """In Slicer the user may pick the three segments: those are used, others found as usual."""
+    truth = np.where(np.isin(phantom.labels, (1, 2, 3)), phantom.labels, 0)
+    segments = {1: ("cava", "cava", (0, 0, 1)), 2: ("left", "L", (0, 0, 1)), 3: ("right", "R", (0, 0, 1))}
+    seg = mrml_lib.add_segmentation_from_labelmap(mrml.scene, truth, phantom.ijk_to_ras, segments, "user")
+    with pytest.raises(ValueError, match="no segment for inferior_vena_cava"):
+        find_vein_segments(seg)
+    chosen = {"ivc": "cava", "left_iliac": "left", "right_iliac": "right"}
+    assert find_vein_segments(seg, chosen) == chosen
+    volume = mrml_lib.add_volume_from_array(mrml.scene, phantom.image, phantom.ijk_to_ras, "ct")
+    labels, _, _ = vein_labels_from_segmentation(seg, volume, chosen)
+    assert np.array_equal(labels, truth)
+    # Picking left and right the other way round gives the labels the other way round.
+    swapped = dict(chosen, left_iliac="right", right_iliac="left")
+    labels, _, _ = vein_labels_from_segmentation(seg, volume, swapped)
+    assert np.array_equal(labels == 2, truth == 3)
+    with pytest.raises(ValueError, match="no segment 'nothing'"):
+        find_vein_segments(seg, dict(chosen, ivc="nothing"))
+    with pytest.raises(ValueError, match="same segment is chosen for two veins"):
+        find_vein_segments(seg, dict(chosen, left_iliac="cava"))

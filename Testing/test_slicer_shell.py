@@ -63,6 +63,7 @@ CONNECTABLE_WIDGETS = {
     "str": {"QLineEdit", "QLabel", "QTextEdit", "QComboBox"},
     "enum": {"QComboBox"},
     "node": {"qMRMLNodeComboBox", "qMRMLSubjectHierarchyComboBox"},
+    "pathlib.Path": {"ctkPathLineEdit"},
 }
 # Widgets whose float connector refuses an unbounded field.
 NEED_RANGE = {"ctkSliderWidget", "QSlider"}
@@ -387,6 +388,14 @@ def test_module_loads_the_ui_file_that_exists(module_tree):
     assert (RESOURCES_DIR / f"UI/{MODULE_NAME}.ui").is_file()
 
 
+def with_helpers(methods: dict[str, ast.FunctionDef], name: str) -> str:
+    """Source of a method and of the methods of the same class it calls (``self._x(...)``), one
+    level deep: a handler may delegate to a helper shared by several buttons."""
+    source = ast.unparse(methods[name])
+    called = re.findall(r"self\.(\w+)\(", source)
+    return "\n".join([source, *(ast.unparse(methods[c]) for c in called if c in methods and c != name)])
+
+
 def test_button_handlers_report_errors(classes):
     """Each handler connected to a button runs inside slicer.util.tryWithErrorDisplay."""
     widget = classes[f"{MODULE_NAME}Widget"]
@@ -404,7 +413,7 @@ def test_button_handlers_report_errors(classes):
             handlers.add(ast.unparse(node.args[1]).removeprefix("self."))
     assert handlers, "no button is connected"
     for name in handlers:
-        source = ast.unparse(methods[name])
+        source = with_helpers(methods, name)
         assert "slicer.util.tryWithErrorDisplay(" in source, f"{name} does not use tryWithErrorDisplay"
         assert "waitCursor=True" in source, f"{name}: tryWithErrorDisplay without waitCursor=True"
 
@@ -443,10 +452,14 @@ def test_every_button_has_a_handler_and_an_enabled_state(classes, ui_widgets):
     assert not not_connected, f"buttons without a clicked() handler: {not_connected}"
     for button, handler in handlers.items():
         assert handler in methods, f"{button} is connected to {handler}, which the widget does not define"
-    check = ast.unparse(methods["_checkCanApply"])
+    check = with_helpers(methods, "_checkCanApply")
+    # Set directly, or in a loop over (button, ...) tuples whose body sets both.
+    in_loop = "button.enabled" in check and "button.toolTip" in check
     for name in buttons:
         for attribute in ("enabled", "toolTip"):
-            assert f"self.ui.{name}.{attribute}" in check, f"_checkCanApply does not set {name}.{attribute}"
+            assert f"self.ui.{name}.{attribute}" in check or (in_loop and f"(self.ui.{name}," in check), (
+                f"_checkCanApply does not set {name}.{attribute}"
+            )
 
 
 def test_self_test_runs_every_test_on_an_empty_scene(classes):
@@ -618,7 +631,7 @@ def test_ui_segment_veins_section(ui_root, ui_widgets):
     seeds_tip = widget_property(inside["segmentationSeedsSelector"], "toolTip")
     for needed in ("IVC", "Left", "Right", "Via"):
         assert needed in seeds_tip, f"the segmentation seed points tooltip does not mention {needed}"
-    # The user's steps, top to bottom: phantom (to try the planner), segment, measure.
+    # The user's steps, top to bottom: phantom (to try the planner), segment, measure, plan, export.
     top = ui_root.find("widget")
     sections = [
         item.find("widget").get("name")
@@ -629,6 +642,8 @@ def test_ui_segment_veins_section(ui_root, ui_widgets):
         "phantomCollapsibleButton",
         "segmentVeinsCollapsibleButton",
         "centerlinesCollapsibleButton",
+        "stentPlanCollapsibleButton",
+        "exportCollapsibleButton",
     ], sections
 
 
@@ -904,3 +919,31 @@ def test_every_setting_the_gui_offers_is_accepted_by_the_phantom_library(constan
             PhantomOptions(**{option: bound}).validate()
     for bound in constants["LESION_AREA_RATIO_RANGE"]:
         PhantomOptions(bilateral_iliac_area_ratio=bound).validate()
+
+
+def test_plan_settings_in_the_panel_are_the_library_defaults(parameter_fields):
+    """The panel's plan settings start at PlanSettings' defaults, within the ranges offered."""
+    from IVCReconstructionLib.plan_types import PlanSettings
+
+    for field, setting in (
+        ("landingMm", "landing_mm"),
+        ("overlapMm", "overlap_mm"),
+        ("protrusionMm", "protrusion_mm"),
+        ("renalMarginMm", "renal_margin_mm"),
+    ):
+        default = ast.literal_eval(parameter_fields[field].default)
+        assert default == getattr(PlanSettings, setting), f"{field} {default} != PlanSettings.{setting}"
+        assert setting in PlanSettings.DESIGN_DEFAULTS, f"{setting} is offered as a design default"
+
+
+def test_plan_templates_in_the_panel_are_the_library_templates(classes):
+    """The construct combo box offers exactly the planner's templates."""
+    from IVCReconstructionLib.planner import TEMPLATES
+
+    enum_class = classes["PlanTemplate"]
+    values = [
+        ast.literal_eval(node.value)
+        for node in enum_class.body
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+    ]
+    assert sorted(values) == sorted(TEMPLATES)

@@ -7,7 +7,7 @@ the scene as it was.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -22,6 +22,8 @@ class VeinMeasurements:
 
     centerlines: CenterlineResult
     profiles: dict[str, BranchProfile]
+    # Occluded stretches (segmentation.OccludedStretch) of the segmentation measured, if known.
+    occlusions: list = field(default_factory=list)
 
     @property
     def tree(self):
@@ -53,18 +55,24 @@ def measure_segmentation_into_scene(
     reference_volume=None,
     folder_name: str = "IVC centerlines",
     parent_item: int | None = None,
+    segment_ids: dict[str, str] | None = None,
 ):
     """Measure the veins of a segmentation node and add the results to its scene.
 
-    The three vein segments are found by ID, then terminology (``existing_segmentation``).
+    The three vein segments are ``segment_ids`` (branch -> segment ID) where given, else found
+    by ID, then terminology (``existing_segmentation.find_vein_segments``).
     Everything is measured before the first node is made, so a ValueError leaves the scene
     as it was. Returns (``mrml.CenterlineNodes``, :class:`VeinMeasurements`).
     """
     from .existing_segmentation import vein_labels_from_segmentation
     from .mrml import add_centerlines_to_scene
+    from .segmentation import fill_occluded, occlusions_from_labels
 
-    labels, ijk_to_ras, _ = vein_labels_from_segmentation(segmentation_node, reference_volume)
-    measured = measure_veins(labels, ijk_to_ras, seeds=seeds)
+    labels, ijk_to_ras, _ = vein_labels_from_segmentation(segmentation_node, reference_volume, segment_ids)
+    # An occluded stretch this module segmented (segment occluded_vein) joins the lumen for the
+    # centerlines and is reported as an occlusion.
+    measured = measure_veins(fill_occluded(labels), ijk_to_ras, seeds=seeds)
+    measured.occlusions = occlusions_from_labels(labels, ijk_to_ras)
     nodes = add_centerlines_to_scene(
         scene, measured.tree, measured.profiles, folder_name=folder_name, parent_item=parent_item
     )

@@ -48,21 +48,42 @@ def parse_label_mapping(text: str) -> dict[str, int]:
     return out
 
 
-def find_vein_segments(segmentation_node: Any) -> dict[str, str]:
-    """Segment ID per branch: by ID first, then by terminology.
+def find_vein_segments(segmentation_node: Any, chosen: dict[str, str] | None = None) -> dict[str, str]:
+    """Segment ID per branch: ``chosen`` (branch -> segment ID, as a user picked them) first,
+    then by ID, then by terminology.
 
-    :raises ValueError: naming the veins that are not there.
+    :raises ValueError: naming a chosen segment that is not there, a segment chosen for two
+        veins, or the veins that are not found.
     """
     from .mrml import vein_branch_of_segment
 
     seg = segmentation_node.GetSegmentation()
     ids = [seg.GetNthSegmentID(n) for n in range(seg.GetNumberOfSegments())]
-    found = {
-        branch: names.SEGMENT_IDS[branch] for branch in names.BRANCHES if names.SEGMENT_IDS[branch] in ids
-    }
+    chosen = {b: s for b, s in (chosen or {}).items() if s}
+    for branch, segment_id in chosen.items():
+        if branch not in names.BRANCHES:
+            raise ValueError(f"unknown vein {branch!r}: choose segments for {', '.join(names.BRANCHES)}")
+        if segment_id not in ids:
+            raise ValueError(
+                f"the segmentation {segmentation_node.GetName()!r} has no segment {segment_id!r} "
+                f"(chosen for {branch}): pick one of its segments"
+            )
+    if len(set(chosen.values())) != len(chosen):
+        raise ValueError("the same segment is chosen for two veins: pick one segment per vein")
+    if len(chosen) == len(names.BRANCHES):
+        return dict(chosen)
+    found = dict(chosen)
+    taken = set(chosen.values())
+    for branch in names.BRANCHES:
+        if (
+            branch not in found
+            and names.SEGMENT_IDS[branch] in ids
+            and names.SEGMENT_IDS[branch] not in taken
+        ):
+            found[branch] = names.SEGMENT_IDS[branch]
     for segment_id in ids:
         branch = vein_branch_of_segment(seg.GetSegment(segment_id))
-        if branch is not None and branch not in found:
+        if branch is not None and branch not in found and segment_id not in set(found.values()):
             found[branch] = segment_id
     missing = [b for b in names.BRANCHES if b not in found]
     if missing:
@@ -74,11 +95,14 @@ def find_vein_segments(segmentation_node: Any) -> dict[str, str]:
     return found
 
 
-def vein_labels_from_segmentation(segmentation_node: Any, reference_volume: Any = None):
+def vein_labels_from_segmentation(
+    segmentation_node: Any, reference_volume: Any = None, chosen: dict[str, str] | None = None
+):
     """Label map (values ``names.VEIN_LABELS``), its IJK-to-RAS matrix, and the segment IDs used.
 
     The label map is in the reference volume's geometry when one is given, otherwise in the
-    segmentation's own. A segmentation this module made may also hold an ``occluded_vein``
+    segmentation's own. ``chosen`` picks segments by hand (see :func:`find_vein_segments`).
+    A segmentation this module made may also hold an ``occluded_vein``
     segment (a stretch without lumen, crossed by a Via point): it becomes label 4
     (``segmentation.OCCLUDED_LABEL``). Nothing is left in the scene.
     """
@@ -87,7 +111,7 @@ def vein_labels_from_segmentation(segmentation_node: Any, reference_volume: Any 
 
     from .mrml import OCCLUDED_SEGMENT_ID, array_and_geometry, remove_nodes
 
-    found = find_vein_segments(segmentation_node)
+    found = find_vein_segments(segmentation_node, chosen)
     scene = segmentation_node.GetScene()
     ids = vtkStringArray()
     for branch in names.BRANCHES:  # the export numbers segments 1, 2, 3 in this order

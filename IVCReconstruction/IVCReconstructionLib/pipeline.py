@@ -175,12 +175,15 @@ def run_pipeline(
 def render_plan_view(
     ctx: Any, result: PipelineResult, path: Path, size: tuple[int, int] = (800, 900)
 ) -> Path:
-    """view3d.png: the veins (see-through), their centerlines and the stents, from the front."""
+    """view3d.png: the veins (their surface model, else the segmentation), the centerlines if
+    they are in ``result.nodes`` and the stents, from the front."""
     from .render import Framing, render_view, save_png
 
-    shown = [result.nodes["surface"]]
-    shown += list(result.nodes["centerlines"].curves.values())
-    plan_nodes = result.nodes["plan"]
-    shown += list(plan_nodes.models.values())
-    rgb = render_view(ctx, shown, size, Framing.of_nodes(shown))
-    return save_png(rgb, path)
+    nodes = result.nodes
+    veins = nodes.get("surface") or nodes.get("segmentation")
+    shown = [veins] if veins is not None else []
+    if nodes.get("centerlines") is not None:
+        shown += list(nodes["centerlines"].curves.values())
+    shown += list(nodes["plan"].models.values())
+    framing = Framing.of_nodes(shown) if veins is not None else None
+    return save_png(render_view(ctx, shown, size, framing), path)

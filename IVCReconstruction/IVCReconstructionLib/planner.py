@@ -579,6 +579,27 @@ def move_end(ctx: PlanContext, plan: Plan, stent_id: str, end: str, distance_mm:
     return refresh(ctx, plan)
 
 
+def end_points(plan: Plan) -> dict[tuple[str, str], np.ndarray]:
+    """RAS of every stent end: (stent id, "proximal" | "distal") -> point, in plan order (for
+    handles a user drags)."""
+    out = {}
+    for st in plan.stents:
+        out[(st.id, "proximal")] = np.asarray(st.proximal_ras, dtype=float)
+        out[(st.id, "distal")] = np.asarray(st.distal_ras, dtype=float)
+    return out
+
+
+def move_end_to(ctx: PlanContext, plan: Plan, stent_id: str, end: str, ras) -> Plan:
+    """Move a stent's end to the point of its branch axis nearest ``ras`` (a dragged handle)."""
+    if end not in ("proximal", "distal"):
+        raise ValueError(f"a stent end is 'proximal' or 'distal', not {end!r}")
+    branch, _ = _ends(plan.stent(stent_id))[end]
+    point = np.asarray(ras, dtype=float).reshape(3)
+    profile = ctx.profiles[branch]
+    i = int(np.argmin(np.linalg.norm(profile.points_ras - point, axis=1)))
+    return move_end(ctx, plan, stent_id, end, float(profile.distance_mm[i]))
+
+
 def change_stent(
     ctx: PlanContext, plan: Plan, stent_id: str, product_id: str, diameter_mm: float, length_mm: float
 ):

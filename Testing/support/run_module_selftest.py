@@ -2,8 +2,9 @@
 
 slicer-core ships the MRML library but not three small pieces of the Slicer application's
 Python framework that the module file imports: ScriptedLoadableModule (base classes),
-slicer.i18n (translation) and slicer.parameterNodeWrapper. Minimal stand-ins for those are
-put in place here; everything the self-test exercises (the module's logic, the library, MRML)
+slicer.i18n (translation) and slicer.parameterNodeWrapper, nor the application object
+(slicer.app, of which the logic only asks for the application logic). Minimal stand-ins for
+those are put in place here; everything the self-test exercises (the module's logic, the library, MRML)
 is the real thing. The widget is not built (it needs Qt). Usage: python run_module_selftest.py
 """
 
@@ -67,6 +68,8 @@ def main() -> int:
     install_stand_ins()
     ctx = create_scene(Path(tempfile.mkdtemp()) / "selftest")
     slicer.mrmlScene = ctx.scene
+    # The module's logic asks the application for its application logic (offscreen rendering).
+    slicer.app = types.SimpleNamespace(applicationLogic=lambda: ctx.app_logic)
     sys.path.insert(0, str(MODULE_DIR))
     from IVCReconstruction import IVCReconstructionTest
 

@@ -1,0 +1,88 @@
+"""Stent-end handles: a point list with a point on each end of each stent, for dragging.
+
+In Slicer the user moves a stent's end by dragging its point in a slice or 3D view; the
+module then moves that end to the nearest point of the stent's branch axis
+(``planner.move_end_to``) and puts every handle back on the ends of the updated plan. The
+point labels say which end a point is ("S1 proximal", "S2 distal"), so the list survives a
+scene save and reload and can be read back without any other state.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+HANDLES_NAME = "Stent ends"
+HANDLES_ATTRIBUTE = "IVCReconstruction.StentEnds"
+HANDLE_COLOR = (1.0, 1.0, 0.2)
+ENDS = ("proximal", "distal")
+
+
+def handle_label(stent_id: str, end: str) -> str:
+    return f"{stent_id} {end}"
+
+
+def parse_handle_label(label: str) -> tuple[str, str] | None:
+    """(stent id, end) of a handle's label, or None for any other label."""
+    parts = label.split()
+    if len(parts) == 2 and parts[1] in ENDS:
+        return parts[0], parts[1]
+    return None
+
+
+def add_handles(scene: Any, plan: Any, folder_item: int | None = None) -> Any:
+    """A point list with one unlocked point per stent end, in ``folder_item`` if given."""
+    from .mrml import place_in_folder
+
+    node = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", HANDLES_NAME)
+    node.SetAttribute(HANDLES_ATTRIBUTE, "1")
+    node.CreateDefaultDisplayNodes()
+    display = node.GetDisplayNode()
+    display.SetSelectedColor(*HANDLE_COLOR)
+    display.SetColor(*HANDLE_COLOR)
+    display.SetPropertiesLabelVisibility(False)
+    display.SetPointLabelsVisibility(True)
+    update_handles(node, plan)
+    if folder_item is not None:
+        place_in_folder(scene, node, folder_item)
+    return node
+
+
+def update_handles(node: Any, plan: Any) -> None:
+    """Put the handles on the plan's stent ends (one point per end, labelled), leaving the
+    node's other settings alone. Points are rewritten only where they differ, so observers
+    see as few events as possible."""
+    from .planner import end_points
+
+    wanted = [(handle_label(sid, end), ras) for (sid, end), ras in end_points(plan).items()]
+    same_labels = node.GetNumberOfControlPoints() == len(wanted) and all(
+        node.GetNthControlPointLabel(n) == label for n, (label, _) in enumerate(wanted)
+    )
+    if not same_labels:
+        node.RemoveAllControlPoints()
+        for label, ras in wanted:
+            node.AddControlPoint([float(c) for c in ras], label)
+        return
+    for n, (_, ras) in enumerate(wanted):
+        current = np.zeros(3)
+        node.GetNthControlPointPosition(n, current)
+        if not np.allclose(current, ras, atol=1e-3):
+            node.SetNthControlPointPosition(n, *[float(c) for c in ras])
+
+
+def moved_handles(node: Any, plan: Any, tolerance_mm: float = 0.5) -> list[tuple[str, str, np.ndarray]]:
+    """Handles that are no longer on their stent's end: (stent id, end, position RAS)."""
+    from .planner import end_points
+
+    ends = end_points(plan)
+    out = []
+    for n in range(node.GetNumberOfControlPoints()):
+        key = parse_handle_label(node.GetNthControlPointLabel(n))
+        if key is None or key not in ends:
+            continue
+        position = np.zeros(3)
+        node.GetNthControlPointPosition(n, position)
+        if np.linalg.norm(position - ends[key]) > tolerance_mm:
+            out.append((key[0], key[1], position))
+    return out
