@@ -48,34 +48,32 @@ class IVCReconstruction(ScriptedLoadableModule):
         self.parent.dependencies = []
         self.parent.contributors = ["IVCReconstruction developers"]
         self.parent.helpText = _("""
-<p>IVC Reconstruction is growing into a planner for stent reconstruction of the inferior vena cava
-(IVC) and the iliac veins. This version has three steps.</p>
-<p><b>Synthetic venogram (phantom)</b> builds synthetic CT venograms of the iliocaval confluence
-with known truth, for trying and testing the planner: choose a scenario (healthy, May-Thurner
-compression of the left common iliac vein, IVC occlusion or narrowing of both common iliac veins)
-and click <i>Create phantom</i>. The CT volume, its truth segmentation (the veins and their
-neighbours), truth centerlines and seed points (IVC, Left, Right) are added to the scene in one
-folder.</p>
-<p><b>Segment veins</b> is the first step on a patient: select the contrast CT (or bright-blood
-MR) venogram and a point list with one point in the cranial IVC labelled IVC and one in each
-distal iliac (or common femoral) vein labelled Left and Right; points labelled Via... lead the
-path through an occlusion. Click <i>Segment veins</i> to add a segmentation with the segments
+<p>IVC Reconstruction suggests a stent reconstruction of the inferior vena cava (IVC) and the
+iliac veins from a CT (or MR) venogram, in five steps.</p>
+<p><b>Synthetic venogram (phantom)</b> builds a CT venogram with known truth to try the planner
+on (healthy, May-Thurner, IVC occlusion, narrowing of both common iliac veins, or
+post-thrombotic: an IVC occlusion with both common iliac veins narrowed).</p>
+<p><b>Segment veins</b>: select the venogram and a point list, or place the points with the
+buttons: <i>IVC</i> in the cranial end of the infrarenal IVC, <i>Left</i> and <i>Right</i> in the
+distal iliac (or common femoral) veins, <i>Via</i> inside an occlusion the path must cross, and
+<i>Renal</i> where the lowest renal vein enters. <i>Segment veins</i> adds the segments
 <i>inferior_vena_cava</i>, <i>iliac_vena_left</i>, <i>iliac_vena_right</i> (and
-<i>occluded_vein</i> where the path crossed no lumen), which the next step measures.</p>
-<p><b>Centerlines and diameters</b> measures the IVC and both common iliac veins in any
-segmentation that has them: a TotalSegmentator result, a Segment Editor result or a phantom's
-truth. The segments are found by ID (<i>inferior_vena_cava</i>, <i>iliac_vena_left</i>,
-<i>iliac_vena_right</i>) or else by their terminology. Optionally, a point list with points
-labelled IVC, Left and Right says where the analysis starts (cranial IVC) and ends (caudal iliac
-veins); ends without a point are found automatically. Click <i>Measure veins</i> to add, in one
-folder next to the segmentation, a centerline curve and a diameter profile table per vein and a
-chart of the CE (area-equivalent), minimum and maximum diameters along each vein.</p>
-<p>Stent planning comes in a later version.</p>
+<i>occluded_vein</i>).</p>
+<p><b>Centerlines and diameters</b> measures any segmentation with these veins (found by
+segment ID or terminology, or picked): centerlines, diameter tables and a chart; buttons centre
+the views on each vein's narrowest section.</p>
+<p><b>Stent plan</b>: choose the construct (automatic, inverted-Y, double-barrel, kissing or
+unilateral), optionally your own stent catalogue and the design defaults (landing zone, overlap,
+IVC protrusion, renal margin), and click <i>Plan stents</i>. Stents appear as models with a table
+and warnings; change a stent's product or size in the editor, or drag its end points
+(<i>Stent ends</i>) in a view.</p>
+<p><b>Export</b> writes a report (HTML with plots and a 3D view) and saves the scene.</p>
 <p><b>Research use only.</b> This software is not a medical device and is not approved for
 clinical use. Any plan it makes is a suggestion for a physician to review, not a treatment
 decision.</p>
 <p>See the <a href="https://github.com/ivcreconstruction/SlicerIVCReconstruction#readme">documentation</a>.</p>
 """)
+
         self.parent.acknowledgementText = _("""
 <p>IVCReconstruction is built on <a href="https://www.slicer.org">3D Slicer</a> and the
 <a href="http://www.vmtk.org">Vascular Modeling Toolkit (VMTK)</a>, used through the SlicerVMTK

@@ -947,3 +947,18 @@ def test_plan_templates_in_the_panel_are_the_library_templates(classes):
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
     ]
     assert sorted(values) == sorted(TEMPLATES)
+
+
+def test_readme_tutorial_names_what_the_panel_shows(ui_widgets):
+    """Every bold name in the README's tutorial is a section, button or label of the panel."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    tutorial = readme.split("## Tutorial", 1)[1].split("\n## ", 1)[0]
+    shown = set()
+    for widget in ui_widgets.values():
+        text = widget_property(widget, "text")
+        if text and widget.get("class") in ("QPushButton", "ctkCollapsibleButton", "QLabel"):
+            shown.add(text.removesuffix(":"))
+    bold = re.findall(r"\*\*([^*]+)\*\*", tutorial)
+    assert len(bold) > 10, "the tutorial names the panel's sections and buttons in bold"
+    missing = sorted({name for name in bold if name not in shown})
+    assert not missing, f"the README tutorial names what the panel does not show: {missing}"

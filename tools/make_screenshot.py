@@ -1,26 +1,27 @@
-"""Render the extension's screenshot (Resources/Screenshots/IVCReconstruction-1.png).
+"""Render the extension's screenshots (Resources/Screenshots/IVCReconstruction-1.png and -2.png).
 
-The Extensions Index shows this picture next to the extension (EXTENSION_SCREENSHOTURLS in
-CMakeLists.txt). It is computed from the project's own code rather than grabbed from a Slicer
-window, so anyone can regenerate it after the phantom or the display defaults change, and it shows
-exactly what the module puts in the scene:
+The Extensions Index shows these pictures next to the extension (EXTENSION_SCREENSHOTURLS in
+CMakeLists.txt). They are computed by the project's own code rather than grabbed from a Slicer
+window, so anyone can regenerate them, and they show exactly what the module puts in the scene:
 
     .venv/bin/python tools/make_screenshot.py
 
-The May-Thurner phantom (left common iliac vein compressed to 25 % of its area where the right
-common iliac artery crosses it) goes into a headless MRML scene through ``mrml.add_phantom_to_scene``
-and is drawn by slicer-core's own 3D displayable managers (the ones behind a Slicer 3D view), offscreen
-with Mesa EGL. The right-hand panel is a coronal maximum-intensity projection of the phantom CT, the
-view a clinician reads a venogram in. No display, no Slicer application; about 10 s.
+The demo's case, a post-thrombotic phantom (40 mm IVC occlusion, both common iliac veins
+narrowed to a quarter of their area) at 1 mm, goes through the whole pipeline
+(``pipeline.run_pipeline``: seeded segmentation, centerlines, findings, stent plan) in a
+headless MRML scene. Picture 1: the vein surface, centerlines and the inverted-Y stents drawn by
+slicer-core's own 3D displayable managers (``render.render_view``, offscreen with Mesa EGL) next
+to a coronal maximum-intensity projection of the phantom CT, the view a clinician reads a
+venogram in. Picture 2: the report's diameter profiles of the three veins with lesions,
+landmarks and stent extents. No display, no Slicer application; about 20 s.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import io
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,42 +29,14 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 REPO = Path(__file__).resolve().parent.parent
-OUTPUT = REPO / "Resources" / "Screenshots" / "IVCReconstruction-1.png"
+OUTPUT = REPO / "Resources" / "Screenshots"
 
 VIEW_SIZE = (700, 800)  # 3D view panel (width, height) in pixels
 MIP_WIDTH = 500  # coronal MIP panel width; its height is the view's (the phantom is 201 x 321 mm)
 
-# Display of the truth segments in the 3D view: segment ID -> (visible, 3D opacity).
-# Veins are slightly translucent so the centerlines and seeds inside them show; bone is kept
-# faint because the sacrum and lumbar spine sit right behind the confluence in a frontal view;
-# bowel lies in front of everything and is hidden, as one would do in Slicer.
-SEGMENT_DISPLAY = {
-    "inferior_vena_cava": (True, 0.55),
-    "iliac_vena_left": (True, 0.55),
-    "iliac_vena_right": (True, 0.55),
-    "other_veins": (True, 0.6),
-    "arteries": (True, 0.85),
-    "kidneys": (True, 0.9),
-    "bowel": (False, 0.0),
-    "bone": (True, 0.3),
-}
-
-CENTERLINE_COLOR = (1.0, 0.85, 0.10)  # yellow reads well on blue, red and black
-SEED_COLOR = (0.20, 0.95, 0.35)
-BACKGROUND_TOP = (0.16, 0.17, 0.21)  # dark grey-blue gradient, like Slicer's dark view preset
-BACKGROUND_BOTTOM = (0.0, 0.0, 0.0)
-
 # Coronal MIP: CT window (HU). The slab spans the veins front to back, which keeps the lumbar
 # vertebral bodies (behind the IVC) out of the projection.
 MIP_WINDOW = (-150.0, 350.0)
-
-
-@dataclass
-class Framing:
-    """Where the camera looks: the centre and the extent (RAS mm) of the vein segments."""
-
-    center: np.ndarray
-    extent: np.ndarray  # (3,) size along R, A, S
 
 
 def _ensure_imports() -> None:
@@ -74,176 +47,9 @@ def _ensure_imports() -> None:
         sys.path.insert(0, str(REPO / "IVCReconstruction"))
 
 
-def build_scene(area_ratio: float) -> tuple[Any, Any, Any]:
-    """The May-Thurner phantom in a headless scene: (context, phantom, PhantomNodes)."""
-    from IVCReconstructionLib import mrml
-    from IVCReconstructionLib.phantom import PhantomOptions, make_phantom
-    from IVCReconstructionLib.scene import create_scene
-
-    phantom = make_phantom(PhantomOptions(may_thurner_area_ratio=area_ratio))
-    ctx = create_scene()
-    nodes = mrml.add_phantom_to_scene(ctx.scene, phantom)
-    return ctx, phantom, nodes
-
-
-def style_scene(nodes: Any) -> None:
-    """Set segment, centerline and seed display as a user would before taking a screenshot."""
-    segmentation = nodes.segmentation
-    # The 3D displayable manager only draws what exists; headless nobody else asks for the
-    # closed surface (in Slicer the "Show 3D" button does), so create it explicitly.
-    if not segmentation.CreateClosedSurfaceRepresentation():
-        raise RuntimeError("closed surface conversion failed (segmentations logic not wired to the scene?)")
-    display = segmentation.GetDisplayNode()
-    present = set(segmentation.GetSegmentation().GetSegmentIDs())
-    for segment_id, (visible, opacity) in SEGMENT_DISPLAY.items():
-        if segment_id in present:
-            display.SetSegmentVisibility(segment_id, visible)
-            display.SetSegmentOpacity3D(segment_id, opacity)
-
-    import slicer
-
-    markups_display = slicer.vtkMRMLMarkupsDisplayNode
-    for curve in nodes.centerlines.values():
-        d = curve.GetDisplayNode()
-        # Markups are "selected" by default and then drawn in SelectedColor, so set both.
-        d.SetColor(*CENTERLINE_COLOR)
-        d.SetSelectedColor(*CENTERLINE_COLOR)
-        # A truth centerline has a control point every millimetre; with the default glyph size
-        # the spheres bulge out of the line and speckle it. Absolute sizes (mm) keep the glyphs
-        # inside the line whatever the zoom.
-        d.SetCurveLineSizeMode(markups_display.UseLineDiameter)
-        d.SetLineDiameter(2.5)
-        d.SetUseGlyphScale(False)
-        d.SetGlyphSize(0.5)
-        d.SetPointLabelsVisibility(False)
-        d.SetPropertiesLabelVisibility(False)
-        d.SetOccludedVisibility(True)
-        d.SetOccludedOpacity(0.6)
-
-    d = nodes.seeds.GetDisplayNode()
-    d.SetColor(*SEED_COLOR)
-    d.SetSelectedColor(*SEED_COLOR)
-    d.SetUseGlyphScale(False)
-    d.SetGlyphSize(9.0)
-    d.SetTextScale(3.5)
-    d.SetPointLabelsVisibility(True)
-    d.SetPropertiesLabelVisibility(False)
-    # Seeds sit inside the vein lumen; show them through the vein wall.
-    d.SetOccludedVisibility(True)
-    d.SetOccludedOpacity(0.8)
-
-
-def vein_framing(phantom: Any) -> Framing:
-    """Centre and extent of the vein segments (labels 1..3) in RAS, from the truth label map."""
-    kji = np.argwhere((phantom.labels >= 1) & (phantom.labels <= 3))
-    ras = kji[:, ::-1] @ phantom.ijk_to_ras[:3, :3].T + phantom.ijk_to_ras[:3, 3]
-    low, high = ras.min(axis=0), ras.max(axis=0)
-    return Framing(center=(low + high) / 2.0, extent=high - low)
-
-
-def render_3d(ctx: Any, framing: Framing, size: tuple[int, int]) -> np.ndarray:
-    """Render the scene through slicer-core's 3D displayable managers; (H, W, 3) uint8 RGB."""
-    import slicer
-
-    # Imported for their object-factory overrides: the OpenGL render window and text rendering
-    # (seed labels, orientation marker letters).
-    from vtkmodules import vtkRenderingFreeType, vtkRenderingOpenGL2  # noqa: F401
-    from vtkmodules.vtkRenderingCore import (
-        vtkRenderer,
-        vtkRenderWindow,
-        vtkRenderWindowInteractor,
-        vtkWindowToImageFilter,
-    )
-
-    scene = ctx.scene
-    view = scene.AddNewNodeByClass("vtkMRMLViewNode")
-    view.SetLayoutName("1")
-    view.SetLayoutLabel("1")
-    view.SetBackgroundColor(*BACKGROUND_BOTTOM)
-    view.SetBackgroundColor2(*BACKGROUND_TOP)
-    view.SetBoxVisible(False)
-    view.SetAxisLabelsVisible(False)
-    # Slicer's axes marker says which way the patient faces. Headless, the cube marker comes out
-    # as a flat unlit square and the human figure does not appear at all.
-    view.SetOrientationMarkerType(slicer.vtkMRMLViewNode.OrientationMarkerTypeAxes)
-    view.SetOrientationMarkerSize(slicer.vtkMRMLViewNode.OrientationMarkerSizeSmall)
-
-    window = vtkRenderWindow()
-    window.SetOffScreenRendering(1)
-    window.SetSize(*size)
-    # Mesa llvmpipe with multisampling and depth peeling drops translucent actors entirely
-    # (feasibility notes, section 3); without multisampling depth peeling works.
-    window.SetMultiSamples(0)
-    renderer = vtkRenderer()
-    # VTK dithers gradient backgrounds with per-pixel noise, which adds ~200 kB to the PNG; this
-    # dark gradient shows no banding without it.
-    renderer.DitherGradientOff()
-    window.AddRenderer(renderer)
-    # InstantiateDisplayableManagers dereferences the window's interactor: without one it
-    # segfaults. The interactor is never started.
-    interactor = vtkRenderWindowInteractor()
-    interactor.SetRenderWindow(window)
-
-    factory = slicer.vtkMRMLThreeDViewDisplayableManagerFactory.GetInstance()
-    factory.SetMRMLApplicationLogic(ctx.app_logic)
-    for name in (
-        "vtkMRMLCameraDisplayableManager",
-        "vtkMRMLViewDisplayableManager",
-        "vtkMRMLModelDisplayableManager",
-        "vtkMRMLSegmentationsDisplayableManager3D",
-        "vtkMRMLMarkupsDisplayableManager",
-        "vtkMRMLOrientationMarkerDisplayableManager",
-    ):
-        if not factory.IsDisplayableManagerRegistered(name):
-            factory.RegisterDisplayableManager(name)
-    group = factory.InstantiateDisplayableManagers(renderer)
-    group.SetMRMLDisplayableNode(view)
-
-    # The camera displayable manager copies its vtkMRMLCameraNode onto the vtkCamera at every
-    # render, so the view direction is set on the node (setting the vtkCamera is undone).
-    camera = _camera_node_of(scene, view)
-    width, height = size
-    view_angle = 30.0  # Slicer's default perspective
-    margin = 1.12
-    # Distance at which the veins' height (S) and width (R) both fit the view.
-    half = 0.5 * margin * max(framing.extent[2], framing.extent[0] * height / width)
-    distance = half / np.tan(np.radians(view_angle / 2.0))
-    center = framing.center
-    camera.SetViewAngle(view_angle)
-    camera.SetFocalPoint(*center)
-    # Anterior view: the camera is in front of the patient (+A) looking back, head up (+S);
-    # the patient's right is on the image's left, as in Slicer's "A" view.
-    camera.SetPosition(center[0], center[1] + distance, center[2])
-    camera.SetViewUp(0.0, 0.0, 1.0)
-    renderer.ResetCameraClippingRange()
-    window.Render()
-
-    grab = vtkWindowToImageFilter()
-    grab.SetInput(window)
-    grab.ReadFrontBufferOff()
-    grab.Update()
-    image = grab.GetOutput()
-    w, h, _ = image.GetDimensions()
-    components = image.GetPointData().GetScalars().GetNumberOfComponents()
-    rgb = np.asarray(image.GetPointData().GetScalars()).reshape(h, w, components)[:, :, :3]
-    # VTK images start at the bottom row.
-    result = np.ascontiguousarray(rgb[::-1])
-    group.SetMRMLDisplayableNode(None)
-    window.Finalize()
-    return result
-
-
-def _camera_node_of(scene: Any, view: Any) -> Any:
-    """The camera node the camera displayable manager made for ``view``."""
-    for n in range(scene.GetNumberOfNodesByClass("vtkMRMLCameraNode")):
-        camera = scene.GetNthNodeByClass(n, "vtkMRMLCameraNode")
-        if camera.GetLayoutName() == view.GetLayoutName():
-            return camera
-    raise RuntimeError("the camera displayable manager created no camera node")
-
-
-def coronal_mip(phantom: Any, framing: Framing, height: int, width: int) -> tuple[np.ndarray, float]:
+def coronal_mip(phantom: Any, framing: Any, height: int, width: int) -> tuple[np.ndarray, float]:
     """Coronal maximum-intensity projection through the veins: ((H, W, 3) uint8, slab mm).
+    ``framing`` is a ``render.Framing`` (centre and extent of the veins, RAS mm).
 
     The phantom's voxel axes are the RAS axes (diagonal ijk_to_ras), so a coronal projection is
     a maximum over the j (A-P) axis of the ``[k, j, i]`` array; no resampling is needed.
@@ -288,7 +94,7 @@ def compose(view_rgb: np.ndarray, mip_rgb: np.ndarray, slab_mm: float) -> Image.
     draw = ImageDraw.Draw(canvas, "RGBA")
     font = ImageFont.load_default(size=17)
     captions = (
-        (0, "3D view: truth segmentation, centerlines, seeds"),
+        (0, "3D view: veins, centerlines, inverted-Y stent plan"),
         (view_width + gap, f"CT venogram, coronal MIP ({slab_mm:.0f} mm slab)"),
     )
     for x, text in captions:
@@ -299,30 +105,71 @@ def compose(view_rgb: np.ndarray, mip_rgb: np.ndarray, slab_mm: float) -> Image.
     return canvas
 
 
+def plan_demo(work: Path) -> tuple[Any, Any, Any]:
+    """The demo's post-thrombotic phantom through the whole pipeline: (context, phantom, result)."""
+    from IVCReconstructionLib import mrml
+    from IVCReconstructionLib.catalog import load_catalog
+    from IVCReconstructionLib.phantom import PhantomOptions, make_phantom
+    from IVCReconstructionLib.pipeline import PipelineInput, run_pipeline
+    from IVCReconstructionLib.scene import create_scene
+
+    phantom = make_phantom(PhantomOptions(ivc_occlusion_length_mm=40.0, bilateral_iliac_area_ratio=0.25))
+    ctx = create_scene()
+    nodes = mrml.add_phantom_to_scene(ctx.scene, phantom)
+    seeds = dict(phantom.seeds, Renal=phantom.renal_inflow_ras)
+    case = PipelineInput(nodes.volume, phantom.image, phantom.ijk_to_ras, {"format": "phantom"}, seeds)
+    result = run_pipeline(ctx, case, work, catalog=load_catalog(), render=False, report=False)
+    return ctx, phantom, result
+
+
+def profiles_picture(result: Any) -> Image.Image:
+    """The report's diameter profile of each vein, stacked."""
+    from IVCReconstructionLib.report import branch_plot
+
+    panels = []
+    for profile in result.measured.profiles.values():
+        buffer = io.BytesIO()
+        branch_plot(profile, result.plan_context.findings, result.plan).savefig(buffer, format="png", dpi=90)
+        panels.append(Image.open(buffer).convert("RGB"))
+    canvas = Image.new("RGB", (max(p.width for p in panels), sum(p.height for p in panels)), "white")
+    y = 0
+    for panel in panels:
+        canvas.paste(panel, (0, y))
+        y += panel.height
+    return canvas
+
+
 def main(argv: list[str] | None = None) -> int:
+    import tempfile
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=OUTPUT, help=f"PNG to write (default {OUTPUT})")
-    parser.add_argument("--area-ratio", type=float, default=0.25, help="May-Thurner residual area ratio")
+    parser.add_argument("--out", type=Path, default=OUTPUT, help=f"folder to write to (default {OUTPUT})")
     args = parser.parse_args(argv)
 
-    # EGL renders offscreen without X; the wheel would otherwise try X first and print a warning.
-    os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
     _ensure_imports()
+    from IVCReconstructionLib.render import Framing, render_view
+
     start = time.perf_counter()
-    ctx, phantom, nodes = build_scene(args.area_ratio)
-    try:
-        style_scene(nodes)
-        framing = vein_framing(phantom)
-        view_rgb = render_3d(ctx, framing, VIEW_SIZE)
-    finally:
-        ctx.close()
+    with tempfile.TemporaryDirectory() as work:
+        ctx, phantom, result = plan_demo(Path(work))
+        try:
+            shown = [result.nodes["surface"], *result.nodes["centerlines"].curves.values()]
+            shown += list(result.nodes["plan"].models.values())
+            framing = Framing.of_nodes(shown)
+            view_rgb = render_view(ctx, shown, VIEW_SIZE, framing)
+        finally:
+            ctx.close()
     mip_rgb, slab_mm = coronal_mip(phantom, framing, VIEW_SIZE[1], MIP_WIDTH)
-    picture = compose(view_rgb, mip_rgb, slab_mm)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    picture.save(args.out, optimize=True)
-    elapsed = time.perf_counter() - start
-    size_kb = args.out.stat().st_size / 1024
-    print(f"wrote {args.out} ({picture.width}x{picture.height}, {size_kb:.0f} kB) in {elapsed:.1f} s")
+    args.out.mkdir(parents=True, exist_ok=True)
+    pictures = {
+        "IVCReconstruction-1.png": compose(view_rgb, mip_rgb, slab_mm),
+        "IVCReconstruction-2.png": profiles_picture(result),
+    }
+    for name, picture in pictures.items():
+        path = args.out / name
+        picture.save(path, optimize=True)
+        print(f"wrote {path} ({picture.width}x{picture.height}, {path.stat().st_size / 1024:.0f} kB)")
+    print(f"in {time.perf_counter() - start:.1f} s")
     return 0
 
 
