@@ -428,15 +428,22 @@ def _speed(coarse: np.ndarray, coarse_min: np.ndarray, spacing: float, blood, th
     return speed.astype(np.float32)
 
 
-def _arrival(speed: np.ndarray, start_kji: tuple[int, int, int], stop: float | None = None) -> np.ndarray:
+def _arrival(speed: np.ndarray, start_kji: tuple[int, int, int], targets=()) -> np.ndarray:
+    """Arrival time of a front from ``start_kji``. With ``targets`` (voxel indices) the front
+    stops once it has reached them all: the descent from a target only visits voxels reached
+    earlier, and the rest of the box need not be computed (voxels not reached stay huge)."""
     import SimpleITK as sitk  # noqa: N813 - SimpleITK's own documented alias
 
     img = sitk.GetImageFromArray(speed)
-    fm = sitk.FastMarchingImageFilter()
     k, j, i = start_kji
+    if targets:
+        fm = sitk.FastMarchingUpwindGradientImageFilter()
+        for tk, tj, ti in targets:
+            fm.AddTargetPoint((int(ti), int(tj), int(tk)))
+        fm.SetNumberOfTargets(len(targets))
+    else:
+        fm = sitk.FastMarchingImageFilter()
     fm.AddTrialPoint((int(i), int(j), int(k)))
-    if stop is not None:
-        fm.SetStoppingValue(stop)
     return sitk.GetArrayFromImage(fm.Execute(img))
 
 
@@ -466,13 +473,14 @@ def _descend(arrival: np.ndarray, end_kji, start_kji) -> np.ndarray:
     return np.array(path)[::-1]
 
 
-def _leg(speed, start_kji, end_kji, arrivals: dict | None = None) -> np.ndarray:
-    # Both iliac legs usually start where the trunk ends: one arrival map serves them both.
+def _leg(speed, start_kji, end_kji, arrivals: dict | None = None, targets=()) -> np.ndarray:
+    # Both iliac legs usually start where the trunk ends: one arrival map serves them both, so
+    # it runs until all ``targets`` of that start (the ends of both legs) are reached.
     key = tuple(int(x) for x in start_kji)
     if arrivals is not None and key in arrivals:
         arrival = arrivals[key]
     else:
-        arrival = _arrival(speed, start_kji)
+        arrival = _arrival(speed, start_kji, tuple(targets) or (tuple(int(x) for x in end_kji),))
         if arrivals is not None:
             arrivals[key] = arrival
     if not np.isfinite(arrival[tuple(end_kji)]) or arrival[tuple(end_kji)] > 1e30:
@@ -511,18 +519,24 @@ def _paths(image, ijk_to_ras, ivc, left, right, legs, blood, threshold, spread):
         return tuple(ijk[::-1])
 
     arrivals: dict = {}
+    trunk_pts = [ivc, *legs["trunk"]]
+    split_start = trunk_pts[-1]
+    chains = [[split_start, *legs["left"], left], [split_start, *legs["right"], right]]
+    # Where each front must reach: the far end of every leg that starts at its start voxel.
+    targets: dict = {}
+    for points in [trunk_pts, *chains]:
+        for a, b in itertools.pairwise(points):
+            targets.setdefault(idx(a), set()).add(idx(b))
 
     def chain(points: list[np.ndarray]) -> np.ndarray:
         out = [np.array([idx(points[0])])]
         for a, b in itertools.pairwise(points):
-            out.append(_leg(speed, idx(a), idx(b), arrivals)[1:])
+            out.append(_leg(speed, idx(a), idx(b), arrivals, sorted(targets[idx(a)]))[1:])
         return np.vstack(out)
 
-    trunk_pts = [ivc, *legs["trunk"]]
     trunk = chain(trunk_pts) if len(trunk_pts) > 1 else np.array([idx(ivc)])
-    split_start = trunk_pts[-1]
-    left_path = chain([split_start, *legs["left"], left])
-    right_path = chain([split_start, *legs["right"], right])
+    left_path = chain(chains[0])
+    right_path = chain(chains[1])
     # The two iliac paths share their first voxels (both descend the same arrival time when no
     # Via point is on them); where they part is the confluence.
     n = 0
