@@ -470,7 +470,7 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             ) + ("" if parameterNode.segmentationSeeds else " " + _("A new point list is created for it."))
         self._refreshSegmentPickers(parameterNode.veinSegmentation)
 
-        measured = self.logic._measured is not None
+        measured = self.logic.hasMeasurement()
         for button, vein in (
             (self.ui.narrowestIvcButton, _("IVC")),
             (self.ui.narrowestLeftButton, _("left iliac vein")),
@@ -822,7 +822,6 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
     def onRemoveStentButton(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Failed to remove the stent."), waitCursor=True):
             self.logic.removeStent(self.ui.stentComboBox.currentText)
-            self.ui.stentComboBox.currentText = ""
             self._showPlan()
 
     def _observeHandles(self, handlesNode) -> None:
@@ -1374,6 +1373,10 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
             )
         return rows
 
+    def hasMeasurement(self) -> bool:
+        """Whether measureVeins (or planStents) has measured veins that narrowestSection can use."""
+        return self._measured is not None
+
     def narrowestSection(self, branch: str) -> tuple:
         """(RAS position, area mm2, CE diameter mm) of the smallest measured section of a vein
         ("ivc", "left_iliac", "right_iliac") of the last measurement, leaving out the confluence."""
@@ -1416,16 +1419,16 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
         planFile.write_text(json.dumps(session.plan.to_json(), indent=2) + "\n")
         files.append(planFile)
         result = PipelineResult(
-            session.plan,
-            session.context,
-            session.measurements,
-            None,
-            None,
-            None,
-            session.context.modality,
-            files,
-            StageClock(),
-            {"segmentation": session.segmentation, "plan": session.nodes},
+            plan=session.plan,
+            plan_context=session.context,
+            measured=session.measurements,
+            segmentation=None,  # the report then says the veins came from a segmentation given
+            labels=None,
+            labels_ijk_to_ras=None,
+            modality=session.context.modality,
+            files=files,
+            clock=StageClock(),
+            nodes={"segmentation": session.segmentation, "plan": session.nodes},
         )
         view = render_plan_view(self._renderContext(), result, out / "view3d.png")
         files.append(view)

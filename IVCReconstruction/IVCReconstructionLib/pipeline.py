@@ -180,7 +180,9 @@ def render_plan_view(
     from .render import Framing, render_view, save_png
 
     nodes = result.nodes
-    veins = nodes.get("surface") or nodes.get("segmentation")
+    veins = nodes.get("surface")
+    if veins is None:
+        veins = nodes.get("segmentation")
     shown = [veins] if veins is not None else []
     if nodes.get("centerlines") is not None:
         shown += list(nodes["centerlines"].curves.values())
