@@ -1432,10 +1432,11 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
         )
         view = render_plan_view(self._renderContext(), result, out / "view3d.png")
         files.append(view)
-        description = {"segmentation": session.segmentation.GetName()}
-        if session.volume is not None:
-            description["volume size (voxels)"] = list(session.volume.GetImageData().GetDimensions())
-            description["spacing (mm)"] = [round(x, 3) for x in session.volume.GetSpacing()]
+        # Sizes only: node names can hold a patient's name (no identifiers in the report).
+        description = {"format": "3D Slicer scene"}
+        if session.volume is not None and session.volume.GetImageData() is not None:
+            description["size_ijk"] = list(session.volume.GetImageData().GetDimensions())
+            description["spacing_mm"] = [round(x, 3) for x in session.volume.GetSpacing()]
         files.append(out / "report.html")
         return str(write_report(out / "report.html", result, description, view3d=view))
 
@@ -1993,7 +1994,11 @@ class IVCReconstructionTest(ScriptedLoadableModuleTest):
         for name in ("report.html", "plan.json", "view3d.png", "profile_ivc.csv"):
             self.assertTrue(os.path.isfile(os.path.join(folder, name)), name)
         with open(report, encoding="utf-8") as reportFile:
-            self.assertIn("inverted-y", reportFile.read())
+            text = reportFile.read()
+        self.assertIn("inverted-y", text)
+        # No node names in the report: in a patient's scene they can hold the patient's name.
+        self.assertNotIn(phantomNodes.volume.GetName(), text)
+        self.assertNotIn(segmentationNode.GetName(), text)
         self.assertTrue(os.path.isfile(logic.saveScene(os.path.join(folder, "plan.mrb"))))
 
         # Bad input: nothing is added
