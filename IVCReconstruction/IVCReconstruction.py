@@ -257,6 +257,8 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self._pendingSeedLabel = None  # label of the point being placed with a Place button
         self._observedSeeds = None
         self._observedHandles = None
+        self._dragging = False  # a stent-end point is being dragged
+        self._lastLiveUpdate = 0.0
         self._segmentationInPickers = None  # the segmentation whose segments the pickers list
 
     def setup(self) -> None:
@@ -824,24 +826,44 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             self.logic.removeStent(self.ui.stentComboBox.currentText)
             self._showPlan()
 
+    def _handleEvents(self) -> tuple:
+        markups = slicer.vtkMRMLMarkupsNode
+        return (
+            (markups.PointStartInteractionEvent, self.onStentEndDragStarted),
+            (markups.PointModifiedEvent, self.onStentEndDragged),
+            (markups.PointEndInteractionEvent, self.onStentEndMoved),
+        )
+
     def _observeHandles(self, handlesNode) -> None:
-        """Follow the user's drags of the stent-end points: the plan is updated when a drag ends."""
+        """Follow the user's drags of the stent-end points: the models, tables and warnings follow
+        while the point moves, and the point snaps onto the stent's end when it is dropped."""
         if self._observedHandles is not None:
-            self.removeObserver(
-                self._observedHandles,
-                slicer.vtkMRMLMarkupsNode.PointEndInteractionEvent,
-                self.onStentEndMoved,
-            )
+            for event, method in self._handleEvents():
+                self.removeObserver(self._observedHandles, event, method)
         self._observedHandles = handlesNode
+        self._dragging = False
         if handlesNode is not None:
-            self.addObserver(
-                handlesNode, slicer.vtkMRMLMarkupsNode.PointEndInteractionEvent, self.onStentEndMoved
-            )
+            for event, method in self._handleEvents():
+                self.addObserver(handlesNode, event, method)
+
+    def onStentEndDragStarted(self, caller, event) -> None:
+        self._dragging = True
+        self._lastLiveUpdate = 0.0
+
+    def onStentEndDragged(self, caller, event) -> None:
+        """While a stent end is dragged: follow it, at most every 50 ms (an edit and its scene
+        update take about 15 ms)."""
+        if not self._dragging or time.time() - self._lastLiveUpdate < 0.05:
+            return
+        self._lastLiveUpdate = time.time()
+        with slicer.util.tryWithErrorDisplay(_("Failed to move the stent end."), waitCursor=True):
+            self.logic.applyHandleMoves(snap=False)
 
     def onStentEndMoved(self, caller, event) -> None:
+        self._dragging = False
         with slicer.util.tryWithErrorDisplay(_("Failed to move the stent end."), waitCursor=True):
-            if self.logic.applyHandleMoves():
-                self._showPlan()
+            self.logic.applyHandleMoves(snap=True)
+            self._showPlan()
 
     # Export
 
@@ -1320,12 +1342,15 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
             lambda context, plan: change_stent(context, plan, stentId, productId, diameterMm, lengthMm)
         )
 
-    def moveStentEnd(self, stentId: str, end: str, positionRas) -> object:
+    def moveStentEnd(self, stentId: str, end: str, positionRas, snapHandles: bool = True) -> object:
         """Move a stent end ("proximal" or "distal") to the point of its vein's centerline nearest
-        positionRas, and update the scene. Returns the plan."""
+        positionRas, and update the scene (the end handles too, unless snapHandles is False).
+        Returns the plan."""
         from IVCReconstructionLib.planner import move_end_to
 
-        return self._edit(lambda context, plan: move_end_to(context, plan, stentId, end, positionRas))
+        return self._edit(
+            lambda context, plan: move_end_to(context, plan, stentId, end, positionRas), snapHandles
+        )
 
     def removeStent(self, stentId: str):
         """Remove a stent from the current plan and update the scene. Returns the plan."""
@@ -1339,9 +1364,11 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
 
         return self._edit(lambda context, plan: switch_template(context, plan, template))
 
-    def applyHandleMoves(self) -> bool:
-        """Move the stent ends whose handle (point of "Stent ends") the user dragged, then put the
-        handles back on the ends; True if anything moved. Called by the widget after a drag."""
+    def applyHandleMoves(self, snap: bool = True) -> bool:
+        """Move the stent ends whose handle (point of "Stent ends") the user dragged; True if
+        anything moved. With snap (when a drag ends) the handles are then put back on the ends;
+        without (while the user drags) the dragged point stays under the mouse and only the
+        models, tables and warnings follow."""
         from IVCReconstructionLib.plan_handles import moved_handles
 
         session = self._session()
@@ -1349,7 +1376,9 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
             return False
         moves = moved_handles(session.handles, session.plan)
         for stentId, end, position in moves:
-            self.moveStentEnd(stentId, end, position)
+            self.moveStentEnd(stentId, end, position, snapHandles=snap)
+        if snap and not moves:
+            self._snapHandles()
         return bool(moves)
 
     def stentTableRows(self) -> list:
@@ -1448,13 +1477,12 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
             raise ValueError(_("The scene file name must end with .mrb; got {path!r}.").format(path=path))
         return str(save_mrb(slicer.mrmlScene, path))
 
-    def _edit(self, change):
+    def _edit(self, change, snapHandles: bool = True):
         """Apply a planner edit to the current plan and bring the scene up to date; the plan is
         left as it was when the edit raises ValueError."""
         import copy
 
         from IVCReconstructionLib.mrml import update_plan_in_scene
-        from IVCReconstructionLib.plan_handles import update_handles
 
         session = self._session()
         before = copy.deepcopy(session.plan)
@@ -1465,9 +1493,17 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
             raise
         session.plan = plan
         session.nodes = update_plan_in_scene(slicer.mrmlScene, session.nodes, plan)
-        if session.handles is not None and session.handles.GetScene() is slicer.mrmlScene:
-            update_handles(session.handles, plan)
+        if snapHandles:
+            self._snapHandles()
         return plan
+
+    def _snapHandles(self) -> None:
+        """Put the stent-end handles on the current plan's ends."""
+        from IVCReconstructionLib.plan_handles import update_handles
+
+        session = self._session()
+        if session.handles is not None and session.handles.GetScene() is slicer.mrmlScene:
+            update_handles(session.handles, session.plan)
 
     def _session(self):
         if self.planSession is None:
@@ -1976,7 +2012,14 @@ class IVCReconstructionTest(ScriptedLoadableModuleTest):
         index = [handles.GetNthControlPointLabel(n) for n in range(6)].index(f"{limb.id} distal")
         position = np.array(limb.distal_ras) + np.array([0.0, 0.0, -15.0])
         handles.SetNthControlPointPosition(index, *position)
-        self.assertTrue(logic.applyHandleMoves())
+        # While dragging the point stays where the user holds it; the plan follows.
+        self.assertTrue(logic.applyHandleMoves(snap=False))
+        held = [0.0, 0.0, 0.0]
+        handles.GetNthControlPointPosition(index, held)
+        np.testing.assert_allclose(held, position, atol=1e-3)
+        self.assertGreater(logic.planSession.plan.stent(limb.id).coverage["left_iliac"][1], before + 5.0)
+        # Dropped: the point snaps onto the end.
+        logic.applyHandleMoves()
         after = logic.planSession.plan.stent(limb.id).coverage["left_iliac"][1]
         self.assertGreater(after, before + 5.0)
         moved = [0.0, 0.0, 0.0]
