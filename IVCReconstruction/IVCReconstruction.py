@@ -257,6 +257,7 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self._pendingSeedLabel = None  # label of the point being placed with a Place button
         self._observedSeeds = None
         self._observedHandles = None
+        self._observedTable = None
         self._dragging = False  # a stent-end point is being dragged
         self._lastLiveUpdate = 0.0
         self._segmentationInPickers = None  # the segmentation whose segments the pickers list
@@ -301,10 +302,9 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self.ui.stentComboBox.connect("currentIndexChanged(int)", self._fillStentEditor)
         self.ui.productComboBox.connect("currentIndexChanged(int)", self._fillDiameters)
         self.ui.diameterComboBox.connect("currentIndexChanged(int)", self._fillLengths)
-        # The plan tables are for reading; stents are changed with the editor below them.
         import qt
 
-        self.ui.stentTableView.editTriggers = qt.QAbstractItemView.NoEditTriggers
+        # Product, diameter and length can be typed into the stent table; the warnings are read only.
         self.ui.warningsTableView.editTriggers = qt.QAbstractItemView.NoEditTriggers
 
         self.initializeParameterNode()
@@ -332,6 +332,7 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self.setParameterNode(None)
         self._observeSeeds(None)
         self._observeHandles(None)
+        self._observePlanTable(None)
         self.logic.planSession = None
         self._segmentationInPickers = None
 
@@ -745,6 +746,7 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
                 segmentIds=self._chosenSegmentIds(),
             )
             self._observeHandles(self.logic.planSession.handles)
+            self._observePlanTable(self.logic.planSession.nodes.plan_table)
             self._showPlan()
             slicer.util.showStatusMessage(
                 _("Stent plan: {template}, {count} stents, {warnings} warnings.").format(
@@ -825,6 +827,21 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         with slicer.util.tryWithErrorDisplay(_("Failed to remove the stent."), waitCursor=True):
             self.logic.removeStent(self.ui.stentComboBox.currentText)
             self._showPlan()
+
+    def _observePlanTable(self, tableNode) -> None:
+        """Apply what the user types into the stent table (product, diameter, length)."""
+        if getattr(self, "_observedTable", None) is not None:
+            self.removeObserver(self._observedTable, vtk.vtkCommand.ModifiedEvent, self.onPlanTableModified)
+        self._observedTable = tableNode
+        if tableNode is not None:
+            self.addObserver(tableNode, vtk.vtkCommand.ModifiedEvent, self.onPlanTableModified)
+
+    def onPlanTableModified(self, caller, event) -> None:
+        if self.logic.planSession is None or self.logic.isEditing():
+            return
+        with slicer.util.tryWithErrorDisplay(_("Failed to change the stent."), waitCursor=True):
+            if self.logic.applyTableEdits():
+                self._showPlan()
 
     def _handleEvents(self) -> tuple:
         markups = slicer.vtkMRMLMarkupsNode
@@ -913,6 +930,7 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
         # planStents, and the plan being edited (a PlanSession), if any.
         self._measured = None
         self.planSession = None
+        self._editing = False
 
     def getParameterNode(self):
         """The module's parameter node (one per scene), wrapped as IVCReconstructionParameterNode."""
@@ -1381,6 +1399,33 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
             self._snapHandles()
         return bool(moves)
 
+    def applyTableEdits(self) -> bool:
+        """Apply the products, diameters and lengths typed into the "Stent plan" table; True if a
+        stent changed. ValueError for a product or size the catalogue does not have: the table
+        then shows the plan again."""
+        from IVCReconstructionLib.mrml import update_plan_in_scene
+        from IVCReconstructionLib.plan_handles import table_edits
+
+        session = self._session()
+        if self._editing:
+            return False  # the table is being refilled by an edit
+        try:
+            edits = table_edits(session.nodes.plan_table, session.plan, session.context.catalog)
+            for stentId, productId, diameterMm, lengthMm in edits:
+                self.editStent(stentId, productId, diameterMm, lengthMm)
+        except ValueError:
+            self._editing = True
+            try:
+                session.nodes = update_plan_in_scene(slicer.mrmlScene, session.nodes, session.plan)
+            finally:
+                self._editing = False
+            raise
+        return bool(edits)
+
+    def isEditing(self) -> bool:
+        """Whether an edit is updating the plan's nodes right now (their events are its own)."""
+        return self._editing
+
     def stentTableRows(self) -> list:
         """One dict per stent of the current plan (id, product id, product, diameter, length,
         the product's diameters and lengths for that diameter), for the panel's stent editor."""
@@ -1492,7 +1537,11 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
             session.plan = before
             raise
         session.plan = plan
-        session.nodes = update_plan_in_scene(slicer.mrmlScene, session.nodes, plan)
+        self._editing = True
+        try:
+            session.nodes = update_plan_in_scene(slicer.mrmlScene, session.nodes, plan)
+        finally:
+            self._editing = False
         if snapHandles:
             self._snapHandles()
         return plan
@@ -2025,6 +2074,23 @@ class IVCReconstructionTest(ScriptedLoadableModuleTest):
         moved = [0.0, 0.0, 0.0]
         handles.GetNthControlPointPosition(index, moved)
         np.testing.assert_allclose(moved, logic.planSession.plan.stent(limb.id).distal_ras, atol=1e-3)
+
+        # Typed into the stent table: another length of the left limb; an unknown product is refused
+        table = planNodes.plan_table
+        row = [table.GetCellText(r, 0) for r in range(table.GetNumberOfRows())].index(limb.id)
+        limbLengths = next(r for r in logic.stentTableRows() if r["id"] == limb.id)["lengths"]
+        currentLength = logic.planSession.plan.stent(limb.id).length_mm
+        newLength = next(length for length in limbLengths if length != currentLength)
+        lengthColumn = [table.GetColumnName(c) for c in range(table.GetNumberOfColumns())].index(
+            "Length (mm)"
+        )
+        table.SetCellText(row, lengthColumn, f"{newLength:g}")
+        self.assertTrue(logic.applyTableEdits())
+        self.assertEqual(logic.planSession.plan.stent(limb.id).length_mm, newLength)
+        table.SetCellText(row, 1, "No Such Stent")
+        with self.assertRaisesRegex(ValueError, "No Such Stent"):
+            logic.applyTableEdits()
+        self.assertEqual(table.GetCellText(row, 1), logic.planSession.plan.stent(limb.id).product)
 
         # A size the catalogue does not have is refused, and the plan stays as it was
         with self.assertRaises(ValueError):

@@ -66,3 +66,23 @@ def test_a_dragged_handle_moves_its_end_along_the_vein(mrml, planned):
     assert moved_handles(node, plan) == []
     with pytest.raises(ValueError, match="'proximal' or 'distal'"):
         move_end_to(ctx, plan, limb.id, "middle", where)
+
+
+def test_sizes_typed_into_the_stent_table_are_read_back(mrml, planned):
+    from IVCReconstructionLib import mrml as mrml_lib
+    from IVCReconstructionLib.plan_handles import table_edits
+
+    ctx, plan = planned
+    nodes = mrml_lib.add_plan_to_scene(mrml.scene, plan)
+    table = nodes.plan_table
+    assert table_edits(table, plan, ctx.catalog) == []  # as made: nothing changed
+    columns = [table.GetColumnName(c) for c in range(table.GetNumberOfColumns())]
+    first = plan.stents[0]
+    product = ctx.catalog.products[first.product_id]
+    other = next(x for x in product.sizes[first.diameter_mm] if x != first.length_mm)
+    table.SetCellText(0, columns.index("Length (mm)"), f"{other:g}")
+    table.SetCellText(0, columns.index("Product"), first.product_id.upper())  # an id, any case
+    assert table_edits(table, plan, ctx.catalog) == [(first.id, first.product_id, first.diameter_mm, other)]
+    table.SetCellText(0, columns.index("Product"), "Nothing")
+    with pytest.raises(ValueError, match="no product 'Nothing'"):
+        table_edits(table, plan, ctx.catalog)

@@ -1,10 +1,14 @@
-"""Stent-end handles: a point list with a point on each end of each stent, for dragging.
+"""What the user edits of a plan in the scene: stent-end handles and the stent table.
+
+Stent-end handles are a point list with a point on each end of each stent, for dragging.
 
 In Slicer the user moves a stent's end by dragging its point in a slice or 3D view; the
 module then moves that end to the nearest point of the stent's branch axis
 (``planner.move_end_to``) and puts every handle back on the ends of the updated plan. The
 point labels say which end a point is ("S1 proximal", "S2 distal"), so the list survives a
-scene save and reload and can be read back without any other state.
+scene save and reload and can be read back without any other state. The "Stent plan" table
+(``mrml.add_plan_to_scene``) may be edited in place: ``table_edits`` reads the product,
+diameter and length typed into it.
 """
 
 from __future__ import annotations
@@ -86,3 +90,47 @@ def moved_handles(node: Any, plan: Any, tolerance_mm: float = 0.5) -> list[tuple
         if np.linalg.norm(position - ends[key]) > tolerance_mm:
             out.append((key[0], key[1], position))
     return out
+
+
+def table_edits(table_node: Any, plan: Any, catalog: Any) -> list[tuple[str, str, float, float]]:
+    """Stents whose product, diameter or length the user typed into the "Stent plan" table
+    (``mrml.add_plan_to_scene``): (stent id, product id, diameter, length) per changed row.
+
+    The product cell may hold the product's name or id, in any case. Rows of stents no longer in
+    the plan, and a table being refilled (missing columns), are ignored.
+
+    :raises ValueError: for a product the catalogue does not have, or a size that is not a
+        number (the size itself is checked by ``planner.change_stent``).
+    """
+    table = table_node.GetTable()
+    columns = {
+        name: table.GetColumnByName(name) for name in ("Stent", "Product", "Diameter (mm)", "Length (mm)")
+    }
+    if any(column is None for column in columns.values()):
+        return []
+    by_name = {}
+    for product in catalog.products.values():
+        by_name[product.product.strip().lower()] = product.id
+        by_name[product.id.strip().lower()] = product.id
+    ids = {st.id for st in plan.stents}
+    edits = []
+    for row in range(table.GetNumberOfRows()):
+        stent_id = str(columns["Stent"].GetValue(row))
+        if stent_id not in ids:
+            continue
+        stent = plan.stent(stent_id)
+        name = str(columns["Product"].GetValue(row)).strip()
+        product_id = by_name.get(name.lower())
+        if product_id is None:
+            raise ValueError(
+                f"{stent_id}: no product {name!r} in the stent catalogue; use one of "
+                f"{', '.join(sorted(p.product for p in catalog.usable()))}"
+            )
+        try:
+            diameter = float(columns["Diameter (mm)"].GetValue(row))
+            length = float(columns["Length (mm)"].GetValue(row))
+        except (TypeError, ValueError):
+            raise ValueError(f"{stent_id}: diameter and length must be numbers (mm)") from None
+        if (product_id, diameter, length) != (stent.product_id, stent.diameter_mm, stent.length_mm):
+            edits.append((stent_id, product_id, diameter, length))
+    return edits
