@@ -1565,14 +1565,10 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
             nodeId, version, measurements = self._measured
             if nodeId == segmentationNode.GetID() and version == self._segmentationVersion(segmentationNode):
                 return measurements
-        from IVCReconstructionLib.analysis import measure_veins
-        from IVCReconstructionLib.existing_segmentation import vein_labels_from_segmentation
-        from IVCReconstructionLib.segmentation import fill_occluded, occlusions_from_labels
+        from IVCReconstructionLib.analysis import measure_segmentation
 
-        labels, ijkToRas, _ = vein_labels_from_segmentation(segmentationNode, None, segmentIds)
         ends = {label: point for label, point in seeds.items() if label in SEED_END_LABELS}
-        measurements = measure_veins(fill_occluded(labels), ijkToRas, seeds=ends or None)
-        measurements.occlusions = occlusions_from_labels(labels, ijkToRas)
+        measurements = measure_segmentation(segmentationNode, ends or None, segment_ids=segmentIds)
         self._measured = (segmentationNode.GetID(), self._segmentationVersion(segmentationNode), measurements)
         return measurements
 

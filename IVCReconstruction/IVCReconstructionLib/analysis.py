@@ -48,6 +48,29 @@ def measure_veins(
     return VeinMeasurements(result, compute_profiles(result.tree, result.surface))
 
 
+def measure_segmentation(
+    segmentation_node,
+    seeds: dict | None = None,
+    reference_volume=None,
+    segment_ids: dict[str, str] | None = None,
+) -> VeinMeasurements:
+    """Measure the veins of a segmentation node (nothing is added to the scene).
+
+    The three vein segments are ``segment_ids`` (branch -> segment ID) where given, else found
+    by ID, then terminology (``existing_segmentation.find_vein_segments``). An occluded stretch
+    this module segmented (segment ``occluded_vein``) joins the lumen for the centerlines and is
+    reported in ``occlusions``.
+    """
+    from .existing_segmentation import vein_labels_from_segmentation
+    from .segmentation import fill_occluded, occlusions_from_labels
+
+    labels, ijk_to_ras, _ = vein_labels_from_segmentation(segmentation_node, reference_volume, segment_ids)
+    filled = fill_occluded(labels)
+    measured = measure_veins(filled, ijk_to_ras, seeds=seeds)
+    measured.occlusions = occlusions_from_labels(labels, ijk_to_ras, filled)
+    return measured
+
+
 def measure_segmentation_into_scene(
     scene,
     segmentation_node,
@@ -57,22 +80,13 @@ def measure_segmentation_into_scene(
     parent_item: int | None = None,
     segment_ids: dict[str, str] | None = None,
 ):
-    """Measure the veins of a segmentation node and add the results to its scene.
-
-    The three vein segments are ``segment_ids`` (branch -> segment ID) where given, else found
-    by ID, then terminology (``existing_segmentation.find_vein_segments``).
-    Everything is measured before the first node is made, so a ValueError leaves the scene
-    as it was. Returns (``mrml.CenterlineNodes``, :class:`VeinMeasurements`).
+    """Measure the veins of a segmentation node (:func:`measure_segmentation`) and add the
+    results to its scene. Everything is measured before the first node is made, so a ValueError
+    leaves the scene as it was. Returns (``mrml.CenterlineNodes``, :class:`VeinMeasurements`).
     """
-    from .existing_segmentation import vein_labels_from_segmentation
     from .mrml import add_centerlines_to_scene
-    from .segmentation import fill_occluded, occlusions_from_labels
 
-    labels, ijk_to_ras, _ = vein_labels_from_segmentation(segmentation_node, reference_volume, segment_ids)
-    # An occluded stretch this module segmented (segment occluded_vein) joins the lumen for the
-    # centerlines and is reported as an occlusion.
-    measured = measure_veins(fill_occluded(labels), ijk_to_ras, seeds=seeds)
-    measured.occlusions = occlusions_from_labels(labels, ijk_to_ras)
+    measured = measure_segmentation(segmentation_node, seeds, reference_volume, segment_ids)
     nodes = add_centerlines_to_scene(
         scene, measured.tree, measured.profiles, folder_name=folder_name, parent_item=parent_item
     )

@@ -113,8 +113,9 @@ def run_pipeline(
         with clock.stage("segmentation import"):
             m = np.asarray(case.labels_ijk_to_ras, dtype=float)
             # A segmentation saved by this module keeps its occluded stretches (label 4).
-            occlusions = occlusions_from_labels(case.labels, m)
-            veins = _vein_labels(fill_occluded(case.labels))
+            filled = fill_occluded(case.labels)
+            occlusions = occlusions_from_labels(case.labels, m, filled)
+            veins = _vein_labels(filled)
             if not np.any(veins):
                 raise ValueError("the segmentation has no IVC or iliac vein voxels: check --labels")
             same_grid = veins.shape == case.image.shape and np.allclose(m, case.ijk_to_ras, atol=1e-3)

@@ -168,7 +168,9 @@ def fill_occluded(labels: np.ndarray) -> np.ndarray:
     return out
 
 
-def occlusions_from_labels(labels: np.ndarray, ijk_to_ras: np.ndarray) -> list[OccludedStretch]:
+def occlusions_from_labels(
+    labels: np.ndarray, ijk_to_ras: np.ndarray, filled: np.ndarray | None = None
+) -> list[OccludedStretch]:
     """The occluded stretches of a label map saved by this module (``OCCLUDED_LABEL`` voxels,
     the ``occluded_vein`` segment): one per connected piece at least MIN_OCCLUSION_MM long, on
     the branch whose lumen it joins, from end to end along the piece's long axis."""
@@ -177,7 +179,8 @@ def occlusions_from_labels(labels: np.ndarray, ijk_to_ras: np.ndarray) -> list[O
     occluded = labels == OCCLUDED_LABEL
     if not occluded.any():
         return []
-    filled = fill_occluded(labels)
+    if filled is None:  # ``fill_occluded(labels)``, when the caller has it already
+        filled = fill_occluded(labels)
     pieces, count = ndimage.label(occluded)
     out = []
     for n in range(1, count + 1):
