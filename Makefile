@@ -20,7 +20,7 @@ $(STAMP): requirements.txt pyproject.toml tools/find-python.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check IVCReconstruction/IVCReconstructionLib Testing tools
+	$(BIN)/ruff format --check IVCReconstruction/IVCReconstructionLib IVCReconstruction/IVCReconstructionSelfTest Testing tools
 
 test: lint
 	$(BIN)/python -m pytest

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from IVCReconstructionLib.scene import MRMLContext, create_scene, load_mrb, save_mrb
+from IVCReconstructionLib.scene.context import MRMLContext, create_scene, load_mrb, save_mrb
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ def phantom_of():
 @pytest.fixture(scope="session")
 def segmentation_of(phantom_of):
     """The seeded segmentation of a phantom (from its own seeds), computed once per session."""
-    from IVCReconstructionLib.segmentation import segment_veins
+    from IVCReconstructionLib.segment.seeded import segment_veins
 
     cache = {}
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from IVCReconstructionLib.catalog import BUILTIN, load_catalog
+from IVCReconstructionLib.plan.catalog import BUILTIN, load_catalog
 
 
 def test_builtin_catalogue_holds_the_sourced_matrices_and_atlas():

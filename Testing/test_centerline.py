@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
-from IVCReconstructionLib.analysis import VeinMeasurements, measure_veins
-from IVCReconstructionLib.phantom_truth import Phantom
+from IVCReconstructionLib.measure.datatypes import VeinMeasurements
+from IVCReconstructionLib.measure.veins import measure_veins
+from IVCReconstructionLib.phantom import Phantom
 
 REAL_CT = Path(__file__).resolve().parents[2] / "shared" / "data" / "totalseg-example"
 
@@ -137,7 +138,7 @@ def test_seeded_lines_start_and_end_at_the_seeds(may_thurner):
 
 
 def test_surface_is_a_few_thousand_points_closed(healthy):
-    from IVCReconstructionLib.surface import check_surface
+    from IVCReconstructionLib.measure.surface import check_surface
 
     _, m = healthy
     check = check_surface(m.surface)
@@ -148,7 +149,7 @@ def test_surface_is_a_few_thousand_points_closed(healthy):
 @pytest.mark.realdata
 @pytest.mark.skipif(not REAL_CT.is_dir(), reason=f"real CT not found at {REAL_CT}")
 def test_real_ct_totalsegmentator_labels():
-    from IVCReconstructionLib.volumes import read_volume
+    from IVCReconstructionLib.inputs.volumes import read_volume
 
     labels, ijk_to_ras = read_volume(REAL_CT / "labels.nii.gz")
     values = {"ivc": 63, "left_iliac": 67, "right_iliac": 68}
@@ -224,10 +225,10 @@ def test_segment_too_small_for_a_centerline_is_refused(small):
 
 
 def test_segmentation_node_measured_into_the_scene_or_not_at_all(mrml, small):
-    from IVCReconstructionLib import mrml as mrml_lib
-    from IVCReconstructionLib.analysis import measure_segmentation_into_scene
+    from IVCReconstructionLib.pipeline import measure_into_scene as measure_segmentation_into_scene
+    from IVCReconstructionLib.scene.phantom_nodes import add_phantom_to_scene
 
-    nodes = mrml_lib.add_phantom_to_scene(mrml.scene, small)
+    nodes = add_phantom_to_scene(mrml.scene, small)
     before = mrml.scene.GetNumberOfNodes()
     out, measured = measure_segmentation_into_scene(mrml.scene, nodes.segmentation, seeds=small.seeds)
     assert set(out.curves) == {"ivc", "left_iliac", "right_iliac"}

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from IVCReconstructionLib.cli import main
-from IVCReconstructionLib.profile_io import read_profile_csv
-from IVCReconstructionLib.profile_types import PROFILE_COLUMNS
-from IVCReconstructionLib.scene import load_mrb
+from IVCReconstructionLib.measure.datatypes import PROFILE_COLUMNS
+from IVCReconstructionLib.outputs.profile_csv import read_profile_csv
+from IVCReconstructionLib.scene.context import load_mrb
 
 REAL_CT = __import__("pathlib").Path(__file__).resolve().parents[2] / "shared" / "data" / "totalseg-example"
 
@@ -107,7 +107,7 @@ def test_demo_is_an_inverted_y_with_every_file_of_the_contract(demo):
         expected = truth["branches"][branch]["median_ce_diameter_mm"]
         assert np.median(prof.ce_diameter_mm[ok]) == pytest.approx(expected, abs=1.5), branch
     # The demo segments the CT from the seeds: its label map matches the truth.
-    from IVCReconstructionLib.volumes import read_volume
+    from IVCReconstructionLib.inputs.volumes import read_volume
 
     found, m_found = read_volume(demo / "veins_labels.nii.gz")
     truth_labels, m_truth = read_volume(demo / "truth_labels.nii.gz")
@@ -145,7 +145,7 @@ def test_view3d_shows_the_veins_and_stents(demo):
     assert bluish.mean() > 0.015  # 0.025 measured: the IVC and left iliac (the right is teal)
     # Framed on the veins: the IVC runs down the middle of the picture's upper half.
     assert bluish[150:300, 300:500].mean() > 0.1  # 0.18 measured
-    from IVCReconstructionLib.mrml import STENT_COLORS
+    from IVCReconstructionLib.names import STENT_COLORS
 
     first = np.array(STENT_COLORS[0]) * 255
     near = np.abs(rgb - first).max(axis=2) < 60
@@ -253,7 +253,7 @@ def test_plan_from_a_volume_and_seed_file(demo, tmp_path, capsys):
 
 
 def test_seed_file_reading(demo, tmp_path):
-    from IVCReconstructionLib.seeds import read_seeds
+    from IVCReconstructionLib.inputs.seeds import read_seeds
 
     seeds = read_seeds(demo / "seeds.mrk.json")
     truth = json.loads((demo / "truth.json").read_text())["seeds"]
@@ -318,7 +318,7 @@ def _label_file(demo, tmp_path, change) -> str:
     """A copy of the demo's vein label map, changed by ``change(labels)``."""
     import SimpleITK as sitk  # noqa: N813 - SimpleITK's own documented alias
 
-    from IVCReconstructionLib.volumes import read_volume
+    from IVCReconstructionLib.inputs.volumes import read_volume
 
     labels, _ = read_volume(demo / "veins_labels.nii.gz")
     image = sitk.ReadImage(str(demo / "veins_labels.nii.gz"))
@@ -514,7 +514,7 @@ def test_dicom_folder_with_several_series_lists_them(demo, tmp_path, capsys):
     assert code == 2 and len(err) == 1, err
     assert "2 DICOM series" in err[0] and "--series" in err[0]
     assert all(uid in err[0] for uid in uids) and "4 files" in err[0] and "5 files" in err[0]
-    from IVCReconstructionLib.volumes import read_volume
+    from IVCReconstructionLib.inputs.volumes import read_volume
 
     image, _ = read_volume(folder, uids[1])
     assert image.shape == (5, 32, 32) and int(image.max()) == 100

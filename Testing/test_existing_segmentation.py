@@ -5,14 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from IVCReconstructionLib import mrml as mrml_lib
 from IVCReconstructionLib import names
-from IVCReconstructionLib.existing_segmentation import (
+from IVCReconstructionLib.phantom import PhantomOptions, make_phantom
+from IVCReconstructionLib.scene.nodes import add_volume_from_array
+from IVCReconstructionLib.scene.phantom_nodes import add_phantom_to_scene
+from IVCReconstructionLib.scene.segmentation_nodes import (
+    add_segmentation_from_labelmap,
     find_vein_segments,
-    parse_label_mapping,
+    set_vein_terminology,
     vein_labels_from_segmentation,
 )
-from IVCReconstructionLib.phantom import PhantomOptions, make_phantom
+from IVCReconstructionLib.segment.existing import parse_label_mapping
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +39,7 @@ def test_label_mapping_is_parsed_and_checked():
 
 
 def test_segments_found_by_id_give_the_truth_labels_back(mrml, phantom):
-    nodes = mrml_lib.add_phantom_to_scene(mrml.scene, phantom)
+    nodes = add_phantom_to_scene(mrml.scene, phantom)
     before = mrml.scene.GetNumberOfNodes()
     labels, ijk_to_ras, found = vein_labels_from_segmentation(nodes.segmentation, nodes.volume)
     assert mrml.scene.GetNumberOfNodes() == before  # the temporary label map is gone
@@ -53,12 +56,10 @@ def test_segments_found_by_terminology_when_ids_differ(mrml, phantom):
         2: ("Segment_8", "L", (0, 0, 1)),
         3: ("x", "R", (0, 0, 1)),
     }
-    seg = mrml_lib.add_segmentation_from_labelmap(
-        mrml.scene, truth, phantom.ijk_to_ras, segments, "user segmentation"
-    )
+    seg = add_segmentation_from_labelmap(mrml.scene, truth, phantom.ijk_to_ras, segments, "user segmentation")
     segmentation = seg.GetSegmentation()
     for label, branch in ((1, "ivc"), (2, "left_iliac"), (3, "right_iliac")):
-        mrml_lib.set_vein_terminology(segmentation.GetSegment(segments[label][0]), branch)
+        set_vein_terminology(segmentation.GetSegment(segments[label][0]), branch)
     assert find_vein_segments(seg) == {"ivc": "Segment_7", "left_iliac": "Segment_8", "right_iliac": "x"}
     labels, _, _ = vein_labels_from_segmentation(seg)
     assert (labels == 2).sum() == (truth == 2).sum()
@@ -67,9 +68,7 @@ def test_segments_found_by_terminology_when_ids_differ(mrml, phantom):
 def test_missing_vein_segment_is_named(mrml, phantom):
     truth = np.where(np.isin(phantom.labels, (1, 2)), phantom.labels, 0)
     segments = {1: ("inferior_vena_cava", "IVC", (0, 0, 1)), 2: ("iliac_vena_left", "L", (0, 0, 1))}
-    seg = mrml_lib.add_segmentation_from_labelmap(
-        mrml.scene, truth, phantom.ijk_to_ras, segments, "two veins"
-    )
+    seg = add_segmentation_from_labelmap(mrml.scene, truth, phantom.ijk_to_ras, segments, "two veins")
     before = mrml.scene.GetNumberOfNodes()
     with pytest.raises(ValueError, match="no segment for iliac_vena_right"):
         vein_labels_from_segmentation(seg)
@@ -80,12 +79,12 @@ def test_segments_picked_by_hand_win_and_are_checked(mrml, phantom):
     """In Slicer the user may pick the three segments: those are used, others found as usual."""
     truth = np.where(np.isin(phantom.labels, (1, 2, 3)), phantom.labels, 0)
     segments = {1: ("cava", "cava", (0, 0, 1)), 2: ("left", "L", (0, 0, 1)), 3: ("right", "R", (0, 0, 1))}
-    seg = mrml_lib.add_segmentation_from_labelmap(mrml.scene, truth, phantom.ijk_to_ras, segments, "user")
+    seg = add_segmentation_from_labelmap(mrml.scene, truth, phantom.ijk_to_ras, segments, "user")
     with pytest.raises(ValueError, match="no segment for inferior_vena_cava"):
         find_vein_segments(seg)
     chosen = {"ivc": "cava", "left_iliac": "left", "right_iliac": "right"}
     assert find_vein_segments(seg, chosen) == chosen
-    volume = mrml_lib.add_volume_from_array(mrml.scene, phantom.image, phantom.ijk_to_ras, "ct")
+    volume = add_volume_from_array(mrml.scene, phantom.image, phantom.ijk_to_ras, "ct")
     labels, _, _ = vein_labels_from_segmentation(seg, volume, chosen)
     assert np.array_equal(labels, truth)
     # Picking left and right the other way round gives the labels the other way round.

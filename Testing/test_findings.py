@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from IVCReconstructionLib.analysis import measure_veins
-from IVCReconstructionLib.findings import FindingsSettings, find_findings
+from IVCReconstructionLib.measure.veins import measure_veins
+from IVCReconstructionLib.plan.findings import FindingsSettings, find_findings
 
 _cache: dict = {}
 

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from IVCReconstructionLib.phantom import REFERENCE_HU, PhantomOptions, make_phantom
-from IVCReconstructionLib.phantom_truth import Phantom
+from IVCReconstructionLib.phantom import REFERENCE_HU, Phantom, PhantomOptions, make_phantom
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from IVCReconstructionLib.plan_handles import add_handles, moved_handles, parse_handle_label, update_handles
-from IVCReconstructionLib.planner import end_points, make_plan, move_end_to
+from IVCReconstructionLib.plan.edits import end_points, move_end_to
+from IVCReconstructionLib.plan.templates import make_plan
+from IVCReconstructionLib.scene.handles import add_handles, moved_handles, parse_handle_label, update_handles
 from test_planner import context_of
 
 OPTIONS = {"ivc_occlusion_length_mm": 40.0, "bilateral_iliac_area_ratio": 0.4}
@@ -69,11 +70,11 @@ def test_a_dragged_handle_moves_its_end_along_the_vein(mrml, planned):
 
 
 def test_sizes_typed_into_the_stent_table_are_read_back(mrml, planned):
-    from IVCReconstructionLib import mrml as mrml_lib
-    from IVCReconstructionLib.plan_handles import table_edits
+    from IVCReconstructionLib.scene.handles import table_edits
+    from IVCReconstructionLib.scene.plan_nodes import add_plan_to_scene
 
     ctx, plan = planned
-    nodes = mrml_lib.add_plan_to_scene(mrml.scene, plan)
+    nodes = add_plan_to_scene(mrml.scene, plan)
     table = nodes.plan_table
     assert table_edits(table, plan, ctx.catalog) == []  # as made: nothing changed
     columns = [table.GetColumnName(c) for c in range(table.GetNumberOfColumns())]

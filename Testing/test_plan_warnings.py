@@ -10,11 +10,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from IVCReconstructionLib.catalog import load_catalog
-from IVCReconstructionLib.findings import find_findings
-from IVCReconstructionLib.plan_types import PlanSettings
-from IVCReconstructionLib.planner import PlanContext, change_stent, make_plan, move_end
-from IVCReconstructionLib.profile_types import BranchProfile, CenterlineBranch, CenterlineTree
+from IVCReconstructionLib.measure.datatypes import BranchProfile, CenterlineBranch, CenterlineTree
+from IVCReconstructionLib.plan.catalog import load_catalog
+from IVCReconstructionLib.plan.datatypes import PlanSettings
+from IVCReconstructionLib.plan.edits import change_stent, move_end
+from IVCReconstructionLib.plan.findings import find_findings
+from IVCReconstructionLib.plan.sizing import PlanContext
+from IVCReconstructionLib.plan.templates import make_plan
 
 CATALOG = load_catalog()
 
@@ -152,7 +154,7 @@ def test_contralateral_jailing():
     assert "CONTRALATERAL_JAILING" in codes(make_plan(ctx))  # no sized large-open-cell IVC stent
     z = dict(CATALOG.products["z-stent"].__dict__)
     z["sizes"] = {20.0: (60.0, 80.0, 100.0)}
-    from IVCReconstructionLib.catalog import Catalog, Product
+    from IVCReconstructionLib.plan.catalog import Catalog, Product
 
     with_z = Catalog({**CATALOG.products, "z-stent": Product(**z)})
     plan = make_plan(context(ivc={"narrowing": (20, 40, 0.2)}, catalog=with_z))

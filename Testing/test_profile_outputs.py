@@ -6,15 +6,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from IVCReconstructionLib import mrml as mrml_lib
-from IVCReconstructionLib import names, profile_io
-from IVCReconstructionLib.profile_types import (
+from IVCReconstructionLib import names
+from IVCReconstructionLib.measure.datatypes import (
     PROFILE_COLUMNS,
     BranchProfile,
     CenterlineBranch,
     CenterlineTree,
 )
-from IVCReconstructionLib.scene import MRMLContext
+from IVCReconstructionLib.outputs import profile_csv as profile_io
+from IVCReconstructionLib.scene.centerline_nodes import add_centerlines_to_scene
+from IVCReconstructionLib.scene.context import MRMLContext
+from IVCReconstructionLib.scene.nodes import subject_hierarchy_folder
+from support.mrml_readers import curve_point_data, plot_series_of, table_column
 
 CONFLUENCE = np.array([2.0, 10.0, -150.0])
 CONFLUENCE_ZONE_MM = 6.0
@@ -136,7 +139,7 @@ def by_branch(scene, class_name: str) -> dict[str, object]:
     collection = scene.GetNodesByClass(class_name)
     for n in range(collection.GetNumberOfItems()):
         node = collection.GetItemAsObject(n)
-        branch = node.GetAttribute(mrml_lib.BRANCH_ATTRIBUTE)
+        branch = node.GetAttribute(names.BRANCH_ATTRIBUTE)
         if branch is not None:
             assert branch not in found, f"two {class_name} nodes for {branch}"
             found[branch] = node
@@ -155,9 +158,9 @@ def measurement_values(curve, name: str) -> np.ndarray:
 
 def test_everything_goes_into_one_folder(mrml: MRMLContext):
     scene = mrml.scene
-    parent = mrml_lib.subject_hierarchy_folder(scene, "IVC analysis")
+    parent = subject_hierarchy_folder(scene, "IVC analysis")
     tree, profiles = make_inputs()
-    result = mrml_lib.add_centerlines_to_scene(scene, tree, profiles, parent_item=parent)
+    result = add_centerlines_to_scene(scene, tree, profiles, parent_item=parent)
 
     sh = subject_hierarchy(scene)
     assert sh.GetItemName(result.folder_item) == "IVC centerlines"
@@ -184,7 +187,7 @@ def test_everything_goes_into_one_folder(mrml: MRMLContext):
 def test_nodes_carry_their_branch(mrml: MRMLContext):
     scene = mrml.scene
     tree, profiles = make_inputs()
-    result = mrml_lib.add_centerlines_to_scene(scene, tree, profiles)
+    result = add_centerlines_to_scene(scene, tree, profiles)
     result.curves["left_iliac"].SetName("renamed by the user")
 
     curves = by_branch(scene, "vtkMRMLMarkupsCurveNode")
@@ -194,13 +197,13 @@ def test_nodes_carry_their_branch(mrml: MRMLContext):
         assert curve.GetNumberOfControlPoints() == len(profiles[branch].distance_mm)
     assert by_branch(scene, "vtkMRMLTableNode") == result.tables
     for series in result.series:
-        branch = series.GetAttribute(mrml_lib.BRANCH_ATTRIBUTE)
+        branch = series.GetAttribute(names.BRANCH_ATTRIBUTE)
         assert series.GetTableNodeID() == result.tables[branch].GetID()
 
 
 def test_curves_carry_radius_and_diameters_per_profile_sample(mrml: MRMLContext):
     tree, profiles = make_inputs()
-    result = mrml_lib.add_centerlines_to_scene(mrml.scene, tree, profiles)
+    result = add_centerlines_to_scene(mrml.scene, tree, profiles)
 
     for branch, profile in profiles.items():
         curve = result.curves[branch]
@@ -213,7 +216,7 @@ def test_curves_carry_radius_and_diameters_per_profile_sample(mrml: MRMLContext)
         assert radius.GetUnits() == "mm"
         np.testing.assert_allclose(measurement_values(curve, "Radius"), profile.mis_diameter_mm / 2)
         # What Slicer tools read: the radius interpolated onto the curve, one value per sample.
-        interpolated = mrml_lib.curve_point_data(curve, "Radius")
+        interpolated = curve_point_data(curve, "Radius")
         assert len(interpolated) == n
         np.testing.assert_allclose(interpolated, profile.mis_diameter_mm / 2)
 
@@ -227,7 +230,7 @@ def test_curves_carry_radius_and_diameters_per_profile_sample(mrml: MRMLContext)
         for name, (values, unit) in expected.items():
             assert curve.GetMeasurement(name).GetUnits() == unit, name
             np.testing.assert_allclose(measurement_values(curve, name), values, err_msg=name)
-            np.testing.assert_allclose(mrml_lib.curve_point_data(curve, name), values, err_msg=name)
+            np.testing.assert_allclose(curve_point_data(curve, name), values, err_msg=name)
 
     # The curved iliacs are really curved: their length is the arc, longer than the chord.
     left = result.curves["left_iliac"]
@@ -237,7 +240,7 @@ def test_curves_carry_radius_and_diameters_per_profile_sample(mrml: MRMLContext)
 
 def test_tables_hold_the_profiles_with_units_in_the_column_names(mrml: MRMLContext):
     tree, profiles = make_inputs()
-    result = mrml_lib.add_centerlines_to_scene(mrml.scene, tree, profiles)
+    result = add_centerlines_to_scene(mrml.scene, tree, profiles)
 
     for branch, profile in profiles.items():
         table = result.tables[branch]
@@ -247,8 +250,8 @@ def test_tables_hold_the_profiles_with_units_in_the_column_names(mrml: MRMLConte
         assert table.GetNumberOfRows() == len(profile.distance_mm)
         for field, column in zip(PROFILE_COLUMNS, TABLE_COLUMNS, strict=True):
             expected = profile.columns()[field]
-            np.testing.assert_array_equal(mrml_lib.table_column(table, column), expected, err_msg=column)
-        zone = mrml_lib.table_column(table, "Confluence zone")
+            np.testing.assert_array_equal(table_column(table, column), expected, err_msg=column)
+        zone = table_column(table, "Confluence zone")
         assert zone.dtype.kind == "i"
         assert zone.sum() == CONFLUENCE_ZONE_MM  # 1 mm samples: 0..5 mm are flagged
 
@@ -257,17 +260,17 @@ def test_chart_plots_three_diameters_of_three_branches(mrml: MRMLContext):
     import slicer
 
     tree, profiles = make_inputs()
-    result = mrml_lib.add_centerlines_to_scene(mrml.scene, tree, profiles)
+    result = add_centerlines_to_scene(mrml.scene, tree, profiles)
     chart = result.chart
     assert chart.GetName() == "Vein diameters"
     assert chart.GetXAxisTitle() == "Distance from confluence (mm)"
     assert chart.GetYAxisTitle() == "Diameter (mm)"
 
-    series = mrml_lib.plot_series_of(chart)
+    series = plot_series_of(chart)
     assert [s.GetID() for s in series] == [s.GetID() for s in result.series]
     got = [
         (
-            s.GetAttribute(mrml_lib.BRANCH_ATTRIBUTE),
+            s.GetAttribute(names.BRANCH_ATTRIBUTE),
             s.GetTableNodeID(),
             s.GetXColumnName(),
             s.GetYColumnName(),
@@ -290,7 +293,7 @@ def test_chart_plots_three_diameters_of_three_branches(mrml: MRMLContext):
 
     colors = {}
     for s in series:
-        colors.setdefault(s.GetAttribute(mrml_lib.BRANCH_ATTRIBUTE), set()).add(s.GetColor())
+        colors.setdefault(s.GetAttribute(names.BRANCH_ATTRIBUTE), set()).add(s.GetColor())
     assert all(len(c) == 1 for c in colors.values()), "one colour per branch"
     assert len({c.pop() for c in colors.values()}) == 3, "branches must differ in colour"
     for s in series:
@@ -305,16 +308,14 @@ def test_chart_plots_three_diameters_of_three_branches(mrml: MRMLContext):
 
 def test_empty_cross_section_stays_nan_everywhere(mrml: MRMLContext, tmp_path):
     tree, profiles = nan_profiles()
-    result = mrml_lib.add_centerlines_to_scene(mrml.scene, tree, profiles)
+    result = add_centerlines_to_scene(mrml.scene, tree, profiles)
 
     curve = result.curves["left_iliac"]
     ce = measurement_values(curve, "Diameter CE")
     assert np.isnan(ce[EMPTY_SECTION])
     assert np.isnan(ce).sum() == 1
-    np.testing.assert_allclose(
-        mrml_lib.curve_point_data(curve, "Radius"), profiles["left_iliac"].mis_diameter_mm / 2
-    )
-    area = mrml_lib.table_column(result.tables["left_iliac"], "Area (mm2)")
+    np.testing.assert_allclose(curve_point_data(curve, "Radius"), profiles["left_iliac"].mis_diameter_mm / 2)
+    area = table_column(result.tables["left_iliac"], "Area (mm2)")
     assert np.isnan(area).tolist() == np.isnan(profiles["left_iliac"].area_mm2).tolist()
 
     path = profile_io.write_profile_csv(profiles["left_iliac"], tmp_path / "profile_left_iliac.csv")
@@ -395,7 +396,7 @@ def test_bad_input_raises_and_leaves_the_scene_unchanged(mrml: MRMLContext, spoi
     tree, profiles = make_inputs()
     spoil(tree, profiles)
     with pytest.raises(ValueError, match=message):
-        mrml_lib.add_centerlines_to_scene(scene, tree, profiles)
+        add_centerlines_to_scene(scene, tree, profiles)
     assert scene.GetNumberOfNodes() == nodes_before
     assert sh_item_count(scene) == items_before
 
@@ -405,7 +406,9 @@ def test_failure_midway_removes_what_was_made(mrml: MRMLContext, monkeypatch, fa
     """A failure after nodes exist (here forced on the 2nd call) leaves no node or folder behind."""
     scene = mrml.scene
     nodes_before, items_before = scene.GetNumberOfNodes(), sh_item_count(scene)
-    original = getattr(mrml_lib, fail_at)
+    from IVCReconstructionLib.scene import centerline_nodes
+
+    original = getattr(centerline_nodes, fail_at)
     calls = []
 
     def failing(*args, **kwargs):
@@ -414,21 +417,21 @@ def test_failure_midway_removes_what_was_made(mrml: MRMLContext, monkeypatch, fa
             raise RuntimeError("forced failure")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(mrml_lib, fail_at, failing)
+    monkeypatch.setattr(centerline_nodes, fail_at, failing)
     tree, profiles = make_inputs()
     with pytest.raises(RuntimeError, match="forced failure"):
-        mrml_lib.add_centerlines_to_scene(scene, tree, profiles)
+        add_centerlines_to_scene(scene, tree, profiles)
     assert scene.GetNumberOfNodes() == nodes_before
     assert sh_item_count(scene) == items_before
 
     monkeypatch.undo()  # and the scene is still usable
-    result = mrml_lib.add_centerlines_to_scene(scene, tree, profiles)
+    result = add_centerlines_to_scene(scene, tree, profiles)
     assert len(data_nodes(scene)) == len(result.nodes()) == 16
 
 
 def test_scene_bundle_keeps_curves_tables_and_chart(mrml: MRMLContext, mrb_roundtrip):
     tree, profiles = nan_profiles()
-    mrml_lib.add_centerlines_to_scene(mrml.scene, tree, profiles)
+    add_centerlines_to_scene(mrml.scene, tree, profiles)
     loaded = mrb_roundtrip(mrml)
     scene = loaded.scene
 
@@ -444,23 +447,23 @@ def test_scene_bundle_keeps_curves_tables_and_chart(mrml: MRMLContext, mrb_round
         curve = curves[branch]
         assert curve.GetNumberOfControlPoints() == len(profile.distance_mm)
         assert curve.GetMeasurement("Radius").GetUnits() == "mm"
-        np.testing.assert_allclose(mrml_lib.curve_point_data(curve, "Radius"), profile.mis_diameter_mm / 2)
+        np.testing.assert_allclose(curve_point_data(curve, "Radius"), profile.mis_diameter_mm / 2)
         np.testing.assert_allclose(measurement_values(curve, "Diameter CE"), profile.ce_diameter_mm)
         assert curve.GetMeasurement("Area").GetUnits() == "mm2"
         # Slicer's table storage writes 6 significant digits (no precision setting): ~1 um here.
         for field, column in zip(PROFILE_COLUMNS, TABLE_COLUMNS, strict=True):
             np.testing.assert_allclose(
-                mrml_lib.table_column(tables[branch], column),
+                table_column(tables[branch], column),
                 profile.columns()[field],
                 rtol=5e-6,
                 err_msg=column,
             )
 
     chart = scene.GetFirstNode("Vein diameters", "vtkMRMLPlotChartNode")
-    series = mrml_lib.plot_series_of(chart)
+    series = plot_series_of(chart)
     assert len(series) == 9
     for s in series:
-        assert s.GetTableNodeID() == tables[s.GetAttribute(mrml_lib.BRANCH_ATTRIBUTE)].GetID()
+        assert s.GetTableNodeID() == tables[s.GetAttribute(names.BRANCH_ATTRIBUTE)].GetID()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,10 +9,28 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from IVCReconstructionLib import mrml as mrml_lib
 from IVCReconstructionLib import names
-from IVCReconstructionLib.phantom_truth import Phantom, TruthBranch
-from IVCReconstructionLib.scene import MRMLContext, create_scene, load_mrb, save_mrb
+from IVCReconstructionLib.phantom import Phantom, TruthBranch
+from IVCReconstructionLib.scene.context import MRMLContext, create_scene, load_mrb, save_mrb
+from IVCReconstructionLib.scene.nodes import (
+    add_curve,
+    add_fiducials,
+    add_model,
+    add_plot_chart,
+    add_table,
+    add_volume_from_array,
+    array_and_geometry,
+    place_in_folder,
+    subject_hierarchy_folder,
+)
+from IVCReconstructionLib.scene.phantom_nodes import add_phantom_to_scene
+from IVCReconstructionLib.scene.segmentation_nodes import (
+    add_segmentation_from_labelmap,
+    set_vein_terminology,
+    terminology_codes,
+    vein_branch_of_segment,
+)
+from support.mrml_readers import closed_surface, curve_point_data, plot_series_of, table_column
 
 SPACING = np.array([0.8, 0.7, 1.5])
 ORIGIN = np.array([12.5, -40.0, 100.0])
@@ -146,7 +164,7 @@ def test_context_manager_owns_its_temp_dir():
 def test_volume_round_trips_geometry_and_voxels(mrml: MRMLContext):
     rng = np.random.default_rng(7)
     array = rng.integers(-1000, 2000, size=(30, 20, 25), dtype=np.int16)
-    node = mrml_lib.add_volume_from_array(mrml.scene, array, ijk_to_ras(), "CT")
+    node = add_volume_from_array(mrml.scene, array, ijk_to_ras(), "CT")
 
     assert node.GetClassName() == "vtkMRMLScalarVolumeNode"
     assert node.GetName() == "CT"
@@ -157,7 +175,7 @@ def test_volume_round_trips_geometry_and_voxels(mrml: MRMLContext):
     node.GetIJKToRASDirections(directions)
     np.testing.assert_allclose(directions, DIRECTIONS)
 
-    back, matrix = mrml_lib.array_and_geometry(node)
+    back, matrix = array_and_geometry(node)
     assert back.dtype == np.int16
     np.testing.assert_array_equal(back, array)
     np.testing.assert_allclose(matrix, ijk_to_ras())
@@ -174,7 +192,7 @@ def test_volume_round_trips_geometry_and_voxels(mrml: MRMLContext):
 
 
 def test_labelmap_volume_has_a_colour_table(mrml: MRMLContext):
-    node = mrml_lib.add_volume_from_array(mrml.scene, tube_labels(), ijk_to_ras(), "veins", labelmap=True)
+    node = add_volume_from_array(mrml.scene, tube_labels(), ijk_to_ras(), "veins", labelmap=True)
     assert node.GetClassName() == "vtkMRMLLabelMapVolumeNode"
     color_node = node.GetDisplayNode().GetColorNode()
     assert color_node is not None
@@ -198,7 +216,7 @@ def test_labelmap_volume_has_a_colour_table(mrml: MRMLContext):
 def test_bad_volume_input_raises_and_adds_nothing(mrml: MRMLContext, array, matrix, labelmap, message):
     before = mrml.scene.GetNumberOfNodes()
     with pytest.raises(ValueError, match=message):
-        mrml_lib.add_volume_from_array(mrml.scene, array, matrix, "bad", labelmap=labelmap)
+        add_volume_from_array(mrml.scene, array, matrix, "bad", labelmap=labelmap)
     assert mrml.scene.GetNumberOfNodes() == before
 
 
@@ -210,7 +228,7 @@ def test_segmentation_from_labelmap_gives_closed_surfaces_and_exact_ids(mrml: MR
     labels = tube_labels()
     labels[0, 0:3, 0:3] = 7  # a label nobody asked for
     before = mrml.scene.GetNumberOfNodes()
-    node = mrml_lib.add_segmentation_from_labelmap(mrml.scene, labels, ijk_to_ras(), VEIN_SEGMENTS, "Veins")
+    node = add_segmentation_from_labelmap(mrml.scene, labels, ijk_to_ras(), VEIN_SEGMENTS, "Veins")
 
     segmentation = node.GetSegmentation()
     assert list(segmentation.GetSegmentIDs()) == [
@@ -230,7 +248,7 @@ def test_segmentation_from_labelmap_gives_closed_surfaces_and_exact_ids(mrml: MR
         assert segment.GetLabelValue() == value
         assert segment_voxel_count(node, segment_id) == np.count_nonzero(labels == value)
 
-        surface = mrml_lib.closed_surface(node, segment_id)
+        surface = closed_surface(node, segment_id)
         assert surface.GetNumberOfPolys() > 100
         assert boundary_edge_count(surface) == 0
         expected = np.count_nonzero(labels == value) * voxel_mm3
@@ -242,13 +260,11 @@ def test_segmentation_from_labelmap_gives_closed_surfaces_and_exact_ids(mrml: MR
         np.testing.assert_allclose(bounds, centroid_ras[:3], atol=1.0)
 
     with pytest.raises(KeyError, match="not_there"):
-        mrml_lib.closed_surface(node, "not_there")
+        closed_surface(node, "not_there")
 
 
 def test_vein_segments_carry_snomed_terminology(mrml: MRMLContext):
-    node = mrml_lib.add_segmentation_from_labelmap(
-        mrml.scene, tube_labels(), ijk_to_ras(), VEIN_SEGMENTS, "Veins"
-    )
+    node = add_segmentation_from_labelmap(mrml.scene, tube_labels(), ijk_to_ras(), VEIN_SEGMENTS, "Veins")
     segmentation = node.GetSegmentation()
     ivc = segmentation.GetSegment("inferior_vena_cava")
     from vtkmodules.vtkCommonCore import reference
@@ -257,15 +273,15 @@ def test_vein_segments_carry_snomed_terminology(mrml: MRMLContext):
     assert ivc.GetTag("TerminologyEntry", tag)
     assert str(tag) == ivc.GetTerminology()
     assert "SCT^64131007^Inferior vena cava" in ivc.GetTerminology()
-    assert mrml_lib.terminology_codes(ivc) == ("64131007", "")
+    assert terminology_codes(ivc) == ("64131007", "")
     left = segmentation.GetSegment("iliac_vena_left")
     right = segmentation.GetSegment("iliac_vena_right")
-    assert mrml_lib.terminology_codes(left) == ("46027005", "7771000")
-    assert mrml_lib.terminology_codes(right) == ("46027005", "24028007")
-    assert [mrml_lib.vein_branch_of_segment(s) for s in (ivc, left, right)] == list(names.BRANCHES)
+    assert terminology_codes(left) == ("46027005", "7771000")
+    assert terminology_codes(right) == ("46027005", "24028007")
+    assert [vein_branch_of_segment(s) for s in (ivc, left, right)] == list(names.BRANCHES)
 
     with pytest.raises(ValueError, match="unknown branch"):
-        mrml_lib.set_vein_terminology(ivc, "aorta")
+        set_vein_terminology(ivc, "aorta")
 
 
 def test_segmentation_keeps_requested_labels_of_any_integer_map(mrml: MRMLContext):
@@ -277,7 +293,7 @@ def test_segmentation_keeps_requested_labels_of_any_integer_map(mrml: MRMLContex
     labels[29, :2, :2] = 70000
     labels[29, 5:7, 5:7] = 117
     wanted = {63: VEIN_SEGMENTS[1], 66: VEIN_SEGMENTS[2], 67: VEIN_SEGMENTS[3]}
-    node = mrml_lib.add_segmentation_from_labelmap(mrml.scene, labels, ijk_to_ras(), wanted, "TS")
+    node = add_segmentation_from_labelmap(mrml.scene, labels, ijk_to_ras(), wanted, "TS")
     segmentation = node.GetSegmentation()
     assert list(segmentation.GetSegmentIDs()) == [spec[0] for spec in wanted.values()]
     for value, (segment_id, _name, _color) in wanted.items():
@@ -291,13 +307,13 @@ def test_segmentation_rejects_bad_segments_without_adding_nodes(mrml: MRMLContex
     before = mrml.scene.GetNumberOfNodes()
     duplicate = {1: ("same", "A", (1, 0, 0)), 2: ("same", "B", (0, 1, 0))}
     with pytest.raises(ValueError, match="used twice"):
-        mrml_lib.add_segmentation_from_labelmap(mrml.scene, tube_labels(), ijk_to_ras(), duplicate, "S")
+        add_segmentation_from_labelmap(mrml.scene, tube_labels(), ijk_to_ras(), duplicate, "S")
     with pytest.raises(ValueError, match=r"1\.\.65535"):
-        mrml_lib.add_segmentation_from_labelmap(
+        add_segmentation_from_labelmap(
             mrml.scene, tube_labels(), ijk_to_ras(), {0: ("bg", "bg", (0, 0, 0))}, "S"
         )
     with pytest.raises(ValueError, match="integer"):
-        mrml_lib.add_segmentation_from_labelmap(
+        add_segmentation_from_labelmap(
             mrml.scene, tube_labels().astype(float), ijk_to_ras(), VEIN_SEGMENTS, "S"
         )
     assert mrml.scene.GetNumberOfNodes() == before
@@ -315,7 +331,7 @@ def helix(n: int) -> np.ndarray:
 def test_curve_radius_is_interpolated_along_the_curve(mrml: MRMLContext):
     points = helix(6)
     radius = np.array([2.0, 3.0, 5.0, 4.0, 6.0, 7.0])
-    curve = mrml_lib.add_curve(
+    curve = add_curve(
         mrml.scene,
         points,
         "IVC centerline",
@@ -329,28 +345,28 @@ def test_curve_radius_is_interpolated_along_the_curve(mrml: MRMLContext):
     measurement = curve.GetMeasurement("Radius")
     assert measurement.GetUnits() == "mm"
 
-    interpolated = mrml_lib.curve_point_data(curve, "Radius")
-    position = mrml_lib.curve_point_data(curve, "PedigreeIDs")  # fractional control-point index
+    interpolated = curve_point_data(curve, "Radius")
+    position = curve_point_data(curve, "PedigreeIDs")  # fractional control-point index
     assert len(interpolated) == 5 * 4 + 1
     np.testing.assert_allclose(interpolated, np.interp(position, np.arange(6), radius))
     np.testing.assert_allclose(interpolated[::4], radius)
-    np.testing.assert_allclose(mrml_lib.curve_point_data(curve, "Area")[::4], np.pi * radius**2)
+    np.testing.assert_allclose(curve_point_data(curve, "Area")[::4], np.pi * radius**2)
 
 
 def test_dense_centerline_keeps_its_samples(mrml: MRMLContext):
     points = helix(40)
     radius = np.linspace(8.0, 6.0, 40)
-    curve = mrml_lib.add_curve(mrml.scene, points, "dense", radius_mm=radius)
+    curve = add_curve(mrml.scene, points, "dense", radius_mm=radius)
     world = curve.GetCurveWorld()
     assert world.GetNumberOfPoints() == 40
-    np.testing.assert_allclose(mrml_lib.curve_point_data(curve, "Radius"), radius)
+    np.testing.assert_allclose(curve_point_data(curve, "Radius"), radius)
     with pytest.raises(ValueError, match="40 values"):
-        mrml_lib.add_curve(mrml.scene, points, "bad", radius_mm=radius[:-1])
+        add_curve(mrml.scene, points, "bad", radius_mm=radius[:-1])
 
 
 def test_fiducial_labels_are_the_dict_keys(mrml: MRMLContext):
     seeds = {"IVC": (1.0, 2.0, 3.0), "Left": (10.0, -5.0, -80.0), "Right": (-10.0, -5.0, -80.0)}
-    node = mrml_lib.add_fiducials(mrml.scene, seeds, "Seeds")
+    node = add_fiducials(mrml.scene, seeds, "Seeds")
     assert node.GetClassName() == "vtkMRMLMarkupsFiducialNode"
     got = {node.GetNthControlPointLabel(n): node.GetNthControlPointPositionWorld(n) for n in range(3)}
     assert list(got) == list(seeds)
@@ -366,13 +382,13 @@ def test_table_and_plot_chart(mrml: MRMLContext):
         "MIS diameter (mm)": 12.0 + 0.2 * distance,
         "Lesion": distance > 5,
     }
-    table = mrml_lib.add_table(mrml.scene, columns, "Profile ivc")
+    table = add_table(mrml.scene, columns, "Profile ivc")
     assert table.GetNumberOfColumns() == 4
     assert table.GetNumberOfRows() == 12
     for key, values in columns.items():
-        np.testing.assert_array_equal(mrml_lib.table_column(table, key), np.asarray(values, dtype=float))
+        np.testing.assert_array_equal(table_column(table, key), np.asarray(values, dtype=float))
 
-    chart = mrml_lib.add_plot_chart(
+    chart = add_plot_chart(
         mrml.scene,
         table,
         "Distance (mm)",
@@ -388,7 +404,7 @@ def test_table_and_plot_chart(mrml: MRMLContext):
         "Distance from confluence (mm)",
         "Diameter (mm)",
     )
-    series = mrml_lib.plot_series_of(chart)
+    series = plot_series_of(chart)
     assert [s.GetYColumnName() for s in series] == ["CE diameter (mm)", "MIS diameter (mm)"]
     for s in series:
         assert s.GetTableNodeID() == table.GetID()
@@ -396,9 +412,9 @@ def test_table_and_plot_chart(mrml: MRMLContext):
     assert series[0].GetColor() != series[1].GetColor()
 
     with pytest.raises(ValueError, match="no column"):
-        mrml_lib.add_plot_chart(mrml.scene, table, "Distance (mm)", ["Nope"], "c", "t", "x", "y")
+        add_plot_chart(mrml.scene, table, "Distance (mm)", ["Nope"], "c", "t", "x", "y")
     with pytest.raises(ValueError, match="different lengths"):
-        mrml_lib.add_table(mrml.scene, {"a": [1, 2], "b": [1, 2, 3]}, "bad")
+        add_table(mrml.scene, {"a": [1, 2], "b": [1, 2, 3]}, "bad")
 
 
 def sphere(center=(0.0, 0.0, 0.0), radius=5.0):
@@ -416,15 +432,15 @@ def test_models_sit_in_a_subject_hierarchy_folder(mrml: MRMLContext):
 
     scene = mrml.scene
     sh = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene)
-    plan = mrml_lib.subject_hierarchy_folder(scene, "IVC plan")
-    stents = mrml_lib.subject_hierarchy_folder(scene, "Stents", plan)
+    plan = subject_hierarchy_folder(scene, "IVC plan")
+    stents = subject_hierarchy_folder(scene, "Stents", plan)
     assert sh.GetItemParent(plan) == sh.GetSceneItemID()
     assert sh.GetItemParent(stents) == plan
     assert sh.GetItemName(stents) == "Stents"
 
     polydata = sphere()
-    s1 = mrml_lib.add_model(scene, polydata, "S1", color=(0.9, 0.6, 0.1), opacity=0.5)
-    s2 = mrml_lib.add_model(scene, sphere((0, 0, 20)), "S2")
+    s1 = add_model(scene, polydata, "S1", color=(0.9, 0.6, 0.1), opacity=0.5)
+    s2 = add_model(scene, sphere((0, 0, 20)), "S2")
     polydata.GetPoints().SetPoint(0, 99.0, 99.0, 99.0)  # the node holds a copy
     assert s1.GetPolyData().GetPoint(0) != (99.0, 99.0, 99.0)
     assert s1.GetPolyData().GetNumberOfPoints() == polydata.GetNumberOfPoints()
@@ -433,19 +449,19 @@ def test_models_sit_in_a_subject_hierarchy_folder(mrml: MRMLContext):
 
     # Headless nothing creates items for new nodes; placing does.
     assert sh.GetItemByDataNode(s1) == sh.GetInvalidItemID()
-    item1 = mrml_lib.place_in_folder(scene, s1, stents)
-    mrml_lib.place_in_folder(scene, s2, stents)
+    item1 = place_in_folder(scene, s1, stents)
+    place_in_folder(scene, s2, stents)
     assert sh_parent(scene, s1) == stents
     assert sh_parent(scene, s2) == stents
     # Placing again moves the item instead of making a second one.
-    assert mrml_lib.place_in_folder(scene, s1, plan) == item1
+    assert place_in_folder(scene, s1, plan) == item1
     assert sh_parent(scene, s1) == plan
     assert sh.GetNumberOfItemChildren(stents) == 1
 
     with pytest.raises(ValueError, match="not in the subject hierarchy"):
-        mrml_lib.subject_hierarchy_folder(scene, "orphan", 987654)
+        subject_hierarchy_folder(scene, "orphan", 987654)
     with pytest.raises(ValueError, match="vtkPolyData"):
-        mrml_lib.add_model(scene, None, "bad")
+        add_model(scene, None, "bad")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -458,28 +474,26 @@ LESION = np.array([False, True, True, False, False])
 def build_scene(ctx: MRMLContext) -> dict:
     scene = ctx.scene
     rng = np.random.default_rng(3)
-    ct = mrml_lib.add_volume_from_array(
+    ct = add_volume_from_array(
         scene, rng.integers(-200, 300, size=(30, 20, 20), dtype=np.int16), ijk_to_ras(), "CT"
     )
-    segmentation = mrml_lib.add_segmentation_from_labelmap(
+    segmentation = add_segmentation_from_labelmap(
         scene, tube_labels(), ijk_to_ras(), VEIN_SEGMENTS, "Veins", reference_volume=ct
     )
-    curve = mrml_lib.add_curve(scene, helix(12), "ivc centerline", radius_mm=np.linspace(9.0, 7.0, 12))
-    seeds = mrml_lib.add_fiducials(scene, {"IVC": (0, 0, 10), "Left": (5, 0, -20)}, "Seeds")
+    curve = add_curve(scene, helix(12), "ivc centerline", radius_mm=np.linspace(9.0, 7.0, 12))
+    seeds = add_fiducials(scene, {"IVC": (0, 0, 10), "Left": (5, 0, -20)}, "Seeds")
     columns = {
         "Distance (mm)": np.arange(5.0),
         "Area (mm2)": np.arange(5.0) ** 2,
         "Lesion": LESION,  # 8-bit columns came back as zeros before they were widened
         "Branch": ["ivc", "ivc", "left_iliac", "left_iliac", "right_iliac"],
     }
-    table = mrml_lib.add_table(scene, columns, "T")
-    chart = mrml_lib.add_plot_chart(scene, table, "Distance (mm)", ["Area (mm2)"], "C", "t", "x", "y")
-    model = mrml_lib.add_model(
-        scene, mrml_lib.closed_surface(segmentation, "inferior_vena_cava"), "IVC model"
-    )
-    folder = mrml_lib.subject_hierarchy_folder(scene, "Results")
+    table = add_table(scene, columns, "T")
+    chart = add_plot_chart(scene, table, "Distance (mm)", ["Area (mm2)"], "C", "t", "x", "y")
+    model = add_model(scene, closed_surface(segmentation, "inferior_vena_cava"), "IVC model")
+    folder = subject_hierarchy_folder(scene, "Results")
     for node in (ct, segmentation, curve, seeds, table, chart, model):
-        mrml_lib.place_in_folder(scene, node, folder)
+        place_in_folder(scene, node, folder)
     return {"ct": ct, "segmentation": segmentation, "curve": curve, "table": table, "model": model}
 
 
@@ -501,8 +515,8 @@ def test_mrb_round_trip_restores_the_scene(mrml: MRMLContext, mrb_roundtrip):
     assert inventory(scene) == before
 
     ct = first_node(scene, "vtkMRMLScalarVolumeNode", "CT")
-    array, matrix = mrml_lib.array_and_geometry(ct)
-    array0, matrix0 = mrml_lib.array_and_geometry(original["ct"])
+    array, matrix = array_and_geometry(ct)
+    array0, matrix0 = array_and_geometry(original["ct"])
     np.testing.assert_array_equal(array, array0)
     np.testing.assert_allclose(matrix, matrix0, atol=1e-9)
 
@@ -512,17 +526,17 @@ def test_mrb_round_trip_restores_the_scene(mrml: MRMLContext, mrb_roundtrip):
     for value, (segment_id, _name, _color) in VEIN_SEGMENTS.items():
         assert segment_voxel_count(segmentation, segment_id) == np.count_nonzero(tube_labels() == value)
     ivc = segmentation.GetSegmentation().GetSegment("inferior_vena_cava")
-    assert mrml_lib.terminology_codes(ivc) == ("64131007", "")
+    assert terminology_codes(ivc) == ("64131007", "")
 
     curve = first_node(scene, "vtkMRMLMarkupsCurveNode", "ivc centerline")
     positions = np.array([curve.GetNthControlPointPositionWorld(n) for n in range(12)])
     np.testing.assert_allclose(positions, helix(12), atol=1e-6)
-    np.testing.assert_allclose(mrml_lib.curve_point_data(curve, "Radius"), np.linspace(9.0, 7.0, 12))
+    np.testing.assert_allclose(curve_point_data(curve, "Radius"), np.linspace(9.0, 7.0, 12))
 
     table = first_node(scene, "vtkMRMLTableNode", "T")
-    np.testing.assert_allclose(mrml_lib.table_column(table, "Area (mm2)"), np.arange(5.0) ** 2)
-    np.testing.assert_array_equal(mrml_lib.table_column(table, "Lesion"), LESION.astype(int))
-    assert list(mrml_lib.table_column(table, "Branch")) == [
+    np.testing.assert_allclose(table_column(table, "Area (mm2)"), np.arange(5.0) ** 2)
+    np.testing.assert_array_equal(table_column(table, "Lesion"), LESION.astype(int))
+    assert list(table_column(table, "Branch")) == [
         "ivc",
         "ivc",
         "left_iliac",
@@ -530,7 +544,7 @@ def test_mrb_round_trip_restores_the_scene(mrml: MRMLContext, mrb_roundtrip):
         "right_iliac",
     ]
     chart = first_node(scene, "vtkMRMLPlotChartNode", "C")
-    assert mrml_lib.plot_series_of(chart)[0].GetTableNodeID() == table.GetID()
+    assert plot_series_of(chart)[0].GetTableNodeID() == table.GetID()
 
     model = first_node(scene, "vtkMRMLModelNode", "IVC model")
     assert model.GetPolyData().GetNumberOfPoints() == original["model"].GetPolyData().GetNumberOfPoints()
@@ -629,7 +643,7 @@ def test_phantom_goes_into_one_folder_with_the_right_segment_ids(mrml: MRMLConte
 
     phantom = tiny_phantom()
     scene = mrml.scene
-    result = mrml_lib.add_phantom_to_scene(scene, phantom)
+    result = add_phantom_to_scene(scene, phantom)
     sh = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene)
 
     assert sh.GetItemName(result.folder_item) == "IVC phantom"
@@ -639,7 +653,7 @@ def test_phantom_goes_into_one_folder_with_the_right_segment_ids(mrml: MRMLConte
         assert sh_parent(scene, node) == result.folder_item, node.GetName()
 
     assert result.volume.GetName() == "IVC phantom CT"
-    np.testing.assert_array_equal(mrml_lib.array_and_geometry(result.volume)[0], phantom.image)
+    np.testing.assert_array_equal(array_and_geometry(result.volume)[0], phantom.image)
 
     segmentation = result.segmentation.GetSegmentation()
     assert list(segmentation.GetSegmentIDs()) == [
@@ -652,7 +666,7 @@ def test_phantom_goes_into_one_folder_with_the_right_segment_ids(mrml: MRMLConte
         assert segment_voxel_count(result.segmentation, segment_id) == np.count_nonzero(
             phantom.labels == value
         )
-    assert mrml_lib.terminology_codes(segmentation.GetSegment("inferior_vena_cava"))[0] == "64131007"
+    assert terminology_codes(segmentation.GetSegment("inferior_vena_cava"))[0] == "64131007"
     assert result.segmentation.GetNodeReference("referenceImageGeometryRef") is result.volume
 
     labels = [result.seeds.GetNthControlPointLabel(n) for n in range(result.seeds.GetNumberOfControlPoints())]
@@ -662,5 +676,5 @@ def test_phantom_goes_into_one_folder_with_the_right_segment_ids(mrml: MRMLConte
     assert set(result.centerlines) == set(names.BRANCHES)
     for branch, truth in phantom.branches.items():
         curve = result.centerlines[branch]
-        np.testing.assert_allclose(mrml_lib.curve_point_data(curve, "Radius"), truth.ce_diameter_mm / 2)
+        np.testing.assert_allclose(curve_point_data(curve, "Radius"), truth.ce_diameter_mm / 2)
         assert curve.GetNumberOfControlPoints() == len(truth.points_ras)

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from IVCReconstructionLib.phantom_truth import Phantom
-from IVCReconstructionLib.segmentation import OCCLUDED_LABEL, segment_veins
+from IVCReconstructionLib.names import OCCLUDED_LABEL
+from IVCReconstructionLib.phantom import Phantom
+from IVCReconstructionLib.segment.seeded import segment_veins
 
 REAL_CT = Path(__file__).resolve().parents[2] / "shared" / "data" / "totalseg-example"
 
@@ -109,17 +110,21 @@ def test_any_orientation_and_anisotropic_spacing(phantom_of):
 
 
 def test_segmentation_goes_into_the_scene_with_the_contract_ids(mrml, phantom_of):
-    from IVCReconstructionLib import mrml as mrml_lib
-    from IVCReconstructionLib.existing_segmentation import vein_labels_from_segmentation
+    from IVCReconstructionLib.scene.nodes import add_volume_from_array
+    from IVCReconstructionLib.scene.segmentation_nodes import (
+        add_vein_segmentation,
+        terminology_codes,
+        vein_labels_from_segmentation,
+    )
 
     ph = phantom_of(spacing_mm=2.0)
     seg = segment_veins(ph.image, ph.ijk_to_ras, ph.seeds)
-    volume = mrml_lib.add_volume_from_array(mrml.scene, ph.image, ph.ijk_to_ras, "CT")
-    node = mrml_lib.add_vein_segmentation(mrml.scene, seg.labels, seg.ijk_to_ras, reference_volume=volume)
+    volume = add_volume_from_array(mrml.scene, ph.image, ph.ijk_to_ras, "CT")
+    node = add_vein_segmentation(mrml.scene, seg.labels, seg.ijk_to_ras, reference_volume=volume)
     segmentation = node.GetSegmentation()
     ids = {segmentation.GetNthSegmentID(n) for n in range(segmentation.GetNumberOfSegments())}
     assert ids == {"inferior_vena_cava", "iliac_vena_left", "iliac_vena_right"}
-    assert mrml_lib.terminology_codes(segmentation.GetSegment("iliac_vena_left")) == ("46027005", "7771000")
+    assert terminology_codes(segmentation.GetSegment("iliac_vena_left")) == ("46027005", "7771000")
     labels, ijk_to_ras, _ = vein_labels_from_segmentation(node, volume)
     np.testing.assert_allclose(ijk_to_ras, ph.ijk_to_ras, atol=1e-6)
     assert np.array_equal(labels, seg.labels)
@@ -182,7 +187,7 @@ def test_unenhanced_volume_is_refused(small):
 @pytest.mark.realdata
 @pytest.mark.skipif(not REAL_CT.is_dir(), reason=f"real CT not found at {REAL_CT}")
 def test_real_noncontrast_ct_is_refused_with_advice():
-    from IVCReconstructionLib.volumes import read_volume
+    from IVCReconstructionLib.inputs.volumes import read_volume
 
     image, m = read_volume(REAL_CT / "ct.nii.gz")
     labels, _ = read_volume(REAL_CT / "labels.nii.gz")
@@ -196,10 +201,10 @@ def test_real_noncontrast_ct_is_refused_with_advice():
 
 
 def test_volume_node_segmented_into_the_scene_or_not_at_all(mrml, small):
-    from IVCReconstructionLib import mrml as mrml_lib
-    from IVCReconstructionLib.analysis import segment_volume_into_scene
+    from IVCReconstructionLib.pipeline import segment_into_scene as segment_volume_into_scene
+    from IVCReconstructionLib.scene.nodes import add_volume_from_array
 
-    volume = mrml_lib.add_volume_from_array(mrml.scene, small.image, small.ijk_to_ras, "CT")
+    volume = add_volume_from_array(mrml.scene, small.image, small.ijk_to_ras, "CT")
     count = mrml.scene.GetNumberOfNodes()
     seeds = dict(small.seeds, Left=small.seeds["Right"], Right=small.seeds["Left"])
     with pytest.raises(ValueError, match="swapped"):

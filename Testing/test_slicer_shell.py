@@ -480,18 +480,6 @@ def test_self_test_runs_every_test_on_an_empty_scene(classes):
         assert index > 0 and calls[index - 1] == "setUp", f"runTest: call self.setUp() before {name}"
 
 
-def test_seed_labels_match_the_library(constants):
-    """The logic reads the seed labels the library's centerline stage expects (architecture section 5)."""
-    from IVCReconstructionLib import names
-
-    assert constants["SEED_END_LABELS"] == (names.SEED_IVC, names.SEED_LEFT, names.SEED_RIGHT)
-    assert constants["SEED_VIA_PREFIX"] == names.SEED_VIA_PREFIX
-    assert names.SEED_RENAL in constants["SEED_LANDMARK_LABELS"]
-    labels = [label.lower() for label in constants["SEED_END_LABELS"] + constants["SEED_LANDMARK_LABELS"]]
-    assert len(labels) == len(set(labels)), "seed labels are matched case-insensitively: keep them distinct"
-    assert not any(label.startswith(constants["SEED_VIA_PREFIX"].lower()) for label in labels)
-
-
 # --------------------------------------------------------------------------------------------
 # The .ui file
 # --------------------------------------------------------------------------------------------
@@ -665,8 +653,13 @@ def test_segment_veins_feeds_the_centerline_step(classes):
     segment = next(f for f in logic.body if isinstance(f, ast.FunctionDef) and f.name == "segmentVeins")
     assert [a.arg for a in segment.args.args] == ["self", "volumeNode", "seedsNode"]
     logic_source = ast.unparse(segment)
-    assert "includeVia=True" in logic_source, "segmentVeins must pass the Via points to the library"
-    assert "_parentFolderItem(volumeNode)" in logic_source, "put the segmentation next to the volume"
+    # The one seed parser, which keeps the Via points (the path must pass them).
+    assert "seeds_from_markups(seedsNode)" in logic_source, (
+        "segmentVeins must read the seeds with the library"
+    )
+    assert "parent_folder_item(slicer.mrmlScene, volumeNode)" in logic_source, (
+        "put the segmentation next to the volume"
+    )
 
 
 def test_ui_ranges_match_the_parameter_node(ui_widgets, parameter_fields):
@@ -823,9 +816,10 @@ def test_module_cmake_sets_the_module_name(module_cmake_commands):
 def test_module_cmake_lists_every_python_file(module_cmake_commands):
     listed = module_list(module_cmake_commands, "MODULE_PYTHON_SCRIPTS")
     assert len(listed) == len(set(listed)), f"listed twice: {listed}"
+    # The module file, and every .py of the packages beside it (the library, the self-test cases).
     on_disk = {MODULE_FILE.name} | {
         path.relative_to(MODULE_DIR).as_posix()
-        for path in LIB_DIR.rglob("*.py")
+        for path in MODULE_DIR.glob("*/**/*.py")
         if "__pycache__" not in path.parts
     }
     not_listed = sorted(on_disk - set(listed))
@@ -923,7 +917,7 @@ def test_every_setting_the_gui_offers_is_accepted_by_the_phantom_library(constan
 
 def test_plan_settings_in_the_panel_are_the_library_defaults(parameter_fields):
     """The panel's plan settings start at PlanSettings' defaults, within the ranges offered."""
-    from IVCReconstructionLib.plan_types import PlanSettings
+    from IVCReconstructionLib.plan.datatypes import PlanSettings
 
     for field, setting in (
         ("landingMm", "landing_mm"),
@@ -938,7 +932,7 @@ def test_plan_settings_in_the_panel_are_the_library_defaults(parameter_fields):
 
 def test_plan_templates_in_the_panel_are_the_library_templates(classes):
     """The construct combo box offers exactly the planner's templates."""
-    from IVCReconstructionLib.planner import TEMPLATES
+    from IVCReconstructionLib.names import TEMPLATE_CHOICES as TEMPLATES
 
     enum_class = classes["PlanTemplate"]
     values = [

@@ -8,10 +8,13 @@ import time
 import numpy as np
 import pytest
 
-from IVCReconstructionLib import mrml as mrml_lib
-from IVCReconstructionLib import stentmodel
-from IVCReconstructionLib.plan_types import Plan, PlanSettings, PlanWarning, Stent
-from IVCReconstructionLib.scene import MRMLContext
+from IVCReconstructionLib import names
+from IVCReconstructionLib.plan import stentmodel
+from IVCReconstructionLib.plan.datatypes import Plan, PlanSettings, PlanWarning, Stent
+from IVCReconstructionLib.scene.context import MRMLContext
+from IVCReconstructionLib.scene.nodes import add_table, remove_nodes, subject_hierarchy_folder
+from IVCReconstructionLib.scene.plan_nodes import PlanNodes, add_plan_to_scene, update_plan_in_scene
+from support.mrml_readers import table_column
 
 CONFLUENCE = np.array([2.0, 10.0, -150.0])
 RENAL = CONFLUENCE + [0.0, 0.0, 110.0]
@@ -368,16 +371,16 @@ def nodes_of_class(scene, class_name: str) -> list:
 
 def models_by_stent(scene) -> dict:
     return {
-        node.GetAttribute(mrml_lib.STENT_ID_ATTRIBUTE): node
+        node.GetAttribute(names.STENT_ID_ATTRIBUTE): node
         for node in nodes_of_class(scene, "vtkMRMLModelNode")
-        if node.GetAttribute(mrml_lib.STENT_ID_ATTRIBUTE)
+        if node.GetAttribute(names.STENT_ID_ATTRIBUTE)
     }
 
 
 def table_rows(table_node) -> list[dict]:
     table = table_node.GetTable()
     names = [table.GetColumnName(c) for c in range(table.GetNumberOfColumns())]
-    columns = {name: mrml_lib.table_column(table_node, name) for name in names}
+    columns = {name: table_column(table_node, name) for name in names}
     return [{name: columns[name][r] for name in names} for r in range(table.GetNumberOfRows())]
 
 
@@ -393,7 +396,7 @@ def check_model_follows(model, stent_: Stent, tolerance: float) -> None:
     assert np.all(np.abs(distance - stent_.diameter_mm / 2.0) <= tolerance), model.GetName()
 
 
-def check_scene_matches_plan(scene, nodes: mrml_lib.PlanNodes, plan: Plan) -> None:
+def check_scene_matches_plan(scene, nodes: PlanNodes, plan: Plan) -> None:
     """Models, landmarks and tables of the folder say what the plan says."""
     models = models_by_stent(scene)
     assert list(nodes.models) == [s.id for s in plan.stents]
@@ -402,7 +405,7 @@ def check_scene_matches_plan(scene, nodes: mrml_lib.PlanNodes, plan: Plan) -> No
         model = nodes.models[s.id]
         assert models[s.id] is model
         assert model.GetName() == s.name
-        assert model.GetAttribute(mrml_lib.STENT_ROLE_ATTRIBUTE) == s.role
+        assert model.GetAttribute(names.STENT_ROLE_ATTRIBUTE) == s.role
         assert sh_parent(scene, model) == nodes.folder_item
         check_model_follows(model, s, 0.26 if nodes.struts else 0.05)
     colors = [tuple(np.round(m.GetDisplayNode().GetColor(), 3)) for m in nodes.models.values()]
@@ -430,8 +433,8 @@ def check_scene_matches_plan(scene, nodes: mrml_lib.PlanNodes, plan: Plan) -> No
 def test_plan_goes_into_one_folder(mrml: MRMLContext):
     scene = mrml.scene
     plan = make_plan()
-    parent = mrml_lib.subject_hierarchy_folder(scene, "Patient")
-    nodes = mrml_lib.add_plan_to_scene(scene, plan, parent_item=parent)
+    parent = subject_hierarchy_folder(scene, "Patient")
+    nodes = add_plan_to_scene(scene, plan, parent_item=parent)
 
     sh = subject_hierarchy(scene)
     assert sh.GetItemName(nodes.folder_item) == "IVC stent plan"
@@ -448,7 +451,7 @@ def test_plan_goes_into_one_folder(mrml: MRMLContext):
     ]
     for n, model in enumerate(nodes.models.values()):
         display = model.GetDisplayNode()
-        np.testing.assert_allclose(display.GetColor(), mrml_lib.STENT_COLORS[n])
+        np.testing.assert_allclose(display.GetColor(), names.STENT_COLORS[n])
         assert display.GetOpacity() == 1.0
         assert display.GetVisibility2D()
 
@@ -475,19 +478,19 @@ def test_plan_goes_into_one_folder(mrml: MRMLContext):
         "Distal S (mm)",
         "Coverage",
     ]
-    assert list(mrml_lib.table_column(nodes.plan_table, "Coverage")) == [
+    assert list(table_column(nodes.plan_table, "Coverage")) == [
         "ivc 5.0-105.0",
         "left_iliac 0.0-60.0",
         "ivc 0.0-5.0; right_iliac 0.0-55.0",
     ]
     assert nodes.warnings_table.GetName() == "Plan warnings"
-    assert nodes.plan_table.GetAttribute(mrml_lib.PLAN_TABLE_ATTRIBUTE) == "stents"
-    assert nodes.warnings_table.GetAttribute(mrml_lib.PLAN_TABLE_ATTRIBUTE) == "warnings"
+    assert nodes.plan_table.GetAttribute(names.PLAN_TABLE_ATTRIBUTE) == "stents"
+    assert nodes.warnings_table.GetAttribute(names.PLAN_TABLE_ATTRIBUTE) == "warnings"
 
 
 def test_tube_models_are_half_transparent(mrml: MRMLContext):
     plan = make_plan()
-    nodes = mrml_lib.add_plan_to_scene(mrml.scene, plan, struts=False)
+    nodes = add_plan_to_scene(mrml.scene, plan, struts=False)
     check_scene_matches_plan(mrml.scene, nodes, plan)
     for model in nodes.models.values():
         assert model.GetDisplayNode().GetOpacity() == 0.5
@@ -497,14 +500,14 @@ def test_plan_without_stents_gives_empty_tables(mrml: MRMLContext):
     plan = make_plan()
     plan.stents, plan.warnings, plan.landmarks = [], [], {}
     plan.confluence_ras = None
-    nodes = mrml_lib.add_plan_to_scene(mrml.scene, plan)
+    nodes = add_plan_to_scene(mrml.scene, plan)
     assert nodes.models == {} and nodes.landmarks is None
     assert nodes.plan_table.GetTable().GetNumberOfRows() == 0
-    assert nodes.plan_table.GetTable().GetNumberOfColumns() == len(mrml_lib.PLAN_TABLE_COLUMNS)
+    assert nodes.plan_table.GetTable().GetNumberOfColumns() == len(names.PLAN_TABLE_COLUMNS)
     assert nodes.warnings_table.GetTable().GetNumberOfColumns() == 4
     # An edit can fill it.
     full = make_plan()
-    updated = mrml_lib.update_plan_in_scene(mrml.scene, nodes, full)
+    updated = update_plan_in_scene(mrml.scene, nodes, full)
     check_scene_matches_plan(mrml.scene, updated, full)
     assert list(control_points(updated.landmarks)) == ["confluence", "renal_inflow"]
     assert sh_parent(mrml.scene, updated.landmarks) == nodes.folder_item
@@ -517,22 +520,22 @@ def test_plan_without_stents_gives_empty_tables(mrml: MRMLContext):
 def test_update_after_edits_reuses_the_nodes_of_kept_stents(mrml: MRMLContext):
     scene = mrml.scene
     plan = make_plan()
-    nodes = mrml_lib.add_plan_to_scene(scene, plan)
+    nodes = add_plan_to_scene(scene, plan)
     ids = {sid: m.GetID() for sid, m in nodes.models.items()}
     table_ids = (nodes.plan_table.GetID(), nodes.warnings_table.GetID(), nodes.landmarks.GetID())
 
     # 1. Move the caudal end of the IVC stent 10 mm up.
     plan.stents[0].path_ras = ivc_path(90.0, 19) + [0.0, 0.0, 10.0]
     plan.stents[0].coverage = {"ivc": (15.0, 105.0)}
-    nodes = mrml_lib.update_plan_in_scene(scene, nodes, plan)
+    nodes = update_plan_in_scene(scene, nodes, plan)
     check_scene_matches_plan(scene, nodes, plan)
     assert {sid: m.GetID() for sid, m in nodes.models.items()} == ids
-    assert mrml_lib.table_column(nodes.plan_table, "Distal S (mm)")[0] == pytest.approx(CONFLUENCE[2] + 15.0)
+    assert table_column(nodes.plan_table, "Distal S (mm)")[0] == pytest.approx(CONFLUENCE[2] + 15.0)
 
     # 2. A larger left limb: same node, new name and geometry.
     plan.stents[1].diameter_mm = 16.0
     plan.warnings = plan.warnings[1:]
-    nodes = mrml_lib.update_plan_in_scene(scene, nodes, plan)
+    nodes = update_plan_in_scene(scene, nodes, plan)
     check_scene_matches_plan(scene, nodes, plan)
     assert nodes.models["S2"].GetID() == ids["S2"]
     assert nodes.models["S2"].GetName() == "S2 left limb Venovo 16 x 60 mm"
@@ -542,22 +545,23 @@ def test_update_after_edits_reuses_the_nodes_of_kept_stents(mrml: MRMLContext):
     removed = nodes.models["S3"]
     display_id = removed.GetDisplayNodeID()
     plan.stents = plan.stents[:2]
-    nodes = mrml_lib.update_plan_in_scene(scene, nodes, plan)
+    nodes = update_plan_in_scene(scene, nodes, plan)
     check_scene_matches_plan(scene, nodes, plan)
     assert removed.GetScene() is None and scene.GetNodeByID(display_id) is None
     assert len(folder_children(scene, nodes.folder_item)) == 2 + 1 + 2
 
-    # 4. Add a stent: a new model in the folder, in a colour no other stent has.
+    # 4. Add a stent: a new model in the folder, in its own colour.
     s4 = stent("S4", "right_iliac", 14.0, 80.0, limb_path(1.0, 80.0, 41), {"right_iliac": (0.0, 80.0)})
     plan.stents.append(s4)
-    nodes = mrml_lib.update_plan_in_scene(scene, nodes, plan)
+    nodes = update_plan_in_scene(scene, nodes, plan)
     check_scene_matches_plan(scene, nodes, plan)
     assert nodes.models["S4"].GetID() not in ids.values()
     assert nodes.models["S4"].GetName() == "S4 right iliac Venovo 14 x 80 mm"
     assert len(folder_children(scene, nodes.folder_item)) == 3 + 1 + 2
-    # Kept stents keep their colour (S3's colour is free again and goes to S4).
-    np.testing.assert_allclose(nodes.models["S1"].GetDisplayNode().GetColor(), mrml_lib.STENT_COLORS[0])
-    np.testing.assert_allclose(nodes.models["S4"].GetDisplayNode().GetColor(), mrml_lib.STENT_COLORS[2])
+    # Kept stents keep their colour; a new one gets its ID's colour, the one the report draws it in.
+    np.testing.assert_allclose(nodes.models["S1"].GetDisplayNode().GetColor(), names.STENT_COLORS[0])
+    np.testing.assert_allclose(nodes.models["S4"].GetDisplayNode().GetColor(), names.STENT_COLORS[3])
+    np.testing.assert_allclose(nodes.models["S4"].GetDisplayNode().GetColor(), names.stent_color("S4"))
 
     assert (nodes.plan_table.GetID(), nodes.warnings_table.GetID(), nodes.landmarks.GetID()) == table_ids
     assert len(nodes_of_class(scene, "vtkMRMLModelNode")) == 3
@@ -566,21 +570,21 @@ def test_update_after_edits_reuses_the_nodes_of_kept_stents(mrml: MRMLContext):
 
 def test_update_can_switch_between_struts_and_tube(mrml: MRMLContext):
     plan = make_plan()
-    nodes = mrml_lib.add_plan_to_scene(mrml.scene, plan)
-    tubes = mrml_lib.update_plan_in_scene(mrml.scene, nodes, plan, struts=False)
+    nodes = add_plan_to_scene(mrml.scene, plan)
+    tubes = update_plan_in_scene(mrml.scene, nodes, plan, struts=False)
     assert not tubes.struts
     check_scene_matches_plan(mrml.scene, tubes, plan)
     assert all(m.GetDisplayNode().GetOpacity() == 0.5 for m in tubes.models.values())
-    again = mrml_lib.update_plan_in_scene(mrml.scene, tubes, plan)  # keeps tubes
+    again = update_plan_in_scene(mrml.scene, tubes, plan)  # keeps tubes
     assert not again.struts and again.models["S1"].GetPolyData().GetNumberOfStrips() == 0
 
 
 def test_update_remakes_nodes_the_user_deleted(mrml: MRMLContext):
     scene = mrml.scene
     plan = make_plan()
-    nodes = mrml_lib.add_plan_to_scene(scene, plan)
-    mrml_lib.remove_nodes(scene, [nodes.models["S2"], nodes.warnings_table])
-    nodes = mrml_lib.update_plan_in_scene(scene, nodes, plan)
+    nodes = add_plan_to_scene(scene, plan)
+    remove_nodes(scene, [nodes.models["S2"], nodes.warnings_table])
+    nodes = update_plan_in_scene(scene, nodes, plan)
     check_scene_matches_plan(scene, nodes, plan)
     assert nodes.warnings_table.GetScene() is scene
 
@@ -591,12 +595,12 @@ def test_update_is_fast(mrml: MRMLContext):
     plan = make_plan()
     timings = {}
     for struts in (True, False):
-        nodes = mrml_lib.add_plan_to_scene(scene, plan, folder_name=f"plan {struts}", struts=struts)
+        nodes = add_plan_to_scene(scene, plan, folder_name=f"plan {struts}", struts=struts)
         elapsed = []
         for n in range(5):
             plan.stents[1].path_ras = limb_path(-1.0, 60.0 - n)
             start = time.perf_counter()
-            nodes = mrml_lib.update_plan_in_scene(scene, nodes, plan)
+            nodes = update_plan_in_scene(scene, nodes, plan)
             elapsed.append(time.perf_counter() - start)
         timings["struts" if struts else "tube"] = elapsed
     for kind, elapsed in timings.items():
@@ -657,17 +661,17 @@ def test_bad_plan_leaves_the_scene_unchanged(mrml: MRMLContext, spoil, message):
     plan = make_plan()
     spoil(plan)
     with pytest.raises(ValueError, match=message):
-        mrml_lib.add_plan_to_scene(scene, plan)
+        add_plan_to_scene(scene, plan)
     assert scene.GetNumberOfNodes() == nodes_before
     assert sh_item_count(scene) == items_before
 
     # An update with the same mistake changes nothing either.
-    nodes = mrml_lib.add_plan_to_scene(scene, make_plan())
+    nodes = add_plan_to_scene(scene, make_plan())
     nodes_before, items_before = scene.GetNumberOfNodes(), sh_item_count(scene)
     polydata = {sid: m.GetPolyData() for sid, m in nodes.models.items()}
     rows = table_rows(nodes.plan_table)
     with pytest.raises(ValueError, match=message):
-        mrml_lib.update_plan_in_scene(scene, nodes, plan)
+        update_plan_in_scene(scene, nodes, plan)
     assert scene.GetNumberOfNodes() == nodes_before
     assert sh_item_count(scene) == items_before
     assert {sid: m.GetPolyData() for sid, m in nodes.models.items()} == polydata
@@ -677,7 +681,7 @@ def test_bad_plan_leaves_the_scene_unchanged(mrml: MRMLContext, spoil, message):
 def test_failure_midway_removes_what_was_made(mrml: MRMLContext, monkeypatch):
     scene = mrml.scene
     nodes_before, items_before = scene.GetNumberOfNodes(), sh_item_count(scene)
-    original = mrml_lib.add_table
+    original = add_table
     calls = []
 
     def failing(*args, **kwargs):
@@ -686,19 +690,21 @@ def test_failure_midway_removes_what_was_made(mrml: MRMLContext, monkeypatch):
             raise RuntimeError("forced failure")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(mrml_lib, "add_table", failing)
+    from IVCReconstructionLib.scene import plan_nodes
+
+    monkeypatch.setattr(plan_nodes, "add_table", failing)
     with pytest.raises(RuntimeError, match="forced failure"):
-        mrml_lib.add_plan_to_scene(scene, make_plan())
+        add_plan_to_scene(scene, make_plan())
     assert scene.GetNumberOfNodes() == nodes_before
     assert sh_item_count(scene) == items_before
 
 
 def test_update_needs_the_folder(mrml: MRMLContext):
     scene = mrml.scene
-    nodes = mrml_lib.add_plan_to_scene(scene, make_plan())
+    nodes = add_plan_to_scene(scene, make_plan())
     subject_hierarchy(scene).RemoveItem(nodes.folder_item, True, True)
     with pytest.raises(ValueError, match="no longer in the subject hierarchy"):
-        mrml_lib.update_plan_in_scene(scene, nodes, make_plan())
+        update_plan_in_scene(scene, nodes, make_plan())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -707,9 +713,9 @@ def test_update_needs_the_folder(mrml: MRMLContext):
 
 def test_plan_scene_round_trips_through_mrb(mrml: MRMLContext, mrb_roundtrip):
     plan = make_plan()
-    nodes = mrml_lib.add_plan_to_scene(mrml.scene, plan)
+    nodes = add_plan_to_scene(mrml.scene, plan)
     plan.stents[1].diameter_mm = 16.0  # an edited plan is what gets saved
-    nodes = mrml_lib.update_plan_in_scene(mrml.scene, nodes, plan)
+    nodes = update_plan_in_scene(mrml.scene, nodes, plan)
 
     loaded = mrb_roundtrip(mrml)
     scene = loaded.scene
@@ -719,13 +725,13 @@ def test_plan_scene_round_trips_through_mrb(mrml: MRMLContext, mrb_roundtrip):
         model = models[s.id]
         original = nodes.models[s.id]
         assert model.GetName() == s.name
-        assert model.GetAttribute(mrml_lib.STENT_ROLE_ATTRIBUTE) == s.role
+        assert model.GetAttribute(names.STENT_ROLE_ATTRIBUTE) == s.role
         assert model.GetPolyData().GetNumberOfPoints() == original.GetPolyData().GetNumberOfPoints()
         check_model_follows(model, s, 0.26)
         np.testing.assert_allclose(model.GetDisplayNode().GetColor(), original.GetDisplayNode().GetColor())
 
     tables = {
-        t.GetAttribute(mrml_lib.PLAN_TABLE_ATTRIBUTE): t for t in nodes_of_class(scene, "vtkMRMLTableNode")
+        t.GetAttribute(names.PLAN_TABLE_ATTRIBUTE): t for t in nodes_of_class(scene, "vtkMRMLTableNode")
     }
     # Text comes back as it was; numbers as the .tsv holds them (6 significant digits).
     for kind, original in (("stents", nodes.plan_table), ("warnings", nodes.warnings_table)):

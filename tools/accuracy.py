@@ -11,7 +11,7 @@ import sys
 import numpy as np
 from scipy.spatial import cKDTree
 
-from IVCReconstructionLib.analysis import measure_veins
+from IVCReconstructionLib.measure.veins import measure_veins
 from IVCReconstructionLib.phantom import PhantomOptions, make_phantom
 
 CASES = {

@@ -26,7 +26,7 @@ import json, resource, time
 from IVCReconstructionLib.cli import build_parser, plan_command
 from IVCReconstructionLib.stages import StageClock
 import vtkmodules.all, scipy.ndimage, SimpleITK, slicer  # imports are not the pipeline's cost
-from IVCReconstructionLib.vmtk_compat import vmtk_class
+from IVCReconstructionLib.measure.vmtk_compat import vmtk_class
 vmtk_class("vtkvmtkPolyDataCenterlines")
 args = build_parser().parse_args(["plan", "--volume", {volume!r}, "--seeds", {seeds!r}, "--out", {out!r}])
 clock = StageClock(sample_memory=True)
@@ -51,9 +51,9 @@ def stage():
 CENTERLINES = """
 import numpy as np
 from IVCReconstructionLib.phantom import PhantomOptions, make_phantom
-from IVCReconstructionLib.analysis import measure_veins
+from IVCReconstructionLib.measure.veins import measure_veins
 import vtkmodules.all, scipy.ndimage  # imports are not the stage's cost
-from IVCReconstructionLib.vmtk_compat import vmtk_class
+from IVCReconstructionLib.measure.vmtk_compat import vmtk_class
 vmtk_class("vtkvmtkPolyDataCenterlines")
 ph = make_phantom({options})
 labels = np.where(np.isin(ph.labels, (1, 2, 3)), ph.labels, 0)
@@ -63,10 +63,10 @@ def stage():
 """
 
 REAL = """
-from IVCReconstructionLib.volumes import read_volume
-from IVCReconstructionLib.analysis import measure_veins
+from IVCReconstructionLib.inputs.volumes import read_volume
+from IVCReconstructionLib.measure.veins import measure_veins
 import vtkmodules.all, scipy.ndimage
-from IVCReconstructionLib.vmtk_compat import vmtk_class
+from IVCReconstructionLib.measure.vmtk_compat import vmtk_class
 vmtk_class("vtkvmtkPolyDataCenterlines")
 labels, m = read_volume({path!r})
 def stage():
@@ -98,7 +98,7 @@ json.dump({{k: v.tolist() for k, v in ph.seeds.items()}}, open({folder!r} + "/se
 SEGMENT = """
 import json
 import numpy as np
-from IVCReconstructionLib.segmentation import segment_veins
+from IVCReconstructionLib.segment.seeded import segment_veins
 import scipy.ndimage, scipy.spatial, SimpleITK  # imports are not the stage's cost
 image = np.load({folder!r} + "/image.npy")
 matrix = np.load({folder!r} + "/matrix.npy")
@@ -123,13 +123,15 @@ CASES = {
 EDIT = """
 import numpy as np
 from IVCReconstructionLib.phantom import PhantomOptions, make_phantom
-from IVCReconstructionLib.segmentation import segment_veins
-from IVCReconstructionLib.analysis import measure_veins
-from IVCReconstructionLib.findings import find_findings
-from IVCReconstructionLib.catalog import load_catalog
-from IVCReconstructionLib.planner import PlanContext, make_plan, move_end
-from IVCReconstructionLib.scene import create_scene
-from IVCReconstructionLib import mrml
+from IVCReconstructionLib.segment.seeded import segment_veins
+from IVCReconstructionLib.measure.veins import measure_veins
+from IVCReconstructionLib.plan.findings import find_findings
+from IVCReconstructionLib.plan.catalog import load_catalog
+from IVCReconstructionLib.plan.sizing import PlanContext
+from IVCReconstructionLib.plan.templates import make_plan
+from IVCReconstructionLib.plan.edits import move_end
+from IVCReconstructionLib.scene.context import create_scene
+from IVCReconstructionLib.scene import plan_nodes as mrml
 ph = make_phantom(PhantomOptions(ivc_occlusion_length_mm=40.0, bilateral_iliac_area_ratio=0.4))
 seg = segment_veins(ph.image, ph.ijk_to_ras, ph.seeds)
 veins = seg.measurable_labels()

@@ -107,29 +107,35 @@ def compose(view_rgb: np.ndarray, mip_rgb: np.ndarray, slab_mm: float) -> Image.
 
 def plan_demo(work: Path) -> tuple[Any, Any, Any]:
     """The demo's post-thrombotic phantom through the whole pipeline: (context, phantom, result)."""
-    from IVCReconstructionLib import mrml
-    from IVCReconstructionLib.catalog import load_catalog
+    from IVCReconstructionLib.inputs import as_seed_points
     from IVCReconstructionLib.phantom import PhantomOptions, make_phantom
     from IVCReconstructionLib.pipeline import PipelineInput, run_pipeline
-    from IVCReconstructionLib.scene import create_scene
+    from IVCReconstructionLib.plan.catalog import load_catalog
+    from IVCReconstructionLib.scene.context import create_scene
 
     phantom = make_phantom(PhantomOptions(ivc_occlusion_length_mm=40.0, bilateral_iliac_area_ratio=0.25))
     ctx = create_scene()
-    nodes = mrml.add_phantom_to_scene(ctx.scene, phantom)
+    from IVCReconstructionLib.scene import add_phantom_to_scene
+
+    nodes = add_phantom_to_scene(ctx.scene, phantom)
     seeds = dict(phantom.seeds, Renal=phantom.renal_inflow_ras)
-    case = PipelineInput(nodes.volume, phantom.image, phantom.ijk_to_ras, {"format": "phantom"}, seeds)
+    case = PipelineInput(
+        nodes.volume, phantom.image, phantom.ijk_to_ras, {"format": "phantom"}, as_seed_points(seeds)
+    )
     result = run_pipeline(ctx, case, work, catalog=load_catalog(), render=False, report=False)
     return ctx, phantom, result
 
 
 def profiles_picture(result: Any) -> Image.Image:
     """The report's diameter profile of each vein, stacked."""
-    from IVCReconstructionLib.report import branch_plot
+    from IVCReconstructionLib.outputs.report import branch_plot
 
     panels = []
     for profile in result.measured.profiles.values():
         buffer = io.BytesIO()
-        branch_plot(profile, result.plan_context.findings, result.plan).savefig(buffer, format="png", dpi=90)
+        branch_plot(profile, result.session.context.findings, result.plan).savefig(
+            buffer, format="png", dpi=90
+        )
         panels.append(Image.open(buffer).convert("RGB"))
     canvas = Image.new("RGB", (max(p.width for p in panels), sum(p.height for p in panels)), "white")
     y = 0
@@ -147,14 +153,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     _ensure_imports()
-    from IVCReconstructionLib.render import Framing, render_view
+    from IVCReconstructionLib.scene.render import Framing, render_view
 
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as work:
         ctx, phantom, result = plan_demo(Path(work))
         try:
-            shown = [result.nodes["surface"], *result.nodes["centerlines"].curves.values()]
-            shown += list(result.nodes["plan"].models.values())
+            shown = result.nodes.shown_in_view()
             framing = Framing.of_nodes(shown)
             view_rgb = render_view(ctx, shown, VIEW_SIZE, framing)
         finally:

@@ -1,24 +1,27 @@
-"""``ivc-plan``: the planner on the command line (architecture section 6).
+"""``ivc-plan``: the planner on the command line (architecture section 6). Argument parsing and
+messages only; the work is ``pipeline.run_pipeline``.
 
 ``ivc-plan plan --volume CT (--seeds S.mrk.json | --segmentation SEG [--labels ...]) --out DIR``
-runs the whole pipeline (``pipeline.run_pipeline``) on a patient's volume; ``ivc-plan demo``
-runs it on a built-in phantom (by default a post-thrombotic case that needs an inverted-Y);
-``ivc-plan phantom`` only writes a phantom and its truth. Exit codes: 0 on success; 2 on bad
-input, with one line ``error: ...`` on stderr that says what is wrong and what to do; 1 on an
-internal failure. Progress goes to stderr, the summary to stdout.
+runs the whole pipeline on a patient's volume; ``ivc-plan demo`` runs it on a built-in phantom
+(by default a post-thrombotic case that needs an inverted-Y); ``ivc-plan phantom`` only writes a
+phantom and its truth. Exit codes: 0 on success; 2 on bad input, with one line ``error: ...`` on
+stderr that says what is wrong and what to do; 1 on an internal failure. Progress goes to
+stderr, the summary to stdout.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
-SCENARIOS = ("healthy", "may-thurner", "ivc-occlusion", "bilateral", "post-thrombotic")
+from . import names
+from .names import TEMPLATE_CHOICES, Severity, Template
+from .phantom.options import Scenario
+
 DEMO_OUT = Path("out") / "demo"
 
 
@@ -33,15 +36,15 @@ class BadInputError(Exception):
     """Input the user can fix: reported as one line and exit code 2."""
 
 
-def _phantom_arguments(p: argparse.ArgumentParser, scenario: str, out: Path | None = None) -> None:
+def _phantom_arguments(p: argparse.ArgumentParser, scenario: Scenario, out: Path | None = None) -> None:
     if out is None:
         p.add_argument("--out", required=True, type=Path, help="output folder (created if needed)")
     else:
         p.add_argument("--out", type=Path, default=out, help=f"output folder (default {out})")
     p.add_argument(
         "--scenario",
-        choices=SCENARIOS,
-        default=scenario,
+        choices=[str(s) for s in Scenario],
+        default=str(scenario),
         help=f"lesion to build in (default {scenario}; post-thrombotic: an IVC occlusion and both "
         "iliac veins narrowed)",
     )
@@ -75,9 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="ivc-plan", description="IVC and iliac vein stent planning (research use only).")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     demo = sub.add_parser("demo", help="the whole pipeline on a built-in phantom, with its report")
-    _phantom_arguments(demo, "post-thrombotic", DEMO_OUT)
+    _phantom_arguments(demo, Scenario.POST_THROMBOTIC, DEMO_OUT)
     phantom = sub.add_parser("phantom", help="write a synthetic CT venogram with its truth")
-    _phantom_arguments(phantom, "healthy")
+    _phantom_arguments(phantom, Scenario.HEALTHY)
     plan = sub.add_parser(
         "plan", help="segment (or take a segmentation), measure and plan stents for a volume"
     )
@@ -92,91 +95,24 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument(
         "--labels", help="label values of a label map, e.g. ivc=63,left=67,right=68 (default 1,2,3)"
     )
-    plan.add_argument(
-        "--template", choices=("auto", "inverted-y", "double-barrel", "kissing", "unilateral"), default="auto"
-    )
+    plan.add_argument("--template", choices=[str(t) for t in TEMPLATE_CHOICES], default=str(Template.AUTO))
     plan.add_argument("--catalog", type=Path, action="append", default=[], help="user stent catalogue (JSON)")
     plan.add_argument("--out", required=True, type=Path, help="output folder (created if needed)")
     return parser
 
 
 def phantom_options(args: argparse.Namespace):
-    from .phantom import PhantomOptions
+    """The phantom options of ``demo``/``phantom`` arguments."""
+    from .phantom.options import options_for
 
-    return PhantomOptions(
+    return options_for(
+        args.scenario,
         spacing_mm=args.spacing,
-        size_ijk=tuple(args.size) if args.size else None,
         seed=args.seed,
-        may_thurner_area_ratio=args.area_ratio if args.scenario == "may-thurner" else None,
-        bilateral_iliac_area_ratio=(
-            args.area_ratio if args.scenario in ("bilateral", "post-thrombotic") else None
-        ),
-        ivc_occlusion_length_mm=(
-            args.occlusion_length if args.scenario in ("ivc-occlusion", "post-thrombotic") else None
-        ),
+        area_ratio=args.area_ratio,
+        occlusion_length_mm=args.occlusion_length,
+        size_ijk=tuple(args.size) if args.size else None,
     )
-
-
-def truth_summary(phantom) -> dict:
-    """The phantom's truth as JSON-ready numbers (RAS mm)."""
-    from .plan_types import lesion_to_json
-
-    def ras(p):
-        return [round(float(c), 2) for c in p]
-
-    branches = {}
-    for name, br in phantom.branches.items():
-        healthy = br.healthy()
-        branches[name] = {
-            "length_mm": round(br.length_mm, 1),
-            "median_ce_diameter_mm": round(float(np.median(br.ce_diameter_mm[healthy])), 2),
-        }
-    return {
-        "confluence_ras": ras(phantom.confluence_ras),
-        "renal_inflow_ras": ras(phantom.renal_inflow_ras),
-        "inter_iliac_angle_deg": round(phantom.inter_iliac_angle_deg, 1),
-        "seeds": {k: ras(v) for k, v in phantom.seeds.items()},
-        "branches": branches,
-        "lesions": [lesion_to_json(les) for les in phantom.lesions],
-        "enhancement_hu": {k: round(float(v), 1) for k, v in phantom.enhancement_hu.items()},
-        "spacing_mm": [round(float(s), 3) for s in phantom.spacing_mm],
-        "size_ijk": list(phantom.shape_ijk),
-    }
-
-
-def write_phantom(ctx, phantom, out: Path):
-    """Write the phantom and its truth, and put both in the context's scene; return the files
-    and the nodes (``mrml.PhantomNodes``)."""
-    from . import mrml
-
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    nodes = mrml.add_phantom_to_scene(ctx.scene, phantom)
-    written.append(mrml.save_node(nodes.volume, out / "phantom_ct.nii.gz"))
-    labels = mrml.add_volume_from_array(ctx.scene, phantom.labels, phantom.ijk_to_ras, "truth labels", True)
-    written.append(mrml.save_node(labels, out / "truth_labels.nii.gz"))
-    mrml.remove_nodes(ctx.scene, [labels])
-    written.append(mrml.save_node(nodes.segmentation, out / "truth_segmentation.seg.nrrd"))
-    written.append(mrml.save_node(nodes.seeds, out / "seeds.mrk.json"))
-    for name, br in phantom.branches.items():
-        path = out / f"truth_centerline_{name}.csv"
-        table = np.column_stack(
-            [
-                br.distance_mm,
-                br.points_ras,
-                br.area_mm2,
-                br.ce_diameter_mm,
-                br.min_diameter_mm,
-                br.max_diameter_mm,
-            ]
-        )
-        header = "distance_mm,r,a,s,area_mm2,ce_diameter_mm,min_diameter_mm,max_diameter_mm"
-        np.savetxt(path, table, delimiter=",", fmt="%.3f", comments="", header=header)
-        written.append(path)
-    path = out / "truth.json"
-    path.write_text(json.dumps(truth_summary(phantom), indent=2) + "\n")
-    written.append(path)
-    return written, nodes
 
 
 def _progress(message: str) -> None:
@@ -188,69 +124,48 @@ def _print_plan(plan, files: list[Path], out: Path) -> None:
     for st in plan.stents:
         print(f"  {st.name}")
     for w in plan.warnings:
-        if w.severity != "info":
+        if w.severity is not Severity.INFO:
             print(f"  {w.severity}: {w.code}: {w.message}")
     print(f"wrote {len(files)} files to {out}:")
     for path in files:
         print(f"  {path.name:36s} {path.stat().st_size / 1024:8.0f} kB")
 
 
-def _segmentation_labels(ctx, args):
-    """Labels (1, 2, 3 = IVC, left, right) and their geometry from --segmentation."""
-    from . import mrml
-    from .existing_segmentation import parse_label_mapping, vein_labels_from_segmentation
-    from .volumes import read_volume
+def _segmentation_labels(ctx, args) -> tuple[np.ndarray, np.ndarray]:
+    """Labels (the pipeline's values) and their geometry from --segmentation."""
+    from .inputs.volumes import read_volume
+    from .scene.segmentation_nodes import read_segmentation_file
+    from .segment.existing import labels_from_label_map, parse_label_mapping
 
-    path = args.segmentation
-    if path.name.endswith(".seg.nrrd"):
-        if not path.is_file():
-            raise BadInputError(f"{path} does not exist: give a Slicer .seg.nrrd or a label map file")
-        node = ctx.scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "given segmentation")
-        storage = ctx.scene.AddNewNodeByClass("vtkMRMLSegmentationStorageNode")
-        storage.SetFileName(str(path))
-        node.SetAndObserveStorageNodeID(storage.GetID())
-        try:
-            if not storage.ReadData(node):
-                raise ValueError(
-                    f"cannot read the segmentation {path}: give a Slicer .seg.nrrd or a label map file"
-                )
-            labels, m, _ = vein_labels_from_segmentation(node)
-        finally:
-            # The pipeline adds the three vein segments; the user's file stays as it is.
-            mrml.remove_nodes(ctx.scene, [node, storage])
-        return labels, m
-    raw, m = read_volume(path)
-    values = (
-        parse_label_mapping(args.labels) if args.labels else {"ivc": 1, "left_iliac": 2, "right_iliac": 3}
-    )
-    labels = np.zeros(raw.shape, dtype=np.uint8)
-    for branch, value in values.items():
-        labels[raw == value] = {"ivc": 1, "left_iliac": 2, "right_iliac": 3}[branch]
-    return labels, m
+    if args.segmentation.name.endswith(".seg.nrrd"):
+        return read_segmentation_file(ctx.scene, args.segmentation)
+    raw, ijk_to_ras = read_volume(args.segmentation)
+    values = parse_label_mapping(args.labels) if args.labels else None
+    return labels_from_label_map(raw, values), ijk_to_ras
 
 
 def plan_command(args: argparse.Namespace, clock=None) -> int:
     """ivc-plan plan: the pipeline on a patient's volume (architecture section 6). ``clock``
     (a ``stages.StageClock``) lets the benchmark time the stages and sample memory."""
-    from . import mrml
-    from .catalog import load_catalog
+    from .inputs.seeds import SeedPoints, read_seeds
+    from .inputs.volumes import describe_volume, read_volume
     from .pipeline import PipelineInput, run_pipeline
-    from .scene import create_scene
-    from .seeds import read_seeds
+    from .plan.catalog import load_catalog
+    from .scene.context import create_scene
+    from .scene.nodes import add_volume_from_array
     from .stages import StageClock
-    from .volumes import describe_volume, read_volume
 
     if args.seeds is None and args.segmentation is None:
         raise BadInputError("give --seeds (to segment the veins) or --segmentation (to use an existing one)")
     if args.labels and args.segmentation is None:
         raise BadInputError("--labels goes with --segmentation (the label values of a label map file)")
-    seeds = read_seeds(args.seeds) if args.seeds else {}
+    seeds = read_seeds(args.seeds) if args.seeds else SeedPoints()
     catalog = load_catalog(*args.catalog)
     clock = clock or StageClock(progress=_progress)
     with clock.stage("reading the volume"):
         image, ijk_to_ras = read_volume(args.volume, args.series)
     with create_scene() as ctx:
-        volume = mrml.add_volume_from_array(ctx.scene, image, ijk_to_ras, "venogram")
+        volume = add_volume_from_array(ctx.scene, image, ijk_to_ras, "venogram")
         labels = m = None
         if args.segmentation is not None:
             with clock.stage("reading the segmentation"):
@@ -266,10 +181,12 @@ def plan_command(args: argparse.Namespace, clock=None) -> int:
 
 def _demo_summary(phantom, result) -> None:
     """How the demo's measurements compare with the phantom's truth."""
+    from .phantom.files import truth_summary
+
     summary = truth_summary(phantom)
     print("segmented from the seeds, centerlines and diameter profiles (truth in brackets):")
     for name, prof in result.measured.profiles.items():
-        value = {"ivc": 1, "left_iliac": 2, "right_iliac": 3}[name]
+        value = names.VEIN_LABELS[name]
         found, truth_mask = result.segmentation.labels == value, phantom.labels == value
         dice = 2.0 * (found & truth_mask).sum() / (found.sum() + truth_mask.sum())
         ok = ~prof.confluence_zone
@@ -281,16 +198,18 @@ def _demo_summary(phantom, result) -> None:
             f"smallest area {prof.area_mm2[i]:5.1f} mm2 at {prof.distance_mm[i]:.0f} mm"
         )
     for occ in result.segmentation.occlusions:
-        print(f"  occlusion found on {occ.branch}: {occ.length_mm:.0f} mm without lumen")
+        print(f"  occlusion found: {occ.describe()}")
 
 
 def _run(args: argparse.Namespace) -> int:
     if args.command == "plan":
         return plan_command(args)
-    from .catalog import load_catalog
-    from .phantom import make_phantom
+    from .inputs.seeds import as_seed_points
+    from .phantom.files import truth_summary, write_phantom
+    from .phantom.generate import make_phantom
     from .pipeline import PipelineInput, run_pipeline
-    from .scene import create_scene, save_mrb
+    from .plan.catalog import load_catalog
+    from .scene.context import create_scene, save_mrb
     from .stages import StageClock
 
     options = phantom_options(args)
@@ -310,7 +229,7 @@ def _run(args: argparse.Namespace) -> int:
         )
     with create_scene() as ctx:
         with clock.stage("phantom files"):
-            files, nodes = write_phantom(ctx, phantom, args.out)
+            files, nodes = write_phantom(ctx.scene, phantom, args.out)
         if args.command == "phantom":
             files.append(save_mrb(ctx, args.out / "scene.mrb"))
             print(f"wrote {len(files)} files to {args.out}")
@@ -323,7 +242,9 @@ def _run(args: argparse.Namespace) -> int:
             "size_ijk": summary["size_ijk"],
             "spacing_mm": summary["spacing_mm"],
         }
-        case = PipelineInput(nodes.volume, phantom.image, phantom.ijk_to_ras, description, seeds)
+        case = PipelineInput(
+            nodes.volume, phantom.image, phantom.ijk_to_ras, description, as_seed_points(seeds, "the demo")
+        )
         result = run_pipeline(ctx, case, args.out, catalog=load_catalog(), clock=clock)
     _demo_summary(phantom, result)
     _print_plan(result.plan, files + result.files, args.out)

@@ -1,73 +1,240 @@
-"""The whole pipeline on one volume, into a scene and an output folder (architecture sections 2, 6).
+"""The pipeline: one volume from its veins to a stent plan in a scene and an output folder.
 
-segment (from seeds) or take a segmentation -> vein label map -> centerlines and diameter
-profiles -> findings -> suggested plan -> scene.mrb, view3d.png, report.html. ``ivc-plan plan``,
-``ivc-plan demo`` and the benchmark all run this one function, so they run the same steps;
-each stage is timed (``stages.StageClock``) and announced to ``progress``.
+Each step is a function that the Slicer module's buttons call one by one and that
+:func:`run_pipeline` (``ivc-plan plan``, ``ivc-plan demo``, the benchmark) calls in a row, so
+both run the same code:
+
+1. veins: :func:`segment_into_scene` (from seed points) or :func:`import_labels_into_scene`
+   (an existing segmentation) -> a segmentation node;
+2. :func:`measure_segmentation_node` / :func:`measure_into_scene` -> centerlines and diameter
+   profiles (and their curves, tables and chart);
+3. :func:`plan_veins` -> findings and a suggested plan, kept in a ``PlanSession`` for edits;
+   ``scene.plan_editor.ScenePlan.add`` shows it (models, tables, stent-end handles);
+4. ``outputs.folder.write_output_folder`` writes the files of architecture section 6.
+
+Every step computes before it makes a node, so bad input (ValueError) leaves the scene as it
+was. Each stage of :func:`run_pipeline` is timed (``stages.StageClock``) and announced.
 """
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from . import names
+from .inputs.seeds import SeedPoints, as_seed_points
+from .measure.datatypes import VeinMeasurements
+from .names import Modality, Template
+from .plan.catalog import Catalog
+from .plan.datatypes import Plan, PlanSettings
+from .plan.session import PlanSession
+from .scene.centerline_nodes import CenterlineNodes
+from .scene.plan_nodes import PlanNodes
+from .segment.datatypes import VeinSegmentation, VeinsOrigin
 from .stages import StageClock
-
-VEIN_VALUES = {"ivc": 1, "left_iliac": 2, "right_iliac": 3}
-VEIN_SURFACE_COLOR = (0.35, 0.55, 0.95)  # venous blue, as the vein segments
 
 
 @dataclass
 class PipelineInput:
     """One case. ``volume_node`` is the venogram already in the context's scene; ``image`` and
     ``ijk_to_ras`` are its voxels (k, j, i) and geometry. Give ``seeds`` to segment, or
-    ``labels`` (1 IVC, 2 left, 3 right; other values ignored) with their geometry to use an
-    existing segmentation. ``description`` is what the report says about the input: file type,
-    size and spacing, never a name, path or date (no patient identifiers)."""
+    ``labels`` (the pipeline's values: 1 IVC, 2 left, 3 right, 4 occluded; others ignored) with
+    their geometry to use an existing segmentation (``seeds`` then only mark ends and landmarks).
+    ``description`` is what the report says about the input: file type, size and spacing, never
+    a name, path or date (no patient identifiers)."""
 
     volume_node: Any
     image: np.ndarray
     ijk_to_ras: np.ndarray
     description: dict[str, Any]
-    seeds: dict[str, np.ndarray] = field(default_factory=dict)
+    seeds: SeedPoints = field(default_factory=SeedPoints)
     labels: np.ndarray | None = None
     labels_ijk_to_ras: np.ndarray | None = None
 
 
 @dataclass
+class SceneNodes:
+    """The nodes a pipeline run made, by what they show."""
+
+    segmentation: Any
+    surface: Any = None  # the vein surface model the centerlines were computed from
+    centerlines: CenterlineNodes | None = None
+    plan: PlanNodes | None = None
+
+    def shown_in_view(self) -> list[Any]:
+        """What view3d.png shows: the veins (their surface, else the segmentation), the
+        centerlines and the stents."""
+        veins = self.surface if self.surface is not None else self.segmentation
+        shown = [veins] if veins is not None else []
+        if self.centerlines is not None:
+            shown += list(self.centerlines.curves.values())
+        if self.plan is not None:
+            shown += list(self.plan.models.values())
+        return shown
+
+
+@dataclass
 class PipelineResult:
-    plan: Any  # plan_types.Plan
-    plan_context: Any  # planner.PlanContext (for edits)
-    measured: Any  # analysis.VeinMeasurements
-    segmentation: Any  # segmentation.VeinSegmentation, or None for an existing segmentation
-    labels: np.ndarray  # vein labels 1..3 in ``labels_ijk_to_ras`` geometry
-    labels_ijk_to_ras: np.ndarray
-    modality: str
-    files: list[Path]
-    clock: StageClock
-    nodes: dict[str, Any] = field(default_factory=dict)  # segmentation, surface, centerlines, plan
-    seed_names: list[str] = field(default_factory=list)
+    """What a run (or the module's steps) produced: the plan and everything the output folder
+    and the report are written from."""
+
+    session: PlanSession
+    measured: VeinMeasurements
+    origin: VeinsOrigin
+    seeds: SeedPoints
+    modality: Modality
+    description: dict[str, Any]
+    nodes: SceneNodes
+    clock: StageClock = field(default_factory=StageClock)
+    segmentation: VeinSegmentation | None = None  # the seeded segmentation, when segmented here
+    files: list[Path] = field(default_factory=list)
+
+    @property
+    def plan(self) -> Plan:
+        return self.session.plan
 
 
-def modality_of(image: np.ndarray, veins: np.ndarray | None = None) -> str:
-    """ "ct", "noncontrast-ct" or "mr": what the planner's LOW_CONFIDENCE_MODALITY check needs.
-    A CT whose vein voxels are below 100 HU has unenhanced veins (a segmentation brought in)."""
-    from .segmentation import looks_like_ct
-
-    if not looks_like_ct(image):
-        return "mr"
-    vein_voxels = veins is not None and veins.shape == image.shape and np.any(veins > 0)
-    if vein_voxels and np.median(image[veins > 0]) < 100.0:
-        return "noncontrast-ct"
-    return "ct"
+# ---------------------------------------------------------------------------------------------
+# 1. Veins
 
 
-def _vein_labels(labels: np.ndarray) -> np.ndarray:
-    return np.where(np.isin(labels, (1, 2, 3)), labels, 0).astype(np.uint8)
+def segment_into_scene(
+    scene: Any, volume_node: Any, seeds: Mapping[str, Any], name: str = "Veins"
+) -> tuple[Any, VeinSegmentation]:
+    """Segment the veins of a volume node from seed points and add the segmentation node (which
+    records the seeds it came from, ``names.VEIN_SOURCE_ATTRIBUTE``).
+
+    Everything is computed before the node is made, so a ValueError (bad volume, bad seeds, no
+    contrast) leaves the scene as it was.
+    """
+    from .scene.nodes import array_and_geometry
+    from .scene.segmentation_nodes import add_vein_segmentation
+    from .segment.seeded import segment_veins
+
+    if volume_node is None or not volume_node.IsA("vtkMRMLScalarVolumeNode"):
+        raise ValueError("select a scalar volume (the CT or MR venogram) to segment")
+    points = as_seed_points(seeds)
+    # A view of the node's voxels: segment_veins only reads them (a copy of a 512 x 512 x 400
+    # CT costs 0.45 s and 210 MB).
+    voxels, ijk_to_ras = array_and_geometry(volume_node, copy=False)
+    result = segment_veins(voxels, ijk_to_ras, points)
+    node = add_vein_segmentation(scene, result.labels, result.ijk_to_ras, volume_node, name)
+    used = tuple(label for label in points if label not in map(str, names.LANDMARK_SEEDS))
+    node.SetAttribute(names.VEIN_SOURCE_ATTRIBUTE, VeinsOrigin(names.VeinSource.SEEDS, used).to_attribute())
+    return node, result
+
+
+def import_labels_into_scene(
+    scene: Any, labels: np.ndarray, ijk_to_ras: np.ndarray, volume_node: Any = None, name: str = "Veins"
+) -> Any:
+    """A segmentation node of a label map of the pipeline's values (an existing segmentation),
+    in ``volume_node``'s geometry when the grids agree.
+
+    :raises ValueError: when the label map has no vein voxel.
+    """
+    from .scene.nodes import array_and_geometry
+    from .scene.segmentation_nodes import add_vein_segmentation
+
+    keep = (*names.VEIN_LABELS.values(), names.OCCLUDED_LABEL)
+    kept = np.where(np.isin(labels, keep), labels, 0).astype(np.uint8)
+    if not np.any(np.isin(kept, tuple(names.VEIN_LABELS.values()))):
+        raise ValueError("the segmentation has no IVC or iliac vein voxels: check --labels")
+    reference = None
+    if volume_node is not None:
+        image_matrix = array_and_geometry(volume_node, copy=False)[1]
+        dims = volume_node.GetImageData().GetDimensions()
+        if tuple(kept.shape[::-1]) == tuple(dims) and np.allclose(ijk_to_ras, image_matrix, atol=1e-3):
+            reference = volume_node
+    node = add_vein_segmentation(scene, kept, np.asarray(ijk_to_ras, dtype=float), reference, name)
+    node.SetAttribute(names.VEIN_SOURCE_ATTRIBUTE, VeinsOrigin().to_attribute())
+    return node
+
+
+def veins_origin(segmentation_node: Any) -> VeinsOrigin:
+    """How the veins of a segmentation node were obtained (a segmentation given, unless this
+    module segmented them from seeds)."""
+    return VeinsOrigin.from_attribute(segmentation_node.GetAttribute(names.VEIN_SOURCE_ATTRIBUTE))
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. Centerlines and diameter profiles
+
+
+def measure_segmentation_node(
+    segmentation_node: Any,
+    seeds: Mapping[str, Any] | None = None,
+    reference_volume: Any = None,
+    segment_ids: Mapping[str, str] | None = None,
+) -> VeinMeasurements:
+    """Measure the veins of a segmentation node (nothing is added to the scene).
+
+    The three vein segments are ``segment_ids`` (branch -> segment ID) where given, else found
+    by ID, then terminology. An occluded stretch this module segmented (segment
+    ``occluded_vein``) joins the lumen for the centerlines and is reported in ``occlusions``.
+    """
+    from .measure.veins import measure_labels
+    from .scene.segmentation_nodes import vein_labels_from_segmentation
+
+    chosen = dict(segment_ids) if segment_ids else None
+    labels, ijk_to_ras, _ = vein_labels_from_segmentation(segmentation_node, reference_volume, chosen)
+    return measure_labels(labels, ijk_to_ras, seeds=seeds)
+
+
+def measure_into_scene(
+    scene: Any,
+    segmentation_node: Any,
+    seeds: Mapping[str, Any] | None = None,
+    reference_volume: Any = None,
+    folder_name: str = "IVC centerlines",
+    parent_item: int | None = None,
+    segment_ids: Mapping[str, str] | None = None,
+) -> tuple[CenterlineNodes, VeinMeasurements]:
+    """Measure the veins of a segmentation node and add the curves, tables and chart. Everything
+    is measured before the first node is made, so a ValueError leaves the scene as it was."""
+    from .scene.centerline_nodes import add_centerlines_to_scene
+
+    measured = measure_segmentation_node(segmentation_node, seeds, reference_volume, segment_ids)
+    nodes = add_centerlines_to_scene(
+        scene, measured.tree, measured.profiles, folder_name=folder_name, parent_item=parent_item
+    )
+    return nodes, measured
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. Findings and plan
+
+
+def plan_veins(
+    measured: VeinMeasurements,
+    seeds: Mapping[str, Any] | None,
+    catalog: Catalog,
+    template: str | Template = Template.AUTO,
+    settings: PlanSettings | None = None,
+    modality: Modality = Modality.CT,
+) -> PlanSession:
+    """Findings (references, lesions, landmarks from the Renal and Inguinal seeds) and the
+    suggested plan of ``template``, in a session for editing.
+
+    :raises ValueError: for an unknown template, or one the anatomy cannot take.
+    """
+    from .plan.findings import find_findings
+    from .plan.sizing import PlanContext
+    from .plan.templates import make_plan, parse_template
+
+    chosen = parse_template(template)
+    findings = find_findings(measured.tree, measured.profiles, seeds=seeds, occlusions=measured.occlusions)
+    context = PlanContext(
+        measured.tree, measured.profiles, findings, catalog, settings or PlanSettings(), Modality(modality)
+    )
+    return PlanSession(context, make_plan(context, chosen))
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole run
 
 
 def run_pipeline(
@@ -75,118 +242,67 @@ def run_pipeline(
     case: PipelineInput,
     out: Path,
     *,
-    catalog: Any,
-    template: str = "auto",
+    catalog: Catalog,
+    template: str | Template = Template.AUTO,
+    settings: PlanSettings | None = None,
     clock: StageClock | None = None,
     render: bool = True,
     report: bool = True,
 ) -> PipelineResult:
-    """Run every stage on ``case``, put the results in ``ctx.scene`` and write the contract's
+    """Run every step on ``case``, put the results in ``ctx.scene`` and write the contract's
     files (architecture section 6) to ``out``. Raises ValueError for input the user can fix."""
-    from . import mrml
-    from .analysis import measure_veins, segment_volume_into_scene
-    from .findings import find_findings
-    from .planner import TEMPLATES, PlanContext, make_plan
-    from .profile_io import write_profiles
-    from .scene import save_mrb
+    from .measure.veins import measure_labels
+    from .outputs.folder import write_output_folder
+    from .plan.templates import parse_template
+    from .scene.centerline_nodes import add_centerlines_to_scene
+    from .scene.nodes import add_model, place_in_folder
+    from .scene.plan_nodes import add_plan_to_scene
+    from .segment.checks import modality_of
 
-    if template not in TEMPLATES:
-        raise ValueError(f"unknown template {template!r}: choose one of {', '.join(TEMPLATES)}")
-    if case.labels is None and not case.seeds:
+    template = parse_template(template)
+    seeds = as_seed_points(case.seeds)
+    if case.labels is None and not seeds:
         raise ValueError("give seed points (to segment the veins) or an existing segmentation")
     clock = clock or StageClock()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    files: list[Path] = []
-    nodes: dict[str, Any] = {}
-    seg = None
-    occlusions: list = []
+    segmentation = None
 
     if case.labels is None:
         with clock.stage("segmentation", "segmenting the veins from the seeds"):
-            node, seg = segment_volume_into_scene(ctx.scene, case.volume_node, case.seeds)
-            labels, m, occlusions = seg.measurable_labels(), seg.ijk_to_ras, seg.occlusions
-            veins = _vein_labels(labels)
+            node, segmentation = segment_into_scene(ctx.scene, case.volume_node, seeds)
+            labels, ijk_to_ras = segmentation.labels, segmentation.ijk_to_ras
+            occlusions = segmentation.occlusions
     else:
-        from .segmentation import OCCLUDED_LABEL, fill_occluded, occlusions_from_labels
-
         with clock.stage("segmentation import"):
-            m = np.asarray(case.labels_ijk_to_ras, dtype=float)
-            # A segmentation saved by this module keeps its occluded stretches (label 4).
-            filled = fill_occluded(case.labels)
-            occlusions = occlusions_from_labels(case.labels, m, filled)
-            veins = _vein_labels(filled)
-            if not np.any(veins):
-                raise ValueError("the segmentation has no IVC or iliac vein voxels: check --labels")
-            same_grid = veins.shape == case.image.shape and np.allclose(m, case.ijk_to_ras, atol=1e-3)
-            keep = np.where(np.isin(case.labels, (1, 2, 3, OCCLUDED_LABEL)), case.labels, 0).astype(np.uint8)
-            node = mrml.add_vein_segmentation(
-                ctx.scene, keep, m, case.volume_node if same_grid else None, "Veins"
-            )
-    nodes["segmentation"] = node
-
-    with clock.stage("label files"):
-        files.append(mrml.save_node(node, out / "segmentation.seg.nrrd"))
-        label_node = mrml.add_volume_from_array(ctx.scene, veins, m, "vein labels", True)
-        files.append(mrml.save_node(label_node, out / "veins_labels.nii.gz"))
-        mrml.remove_nodes(ctx.scene, [label_node])
+            labels = case.labels
+            ijk_to_ras = np.asarray(case.labels_ijk_to_ras, dtype=float)
+            node = import_labels_into_scene(ctx.scene, labels, ijk_to_ras, case.volume_node)
+            occlusions = None  # read back from the label map (a segmentation this module saved)
+    nodes = SceneNodes(node)
 
     with clock.stage("centerlines and profiles", "extracting centerlines and diameter profiles"):
-        seeds = {k: v for k, v in case.seeds.items() if k in ("IVC", "Left", "Right")}
-        measured = measure_veins(veins, m, seeds=seeds)
-        nodes["centerlines"] = mrml.add_centerlines_to_scene(ctx.scene, measured.tree, measured.profiles)
+        measured = measure_labels(labels, ijk_to_ras, seeds=seeds, occlusions=occlusions)
+        nodes.centerlines = add_centerlines_to_scene(ctx.scene, measured.tree, measured.profiles)
         # The surface the centerlines were computed from, see-through so the stents show: what
         # the 3D view draws for the veins (converting the segmentation again would cost ~1.5 s
         # on a 512 x 512 x 400 CT).
-        surface = mrml.add_model(ctx.scene, measured.surface, "Vein surface", VEIN_SURFACE_COLOR, 0.35)
-        mrml.place_in_folder(ctx.scene, surface, nodes["centerlines"].folder_item)
-        nodes["surface"] = surface
-        files += write_profiles(measured.profiles, out)
+        nodes.surface = add_model(ctx.scene, measured.surface, "Vein surface", names.VEIN_SURFACE_COLOR, 0.35)
+        place_in_folder(ctx.scene, nodes.surface, nodes.centerlines.folder_item)
 
     with clock.stage("findings and plan"):
-        modality = modality_of(case.image, veins)
-        findings = find_findings(measured.tree, measured.profiles, seeds=case.seeds, occlusions=occlusions)
-        plan_context = PlanContext(measured.tree, measured.profiles, findings, catalog, modality=modality)
-        plan = make_plan(plan_context, template)
-        nodes["plan"] = mrml.add_plan_to_scene(ctx.scene, plan)
-        path = out / "plan.json"
-        path.write_text(json.dumps(plan.to_json(), indent=2) + "\n")
-        files.append(path)
-
-    with clock.stage("scene.mrb", "saving the scene"):
-        files.append(save_mrb(ctx, out / "scene.mrb"))
+        modality = modality_of(case.image, case.ijk_to_ras, measured.labels, measured.labels_ijk_to_ras)
+        session = plan_veins(measured, seeds, catalog, template, settings, modality)
+        nodes.plan = add_plan_to_scene(ctx.scene, session.plan)
 
     result = PipelineResult(
-        plan, plan_context, measured, seg, veins, m, modality, files, clock, nodes, sorted(case.seeds)
+        session=session,
+        measured=measured,
+        origin=veins_origin(node),
+        seeds=seeds,
+        modality=modality,
+        description=case.description,
+        nodes=nodes,
+        clock=clock,
+        segmentation=segmentation,
     )
-    view = None
-    if render:
-        with clock.stage("3D view", "rendering the 3D view"):
-            view = render_plan_view(ctx, result, out / "view3d.png")
-            files.append(view)
-    if report:
-        from .report import write_report
-
-        with clock.stage("report", "writing the report"):
-            files.append(out / "report.html")  # listed in itself
-            write_report(out / "report.html", result, case.description, view3d=view)
+    result.files = write_output_folder(ctx, result, Path(out), render=render, report=report)
     return result
-
-
-def render_plan_view(
-    ctx: Any, result: PipelineResult, path: Path, size: tuple[int, int] = (800, 900)
-) -> Path:
-    """view3d.png: the veins (their surface model, else the segmentation), the centerlines if
-    they are in ``result.nodes`` and the stents, from the front."""
-    from .render import Framing, render_view, save_png
-
-    nodes = result.nodes
-    veins = nodes.get("surface")
-    if veins is None:
-        veins = nodes.get("segmentation")
-    shown = [veins] if veins is not None else []
-    if nodes.get("centerlines") is not None:
-        shown += list(nodes["centerlines"].curves.values())
-    shown += list(nodes["plan"].models.values())
-    framing = Framing.of_nodes(shown) if veins is not None else None
-    return save_png(render_view(ctx, shown, size, framing), path)

@@ -1,0 +1,327 @@
+"""Vein label map -> closed surface -> VMTK centerlines -> branches labelled by anatomy.
+
+One source at the cranial end of the IVC and two targets at the caudal ends of the iliac
+veins (from the seeds when given, otherwise from the segments' extreme slabs), cost 1/R, as
+SlicerVMTK's Extract Centerline does. The two lines VMTK returns share the IVC; where they
+part is the confluence. Each branch is resampled every 1 mm from the confluence outward and
+trimmed where it runs into a capped end, where VMTK's inscribed spheres are unreliable.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import names
+from .datatypes import CenterlineBranch, CenterlineResult, CenterlineTree
+from .surface import mask_to_surface
+from .vmtk_compat import vmtk_class
+
+SEED_MAX_DISTANCE_MM = 20.0  # a seed farther than this from its vein is a mistake, not a hint
+END_TOLERANCE_MM = 6.0  # how far a centerline may start/end from its end point
+SPLIT_TOLERANCE_MM = 1.0  # the two lines count as one until they part by more than this
+SLAB_MM = 3.0  # thickness of the extreme slab whose centroid is an automatic end point
+MIN_RADIUS_MM = 1.5  # a "vein" never wider than 3 mm is a stray stroke, not something to measure
+
+
+def _voxel_ras(mask: np.ndarray, ijk_to_ras: np.ndarray) -> np.ndarray:
+    kji = np.argwhere(mask)
+    return kji[:, ::-1] @ ijk_to_ras[:3, :3].T + ijk_to_ras[:3, 3]
+
+
+def _check_components(mask: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+    """Keep the vein tree; refuse a second piece big enough to be a vein of its own."""
+    from scipy import ndimage
+
+    lab, n = ndimage.label(mask, structure=np.ones((3, 3, 3)))
+    if n <= 1:
+        return mask
+    sizes = np.bincount(lab.ravel())[1:]
+    order = np.argsort(sizes)[::-1]
+    voxel_mm3 = float(np.prod(spacing))
+    second = sizes[order[1]] * voxel_mm3
+    # Specks (a few voxels a Segment Editor stroke left behind) are dropped; a piece of
+    # 300 mm3 or more (a 10 mm vein over 4 mm) is a disconnected vein and an error.
+    if second >= 300.0:
+        raise ValueError(
+            f"the veins are in {n} disconnected pieces ({sizes[order[0]] * voxel_mm3:.0f} and "
+            f"{second:.0f} mm3 are the largest): the IVC and both iliac veins must form one connected "
+            "tree; fill the gap in the segmentation, or segment an occlusion with a Via point through it"
+        )
+    return lab == order[0] + 1
+
+
+def _check_thickness(mask: np.ndarray, spacing: np.ndarray, segment_id: str) -> None:
+    """Refuse a segment too thin for a centerline before VMTK sees it (VMTK does not fail
+    cleanly on degenerate tubes)."""
+    from scipy import ndimage
+
+    nz = np.argwhere(mask)
+    lo, hi = np.maximum(nz.min(axis=0) - 1, 0), nz.max(axis=0) + 2
+    crop = mask[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+    # The distance transform reaches the centre of the nearest background voxel; the wall is
+    # half a voxel closer.
+    widest = float(ndimage.distance_transform_edt(crop, sampling=spacing[::-1]).max()) - 0.5 * float(
+        spacing.min()
+    )
+    if widest < MIN_RADIUS_MM:
+        raise ValueError(
+            f"the {segment_id} segment is at most {2 * widest:.1f} mm wide, too small for a centerline: "
+            "segment the whole vein lumen"
+        )
+
+
+def find_end_points(
+    labels_kji: np.ndarray, ijk_to_ras: np.ndarray, label_values: dict[str, int], seeds: dict | None = None
+) -> dict[str, np.ndarray]:
+    """End points of the analysis: the seeds when given (checked), otherwise the centroids of the
+    cranial-most IVC slab and the caudal-most slab of each iliac vein."""
+    from scipy.spatial import cKDTree
+
+    out = {}
+    for key, branch, cranial in (
+        ("IVC", "ivc", True),
+        ("Left", "left_iliac", False),
+        ("Right", "right_iliac", False),
+    ):
+        pts = _voxel_ras(labels_kji == label_values[branch], ijk_to_ras)
+        if seeds and key in seeds and seeds[key] is not None:
+            seed = np.asarray(seeds[key], dtype=float).reshape(3)
+            dist = cKDTree(pts).query(seed)[0]
+            if dist > SEED_MAX_DISTANCE_MM:
+                raise ValueError(
+                    f"the {key} seed is {dist:.0f} mm from the {names.SEGMENT_IDS[branch]} segment "
+                    f"(more than {SEED_MAX_DISTANCE_MM:.0f} mm): move it into the vein"
+                )
+            out[key] = seed
+            continue
+        s = pts[:, 2]
+        slab = s >= s.max() - SLAB_MM if cranial else s <= s.min() + SLAB_MM
+        out[key] = pts[slab].mean(axis=0)
+    if out["Left"][0] > out["Right"][0]:
+        raise ValueError(
+            "the left iliac end lies to the patient's right of the right one (larger R): the iliac segments "
+            "(or the Left/Right seeds) look swapped; swap them and run again"
+        )
+    return out
+
+
+def _run_vmtk(surface, source: np.ndarray, targets: list[np.ndarray]):
+    """VMTK centerlines from the surface point nearest `source` to those nearest each target."""
+    from vtkmodules.vtkCommonCore import vtkIdList
+    from vtkmodules.vtkCommonDataModel import vtkPointLocator
+
+    locator = vtkPointLocator()
+    locator.SetDataSet(surface)
+    locator.BuildLocator()
+    src_ids, tgt_ids = vtkIdList(), vtkIdList()
+    src_ids.InsertNextId(locator.FindClosestPoint(source.tolist()))
+    for t in targets:
+        tgt_ids.InsertNextId(locator.FindClosestPoint(t.tolist()))
+    centerlines = vmtk_class("vtkvmtkPolyDataCenterlines")()
+    centerlines.SetInputData(surface)
+    centerlines.SetSourceSeedIds(src_ids)
+    centerlines.SetTargetSeedIds(tgt_ids)
+    centerlines.SetRadiusArrayName("MaximumInscribedSphereRadius")
+    centerlines.SetCostFunction("1/R")
+    centerlines.SetFlipNormals(0)
+    centerlines.SetAppendEndPointsToCenterlines(0)
+    # SlicerVMTK disables Voronoi simplification with VTK 9; it brought nothing here either.
+    centerlines.SetSimplifyVoronoi(0)
+    centerlines.SetCenterlineResampling(1)
+    centerlines.SetResamplingStepLength(0.5)
+    centerlines.Update()
+    out = centerlines.GetOutput()
+    radius = out.GetPointData().GetArray("MaximumInscribedSphereRadius")
+    lines = []
+    for c in range(out.GetNumberOfCells()):
+        ids = out.GetCell(c).GetPointIds()
+        idx = [ids.GetId(k) for k in range(ids.GetNumberOfIds())]
+        pts = np.array([out.GetPoint(i) for i in idx])
+        r = np.array([radius.GetValue(i) for i in idx])
+        lines.append((pts, r))
+    return lines
+
+
+def _arc(points: np.ndarray) -> np.ndarray:
+    return np.r_[0.0, np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))]
+
+
+def _resample(points: np.ndarray, radius: np.ndarray, step: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Points every `step` mm along the polyline (the first one kept), radius interpolated."""
+    from scipy.ndimage import gaussian_filter1d
+
+    s = _arc(points)
+    keep = np.r_[True, np.diff(s) > 1e-9]
+    points, radius, s = points[keep], radius[keep], s[keep]
+    # VMTK lines follow the Voronoi diagram and zigzag by a fraction of a millimetre; a 1.5 mm
+    # Gaussian along the line removes that without cutting corners the veins really have.
+    sigma = 1.5 / max(np.median(np.diff(s)), 1e-3)
+    smooth = gaussian_filter1d(points, sigma, axis=0, mode="nearest")
+    smooth[0] = points[0]
+    s2 = _arc(smooth)
+    t = np.arange(0.0, s2[-1] + 1e-9, step)
+    pts = np.stack([np.interp(t, s2, smooth[:, c]) for c in range(3)], axis=1)
+    return pts, np.interp(t, s2, radius)
+
+
+def _trim_end(points: np.ndarray, radius: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Drop the last inscribed-sphere radius of a branch: there the line runs into the cap
+    (a flat end where the vein leaves the volume, or a segment's rounded end) and the
+    spheres shrink against it."""
+    if len(points) < 10:
+        return points, radius
+    tail = radius[-min(len(radius), 20) :]
+    cut = int(np.ceil(max(float(np.median(tail)), 3.0)))
+    cut = min(cut, len(points) // 3)
+    return points[: len(points) - cut], radius[: len(radius) - cut]
+
+
+def _fit_axis(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    centre = points.mean(axis=0)
+    direction = np.linalg.svd(points - centre)[2][0]
+    if direction @ (points[-1] - points[0]) < 0:
+        direction = -direction
+    return centre, direction
+
+
+def _place_confluence(raw: dict, parting: np.ndarray):
+    """Move the confluence from where VMTK's lines part to where the iliac axes meet.
+
+    Minimal paths through the confluence stay in the IVC's wide lumen and part 5-25 mm above
+    the point where the iliac veins join it, so distances from the parting point would put an
+    iliac stent "ending at the confluence" inside the IVC. The iliac veins' axes just past the
+    confluence blob, extended back, meet at the anatomical confluence; the branches are
+    re-joined there with straight pieces. If the axes do not meet plausibly (further than 40 mm
+    below the parting point, or not below it), the parting point is kept.
+    """
+    radius = float(np.median(raw["ivc"][1][:5]))
+    axes = []
+    for name in ("left_iliac", "right_iliac"):
+        pts = raw[name][0]
+        s = _arc(pts)
+        sel = (s >= radius + 2.0) & (s <= radius + 22.0)
+        if sel.sum() < 5:
+            return raw, parting
+        axes.append((_fit_axis(pts[sel]), int(np.argmax(sel))))
+    (c1, u1), first1 = axes[0]
+    (c2, u2), first2 = axes[1]
+    # Closest points of the two axis lines.
+    w = c1 - c2
+    a, b, c, d, e = u1 @ u1, u1 @ u2, u2 @ u2, u1 @ w, u2 @ w
+    den = a * c - b * b
+    if abs(den) < 1e-6:
+        return raw, parting
+    t1, t2 = (b * e - c * d) / den, (a * e - b * d) / den
+    meet = ((c1 + t1 * u1) + (c2 + t2 * u2)) / 2.0
+    drop = parting[2] - meet[2]
+    if not 0.0 < drop <= 40.0 or np.linalg.norm(meet[:2] - parting[:2]) > 20.0:
+        return raw, parting
+    ivc_pts, ivc_r = raw["ivc"]
+    out = {"ivc": (np.vstack([meet, ivc_pts]), np.r_[ivc_r[0], ivc_r])}
+    for name, first in (("left_iliac", first1), ("right_iliac", first2)):
+        pts, r = raw[name]
+        out[name] = (np.vstack([meet, pts[first:]]), np.r_[r[first], r[first:]])
+    return out, meet
+
+
+def extract_centerlines(
+    labels_kji: np.ndarray,
+    ijk_to_ras: np.ndarray,
+    label_values: dict[str, int] | None = None,
+    seeds: dict | None = None,
+) -> CenterlineResult:
+    """The labelled centerline tree of the IVC and both iliac veins.
+
+    :param labels_kji: label map indexed [k, j, i] holding the three veins.
+    :param ijk_to_ras: its 4x4 voxel-to-RAS matrix.
+    :param label_values: label value per branch; default ``names.VEIN_LABELS`` (1, 2, 3).
+    :param seeds: optional "IVC", "Left", "Right" points (RAS) where the analysis starts and ends.
+    :raises ValueError: empty or missing segments, disconnected pieces, seeds far from the veins,
+        swapped sides, or veins too small for a centerline; the message says what to do.
+    """
+    from scipy.spatial import cKDTree
+
+    labels = np.asarray(labels_kji)
+    matrix = np.asarray(ijk_to_ras, dtype=float)
+    values = dict(label_values or names.VEIN_LABELS)
+    if labels.ndim != 3:
+        raise ValueError(f"the vein label map must be 3D, got shape {labels.shape}")
+    if not np.any(labels):
+        raise ValueError(
+            "the vein segmentation is empty: segment the veins (or pick the right segments) first"
+        )
+    for branch in names.BRANCHES:
+        if branch not in values or not np.any(labels == values[branch]):
+            raise ValueError(
+                f"the segmentation has no {names.SEGMENT_IDS[branch]} segment (label {values.get(branch)}): "
+                "the IVC and both iliac veins are needed"
+            )
+    # Everything below works on the veins' box only: the cost follows the veins, not the volume.
+    veins = np.isin(labels, [values[b] for b in names.BRANCHES])
+    nz = np.argwhere(veins)
+    lo = np.maximum(nz.min(axis=0) - 2, 0)
+    hi = np.minimum(nz.max(axis=0) + 3, labels.shape)
+    labels = labels[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+    shift = np.eye(4)
+    shift[:3, 3] = lo[::-1]
+    matrix = matrix @ shift
+    spacing = np.linalg.norm(matrix[:3, :3], axis=0)
+    for branch in names.BRANCHES:
+        _check_thickness(labels == values[branch], spacing, names.SEGMENT_IDS[branch])
+    mask = _check_components(np.isin(labels, [values[b] for b in names.BRANCHES]), spacing)
+    ends = find_end_points(np.where(mask, labels, 0), matrix, values, seeds)
+    surface = mask_to_surface(mask, matrix)
+    lines = _run_vmtk(surface, ends["IVC"], [ends["Left"], ends["Right"]])
+    if len(lines) != 2 or any(len(p) < 4 for p, _ in lines):
+        raise ValueError(
+            "VMTK found no centerline through the veins: the segments are too small or too thin; check the "
+            "segmentation (each vein should be several voxels wide)"
+        )
+    # Which line goes where: by their far ends, not by VMTK's order.
+    by_end = {}
+    for key in ("Left", "Right"):
+        d = [np.linalg.norm(p[-1] - ends[key]) for p, _ in lines]
+        by_end[key] = lines[int(np.argmin(d))]
+    if by_end["Left"] is by_end["Right"]:
+        raise ValueError("VMTK gave one line for both iliac veins: the iliac segments overlap; check them")
+    gaps = {}
+    for key, (pts, r) in by_end.items():
+        tol = max(END_TOLERANCE_MM, 1.5 * float(np.median(r[-10:])))
+        for where, p, target in (("starts", pts[0], ends["IVC"]), ("ends", pts[-1], ends[key])):
+            gap = float(np.linalg.norm(p - target))
+            name = "IVC" if where == "starts" else key
+            gaps[name] = max(gap, gaps.get(name, 0.0))
+            if gap > tol:
+                raise ValueError(
+                    f"the centerline to the {key.lower()} iliac vein {where} {gap:.0f} mm from its end point "
+                    f"(more than {tol:.0f} mm): the segmentation is probably too narrow or broken there"
+                )
+
+    left_pts, left_r = by_end["Left"]
+    right_pts, right_r = by_end["Right"]
+    # The confluence: where the two lines part.
+    dist_to_right = cKDTree(right_pts).query(left_pts)[0]
+    parted = np.flatnonzero(dist_to_right > SPLIT_TOLERANCE_MM)
+    if len(parted) == 0:
+        raise ValueError("the two iliac centerlines never part: the iliac segments overlap; check them")
+    i_split = max(int(parted[0]) - 1, 1)
+    confluence = left_pts[i_split]
+    j_split = int(cKDTree(right_pts).query(confluence)[1])
+
+    raw = {
+        "ivc": (left_pts[: i_split + 1][::-1], left_r[: i_split + 1][::-1]),
+        "left_iliac": (left_pts[i_split:], left_r[i_split:]),
+        "right_iliac": (np.vstack([confluence, right_pts[j_split + 1 :]]), right_r[j_split:]),
+    }
+    raw, confluence = _place_confluence(raw, confluence)
+    branches = {}
+    for name, (pts, r) in raw.items():
+        pts1, r1 = _resample(pts, r)
+        pts1, r1 = _trim_end(pts1, r1)
+        if len(pts1) < 5:
+            raise ValueError(
+                f"the {name.replace('_', ' ')} centerline is only {len(pts1)} mm long: the segment is too "
+                "short to measure; extend the segmentation or move the seed"
+            )
+        branches[name] = CenterlineBranch(name, pts1, np.arange(len(pts1), dtype=float), r1)
+    return CenterlineResult(CenterlineTree(branches, confluence.copy()), surface, ends, gaps)

@@ -1,0 +1,68 @@
+"""Surface, centerlines and diameter profiles of the veins of a label map, in one call.
+
+The Slicer module, ``ivc-plan`` and the tests call these, so they run the same steps. Nothing
+here touches a scene: ``pipeline.py`` puts the results into one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .. import names
+from ..segment.datatypes import OccludedStretch
+from ..segment.existing import vein_labels
+from ..segment.occlusion import fill_occluded, occlusions_from_labels
+from .centerline import extract_centerlines
+from .datatypes import BranchProfile, VeinMeasurements
+from .sections import compute_profiles
+
+
+def measure_veins(
+    labels_kji: np.ndarray,
+    ijk_to_ras: np.ndarray,
+    label_values: dict[str, int] | None = None,
+    seeds: Mapping[str, Any] | None = None,
+) -> VeinMeasurements:
+    """Centerline tree and cross-section profiles of the veins in a label map.
+
+    See :func:`centerline.extract_centerlines` for the parameters and the errors raised.
+    """
+    result = extract_centerlines(labels_kji, ijk_to_ras, label_values, seeds)
+    return VeinMeasurements(result, compute_profiles(result.tree, result.surface))
+
+
+def measure_labels(
+    labels_kji: np.ndarray,
+    ijk_to_ras: np.ndarray,
+    seeds: Mapping[str, Any] | None = None,
+    occlusions: list[OccludedStretch] | None = None,
+) -> VeinMeasurements:
+    """Measure a label map of the pipeline's values (1-3, and 4 for an occluded stretch this
+    module segmented): the occluded stretches join the lumen for the centerlines (so the tree is
+    one piece) and are reported in ``occlusions``: those given (the seeded segmentation's own,
+    measured along its paths), else those read back from the label map. Only the IVC, Left and
+    Right seeds are used."""
+    filled = fill_occluded(labels_kji)
+    ends = {k: seeds[k] for k in names.END_SEEDS if seeds and k in seeds}
+    measured = measure_veins(filled, ijk_to_ras, seeds=ends or None)
+    if occlusions is None:
+        occlusions = occlusions_from_labels(labels_kji, ijk_to_ras, filled)
+    measured.occlusions = list(occlusions)
+    measured.labels = vein_labels(filled)
+    measured.labels_ijk_to_ras = np.asarray(ijk_to_ras, dtype=float)
+    return measured
+
+
+def narrowest_section(profile: BranchProfile) -> tuple[np.ndarray, float, float]:
+    """(RAS position, area mm2, CE diameter mm) of a branch's smallest measured section,
+    leaving out the confluence zone (where a section plane also cuts another vein)."""
+    area = np.where(np.asarray(profile.confluence_zone, dtype=bool), np.inf, profile.area_mm2)
+    index = int(np.argmin(area))
+    return (
+        np.asarray(profile.points_ras[index], dtype=float),
+        float(profile.area_mm2[index]),
+        float(profile.ce_diameter_mm[index]),
+    )

@@ -1,0 +1,99 @@
+"""The one writer of an output folder (architecture section 6), for ``ivc-plan`` and the module.
+
+From a ``pipeline.PipelineResult``: ``segmentation.seg.nrrd`` and ``veins_labels.nii.gz`` (the
+veins measured), ``profile_<branch>.csv``, ``plan.json``, ``scene.mrb`` (the whole scene),
+``view3d.png`` (the veins, centerlines and stents rendered) and ``report.html``. The Slicer
+module's *Write report* writes the same files except the scene, which *Save scene* writes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..stages import StageClock
+
+if TYPE_CHECKING:
+    from ..pipeline import PipelineResult
+
+# Renders the given nodes into a PNG file and returns its path.
+ViewRenderer = Callable[[Sequence[Any], Path], Path]
+
+
+def offscreen_renderer(ctx: Any, size: tuple[int, int] = (800, 900)) -> ViewRenderer:
+    """A renderer drawing through slicer-core's displayable managers offscreen (``scene.render``),
+    framed on the nodes shown, from the front; ``ctx`` has the scene and application logic."""
+    from ..scene.render import Framing, render_view, save_png
+
+    def render(shown: Sequence[Any], path: Path) -> Path:
+        framing = Framing.of_nodes(shown) if shown else None
+        return save_png(render_view(ctx, shown, size, framing), path)
+
+    return render
+
+
+def write_output_folder(
+    ctx: Any,
+    result: PipelineResult,
+    out: Path,
+    *,
+    clock: StageClock | None = None,
+    scene_file: bool = True,
+    render: bool | ViewRenderer = True,
+    report: bool = True,
+) -> list[Path]:
+    """Write the output files of ``result`` into ``out`` (created if needed); return them in
+    the order written. ``ctx`` has the ``scene`` (and ``app_logic`` for the offscreen
+    renderer); ``render`` is True for the offscreen renderer, a renderer of one's own (the
+    application's 3D view), or False for no view3d.png. Each group of files is a stage of
+    ``clock`` (default: the result's)."""
+    from ..scene.context import save_mrb
+    from ..scene.nodes import add_volume_from_array, remove_nodes, save_node
+    from .profile_csv import write_profiles
+
+    clock = clock or result.clock
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    files: list[Path] = []
+    scene = ctx.scene
+    measured = result.measured
+
+    with clock.stage("label files"):
+        if result.nodes.segmentation is not None:
+            files.append(save_node(result.nodes.segmentation, out / "segmentation.seg.nrrd"))
+        if measured.labels is not None:
+            label_node = add_volume_from_array(
+                scene, measured.labels, measured.labels_ijk_to_ras, "vein labels", True
+            )
+            try:
+                files.append(save_node(label_node, out / "veins_labels.nii.gz"))
+            finally:
+                remove_nodes(scene, [label_node])
+
+    with clock.stage("profiles and plan.json"):
+        files += write_profiles(measured.profiles, out)
+        path = out / "plan.json"
+        path.write_text(json.dumps(result.plan.to_json(), indent=2) + "\n")
+        files.append(path)
+
+    if scene_file:
+        with clock.stage("scene.mrb", "saving the scene"):
+            files.append(save_mrb(scene, out / "scene.mrb"))
+
+    view = None
+    if render:
+        renderer = offscreen_renderer(ctx) if render is True else render
+        with clock.stage("3D view", "rendering the 3D view"):
+            view = renderer(result.nodes.shown_in_view(), out / "view3d.png")
+            files.append(view)
+    if report:
+        from .report import write_report
+
+        with clock.stage("report", "writing the report"):
+            files.append(out / "report.html")  # listed in itself
+            result.files = files
+            write_report(out / "report.html", result, view3d=view)
+    result.files = files
+    return files

@@ -1,0 +1,249 @@
+"""Synthetic CT venograms of the iliocaval confluence with known truth.
+
+The phantom is built from tubes: each vessel (and the spine, psoas, bowel, pelvic bones) is a
+smooth centerline with an elliptical cross-section whose semi-axes vary along it. Every tube
+gives a signed distance (mm, negative inside) on the voxels near it; the signed distance turns
+into a partial-volume fraction (a linear ramp one voxel wide), and the fractions are composited
+into the image in anatomical order, the veins last. The truth (labels, centerlines, diameters,
+lesions, seeds) comes from the same tubes, so it is exact by construction rather than
+measured back from the image.
+
+Geometry is in RAS millimetres with S = 0 at the iliocaval confluence and R = 0 on the
+midline. Anatomy and calibres (``anatomy.py``) follow ../shared/docs/domain.md section 6: IVC CE diameter
+about 18-22 mm and elliptical (wider than deep), common iliac veins 13-16 mm, external iliac
+veins 12-14 mm, inter-iliac angle 55-82 degrees, the left common iliac longer and more
+horizontal than the right, the aortic bifurcation about 19 mm above the venous confluence and
+the right common iliac artery crossing in front of the left common iliac vein.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .anatomy import (
+    Anatomy,
+    Vein,
+    build_veins,
+    grid_for,
+    inter_iliac_angle,
+    make_arteries,
+    make_bowel,
+    make_kidneys,
+    make_muscles,
+    make_other_veins,
+    make_skeleton,
+    paint_body,
+    point_at,
+)
+from .lesions import apply_lesions, occlude_ivc
+from .options import REFERENCE_HU, PhantomOptions
+from .shapes import Canvas, Grid
+from .truth import Phantom, TruthBranch, TruthLesion
+
+# ---------------------------------------------------------------------------------------------
+# Tubes: a centerline, an elliptical section along it, and the signed distance to its wall
+# ---------------------------------------------------------------------------------------------
+
+
+# ---------------------------------------------------------------------------------------------
+# The voxel grid, in RAS order internally ([s, a, r] indexing), flipped to LPS at the end
+# ---------------------------------------------------------------------------------------------
+
+
+# ---------------------------------------------------------------------------------------------
+# Anatomy
+# ---------------------------------------------------------------------------------------------
+
+
+# ---------------------------------------------------------------------------------------------
+# Assembly
+# ---------------------------------------------------------------------------------------------
+
+
+def make_phantom(options: PhantomOptions | None = None) -> Phantom:
+    """Build a synthetic CT venogram of the iliocaval confluence and its truth.
+
+    :param options: what to build (spacing, size, lesions, random variant); defaults to the
+        healthy reference anatomy at 1 mm.
+    :raises ValueError: when an option is out of range (the message names it).
+    """
+    opts = options or PhantomOptions()
+    opts.validate()
+    rng = np.random.default_rng(opts.seed if opts.seed is not None else 20260101)
+    an = Anatomy() if opts.seed is None else Anatomy.draw(rng)
+    step = float(min(0.5, opts.spacing().min() / 2.0))
+
+    conf, veins = build_veins(an, opts, step)
+    lesions = apply_lesions(veins, opts)
+    grid = grid_for(opts, top=an.renal_level + 45.0)
+
+    occlusion = None
+    vein_tubes = [veins["ivc"].tube, veins["left_iliac"].tube, veins["right_iliac"].tube]
+    vein_labels = [1, 2, 3]
+    cord = None
+    if opts.ivc_occlusion_length_mm is not None:
+        start = 22.0 if opts.seed is None else float(rng.uniform(18.0, 30.0))
+        start = min(start, an.renal_level - opts.ivc_occlusion_length_mm - 15.0)
+        lumens, cord, lesion = occlude_ivc(veins, opts.ivc_occlusion_length_mm, max(start, 15.0))
+        occlusion = (lesion.start_mm, lesion.end_mm)
+        lesions.insert(0, lesion)
+        vein_tubes = [*lumens, veins["left_iliac"].tube, veins["right_iliac"].tube]
+        vein_labels = [1, 1, 2, 3]
+    arteries = make_arteries(an, veins, vein_tubes, step)
+    others, inflows = make_other_veins(an, veins, step, occlusion)
+    bones, discs = make_skeleton(step)
+
+    canvas = Canvas(grid, REFERENCE_HU["air"])
+    paint_body(canvas, rng)
+    canvas.paint(make_muscles(step), REFERENCE_HU["muscle"])
+    canvas.paint(make_kidneys(an, step), an.kidney_hu, label=6)
+    for tube, gas_level in make_bowel(None if opts.seed is None else rng, step):
+        res = canvas.paint([tube], REFERENCE_HU["bowel_wall"], label=7)
+        if res is None:
+            continue
+        blk, d, _ = res
+        canvas.paint_distance(blk, d + 2.5, REFERENCE_HU["bowel_content"])
+        # Gas rises to the front of a loop in a supine patient: the anterior part of the lumen.
+        pts = grid.points(blk)
+        from scipy.spatial import cKDTree
+
+        _, idx = cKDTree(tube.points).query(pts, workers=-1)
+        y = np.einsum("ij,ij->i", pts - tube.points[idx], tube.n2[idx]).reshape(d.shape)
+        gas_d = np.maximum(d + 2.5, gas_level * tube.b[idx].reshape(d.shape) - y)
+        canvas.paint_distance(blk, gas_d, REFERENCE_HU["gas"])
+    canvas.paint(discs, REFERENCE_HU["disc"])
+    res = canvas.paint(bones, REFERENCE_HU["cortical_bone"], label=8)
+    if res is not None:
+        blk, d, _ = res
+        canvas.paint_distance(blk, d + 2.0, REFERENCE_HU["cancellous_bone"])
+    canvas.paint(arteries, an.artery_hu, label=5)
+    if cord is not None:
+        canvas.paint([cord], REFERENCE_HU["fibrosis"], label=9)
+    canvas.paint(others, an.vein_hu, label=4)
+    canvas.paint(vein_tubes, an.vein_hu, label=vein_labels)
+
+    image = canvas.image
+    if opts.noise_hu > 0:
+        image += _noise(grid.shape, opts.noise_hu, rng)
+    image = np.clip(np.rint(image), -1024, 3071).astype(np.int16)
+    labels = canvas.labels
+
+    branches = {
+        name: truth_branch(veins[name], veins, grid, lesions) for name in ("ivc", "left_iliac", "right_iliac")
+    }
+    seeds = {
+        "IVC": seed_point(branches["ivc"], from_end=15.0),
+        "Left": seed_point(branches["left_iliac"], from_end=15.0),
+        "Right": seed_point(branches["right_iliac"], from_end=15.0),
+    }
+    if occlusion is not None:
+        seeds["Via"] = point_at(veins["ivc"], (occlusion[0] + occlusion[1]) / 2.0)
+    renal = inflows["left"] if inflows["left"][2] < inflows["right"][2] else inflows["right"]
+
+    image, labels, ijk_to_ras = _to_orientation(image, labels, grid, opts.lps_orientation)
+    return Phantom(
+        image=image,
+        labels=labels,
+        ijk_to_ras=ijk_to_ras,
+        branches=branches,
+        confluence_ras=conf.copy(),
+        renal_inflow_ras=renal.copy(),
+        renal_inflows_ras={k: v.copy() for k, v in inflows.items()},
+        lesions=lesions,
+        seeds=seeds,
+        inter_iliac_angle_deg=inter_iliac_angle(veins),
+        enhancement_hu={
+            "vein": an.vein_hu,
+            "artery": an.artery_hu,
+            "kidney": an.kidney_hu,
+            "fibrosis": REFERENCE_HU["fibrosis"],
+            "noise": opts.noise_hu,
+        },
+        options=opts,
+        branch_landmarks_mm={
+            name: {"civ_end": veins[name].landmarks["civ_end"], "inguinal": veins[name].landmarks["inguinal"]}
+            for name in ("left_iliac", "right_iliac")
+        },
+    )
+
+
+def _noise(shape: tuple[int, int, int], sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """CT-like noise: Gaussian, slightly correlated between neighbours, with standard deviation sigma."""
+    from scipy.ndimage import uniform_filter1d
+
+    noise = rng.standard_normal(size=shape, dtype=np.float32)
+    # A 2-voxel box in-plane correlates neighbours as reconstruction kernels do; it divides the
+    # standard deviation by 2, which the factor restores.
+    uniform_filter1d(noise, 2, axis=1, output=noise)
+    uniform_filter1d(noise, 2, axis=2, output=noise)
+    noise *= 2.0 * sigma
+    return noise
+
+
+def _to_orientation(image, labels, grid: Grid, lps: bool):
+    sr, sa, ss = grid.spacing
+    r0, a0, s0 = grid.origin
+    _, na, nr = grid.shape
+    m = np.eye(4)
+    if lps:
+        image = np.ascontiguousarray(image[:, ::-1, ::-1])
+        labels = np.ascontiguousarray(labels[:, ::-1, ::-1])
+        m[:3, :3] = np.diag([-sr, -sa, ss])
+        m[:3, 3] = [r0 + (nr - 1) * sr, a0 + (na - 1) * sa, s0]
+    else:
+        m[:3, :3] = np.diag([sr, sa, ss])
+        m[:3, 3] = [r0, a0, s0]
+    return image, labels, m
+
+
+def truth_branch(v: Vein, veins: dict[str, Vein], grid: Grid, lesions: list[TruthLesion]) -> TruthBranch:
+    """The branch centerline at 1 mm inside the volume, with its true section."""
+    lo = grid.origin
+    hi = grid.origin + grid.spacing * (np.array(grid.shape[::-1]) - 1)
+    a, b = v.tube.a, v.tube.b
+    s_dense = v.s
+    s1 = np.arange(0.0, s_dense[-1], 1.0)
+    pts = np.stack([np.interp(s1, s_dense, v.tube.points[:, c]) for c in range(3)], axis=1)
+    inside = np.all((pts >= lo + 1.0) & (pts <= hi - 1.0), axis=1)
+    # Keep the connected run from the confluence outward: a branch leaving the volume ends there.
+    stop = int(np.argmin(inside)) if not inside.all() else len(inside)
+    s1, pts = s1[:stop], pts[:stop]
+    ai, bi = np.interp(s1, s_dense, a), np.interp(s1, s_dense, b)
+    ha, hb = np.interp(s1, s_dense, v.healthy_a), np.interp(s1, s_dense, v.healthy_b)
+    area = np.pi * ai * bi
+    # The section plane at a sample also cuts another branch when that branch's centerline
+    # comes closer than the two radii together: the confluence zone.
+    zone = np.zeros(len(s1), dtype=bool)
+    for other in veins.values():
+        if other is v:
+            continue
+        from scipy.spatial import cKDTree
+
+        dist, idx = cKDTree(other.tube.points).query(pts)
+        zone |= dist < np.maximum(ai, bi) + np.maximum(other.healthy_a, other.healthy_b)[idx] + 2.0
+    zone &= s1 < 60.0
+    lesion_mask = np.zeros(len(s1), dtype=bool)
+    for les in lesions:
+        if les.branch == v.name:
+            # Everything the lesion touches, not just its reported extent.
+            lesion_mask |= np.abs(area - np.pi * ha * hb) > 0.02 * np.pi * ha * hb
+    occluded = area < 1.0
+    area = np.where(occluded, 0.0, area)
+    ce = 2.0 * np.sqrt(ai * bi) * ~occluded
+    return TruthBranch(
+        name=v.name,
+        points_ras=pts,
+        distance_mm=s1,
+        area_mm2=area,
+        ce_diameter_mm=ce,
+        min_diameter_mm=2.0 * np.minimum(ai, bi) * ~occluded,
+        max_diameter_mm=2.0 * np.maximum(ai, bi) * ~occluded,
+        healthy_area_mm2=np.pi * ha * hb,
+        confluence_zone=zone,
+        lesion=lesion_mask,
+    )
+
+
+def seed_point(branch: TruthBranch, from_end: float) -> np.ndarray:
+    i = int(np.argmin(np.abs(branch.distance_mm - (branch.length_mm - from_end))))
+    return branch.points_ras[i].copy()

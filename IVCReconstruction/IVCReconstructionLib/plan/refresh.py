@@ -1,0 +1,33 @@
+"""After any change of a plan: the stents' paths, the plan's summary and its warnings again."""
+
+from __future__ import annotations
+
+from .. import names
+from .datatypes import Plan
+from .plan_warnings import check_warnings
+from .sizing import PlanContext, stent_path
+
+
+def refresh(ctx: PlanContext, plan: Plan) -> Plan:
+    """Recompute the stents' paths, the plan's summary and its warnings."""
+    f = ctx.findings
+    for st in plan.stents:
+        st.path_ras = stent_path(ctx, st.coverage)
+    # plan.json always says whether the renal inflow was found (null when it was not).
+    plan.landmarks = {"renal_inflow": None}
+    plan.landmarks.update({k: v.ras for k, v in f.landmarks.items() if k != "confluence"})
+    plan.branches = {
+        "ivc": {
+            "length_mm": round(ctx.profiles["ivc"].distance_mm[-1], 1),
+            "reference_diameter_mm": round(f.references_mm["ivc"], 1),
+        },
+    }
+    for branch, side in names.SIDES.items():
+        plan.branches[branch] = {
+            "length_mm": round(ctx.profiles[branch].distance_mm[-1], 1),
+            "civ_reference_diameter_mm": round(f.references_mm[f"{side}_civ"], 1),
+            "eiv_reference_diameter_mm": round(f.references_mm[f"{side}_eiv"], 1),
+        }
+    plan.lesions = list(f.lesions)
+    plan.warnings = [w for w in plan.warnings if w.code == "DEVICE_OUT_OF_RANGE"] + check_warnings(ctx, plan)
+    return plan

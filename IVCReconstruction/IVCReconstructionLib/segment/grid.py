@@ -1,0 +1,102 @@
+"""Voxel-grid geometry shared by the segmentation steps: RAS <-> IJK, boxes, sampling, distances.
+
+Arrays are indexed [k, j, i]; matrices map (i, j, k, 1) to RAS millimetres.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+
+def tube_around(path_ras: np.ndarray, ijk_to_ras: np.ndarray, shape: tuple, radius_mm: float) -> np.ndarray:
+    """Mask of the voxels within ``radius_mm`` of a polyline (RAS): a round tube, so that its
+    surface stays smooth and closed after decimation (a dilated voxel path is a chain of
+    octahedra, whose thin necks tore open in the 0.8 mm surface)."""
+    from scipy import ndimage
+
+    spacing = np.linalg.norm(ijk_to_ras[:3, :3], axis=0)
+    # Dense samples along the path: half a voxel apart, so the path has no gaps.
+    step = 0.5 * spacing.min()
+    pts = [path_ras[0]]
+    for a, b in itertools.pairwise(np.asarray(path_ras, dtype=float)):
+        n = max(int(np.ceil(np.linalg.norm(b - a) / step)), 1)
+        pts += list(a + (b - a) * (np.arange(1, n + 1)[:, None] / n))
+    ijk = np.rint(to_ijk(np.array(pts), ijk_to_ras)).astype(int)
+    size = np.array(shape[::-1])
+    margin = np.ceil(radius_mm / spacing).astype(int) + 1
+    low = np.clip(ijk.min(axis=0) - margin, 0, size)
+    high = np.clip(ijk.max(axis=0) + margin + 1, 0, size)
+    mask = np.zeros(shape, dtype=bool)
+    if np.any(high <= low):
+        return mask
+    box = tuple(slice(int(a), int(b)) for a, b in zip(low[::-1], high[::-1], strict=True))
+    centre = np.ones(tuple(int(n) for n in (high - low)[::-1]), dtype=bool)
+    inside = np.all((ijk >= low) & (ijk < high), axis=1)
+    local = ijk[inside] - low
+    centre[local[:, 2], local[:, 1], local[:, 0]] = False
+    distance = ndimage.distance_transform_edt(centre, sampling=spacing[::-1])
+    mask[box] = distance <= radius_mm
+    return mask
+
+
+def to_ijk(points: np.ndarray, ijk_to_ras: np.ndarray) -> np.ndarray:
+    inv = np.linalg.inv(ijk_to_ras)
+    return np.asarray(points, dtype=float) @ inv[:3, :3].T + inv[:3, 3]
+
+
+def to_ras(ijk: np.ndarray, ijk_to_ras: np.ndarray) -> np.ndarray:
+    return np.asarray(ijk, dtype=float) @ ijk_to_ras[:3, :3].T + ijk_to_ras[:3, 3]
+
+
+def spacing_of(ijk_to_ras: np.ndarray) -> np.ndarray:
+    return np.linalg.norm(ijk_to_ras[:3, :3], axis=0)
+
+
+def voxel_box(points_ras: np.ndarray, margin: float, shape_kji, ijk_to_ras) -> tuple[slice, slice, slice]:
+    """Voxel box [k, j, i] around RAS points with a margin in mm, clipped to the volume."""
+    ijk = to_ijk(points_ras, ijk_to_ras)
+    pad = margin / spacing_of(ijk_to_ras)
+    lo = np.floor(ijk.min(axis=0) - pad).astype(int)
+    hi = np.ceil(ijk.max(axis=0) + pad).astype(int) + 1
+    lo = np.maximum(lo, 0)
+    hi = np.minimum(hi, np.array(shape_kji[::-1]))
+    return slice(lo[2], hi[2]), slice(lo[1], hi[1]), slice(lo[0], hi[0])
+
+
+def sub_matrix(ijk_to_ras: np.ndarray, box, step: int = 1) -> np.ndarray:
+    """IJK-to-RAS of a box (optionally every `step` voxels) of a volume."""
+    m = np.eye(4)
+    m[:3, 3] = [box[2].start, box[1].start, box[0].start]
+    s = np.eye(4)
+    s[:3, :3] *= step
+    return ijk_to_ras @ m @ s
+
+
+def sample_at(image: np.ndarray, ijk_to_ras: np.ndarray, ras: np.ndarray) -> np.ndarray:
+    from scipy.ndimage import map_coordinates
+
+    ijk = to_ijk(np.atleast_2d(ras), ijk_to_ras)
+    # Interpolated in floating point whatever the image type (no copy of the whole image).
+    return map_coordinates(image, ijk[:, ::-1].T, order=1, mode="nearest", output=np.float32)
+
+
+def distance_inside(mask: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+    """Distance (mm) from each voxel inside a mask to its boundary, 0 outside (SimpleITK's
+    multi-threaded Maurer transform: several times faster than scipy's on large boxes)."""
+    import SimpleITK as sitk  # noqa: N813 - SimpleITK's own documented alias
+
+    img = sitk.GetImageFromArray(mask.astype(np.uint8))
+    img.SetSpacing(tuple(float(x) for x in spacing))
+    dist = sitk.SignedMaurerDistanceMap(
+        img, insideIsPositive=True, squaredDistance=False, useImageSpacing=True
+    )
+    return np.maximum(sitk.GetArrayFromImage(dist), 0.0).astype(np.float32)
+
+
+def values_at(volume: np.ndarray, ijk_to_ras: np.ndarray, points_ras: np.ndarray) -> np.ndarray:
+    """The voxels of ``volume`` nearest to RAS points (clipped to the volume)."""
+    ijk = np.rint(to_ijk(points_ras, ijk_to_ras)).astype(int)
+    ijk = np.clip(ijk, 0, np.array(volume.shape[::-1]) - 1)
+    return volume[ijk[:, 2], ijk[:, 1], ijk[:, 0]]

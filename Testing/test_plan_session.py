@@ -1,0 +1,160 @@
+"""The plan being edited: a session that undoes refused edits, its scene nodes, the measurement cache."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+from IVCReconstructionLib.names import StentRole
+from IVCReconstructionLib.plan.session import PlanSession
+from IVCReconstructionLib.plan.templates import make_plan
+from IVCReconstructionLib.scene import MeasurementCache, ScenePlan
+from test_planner import context_of
+
+OPTIONS = {"ivc_occlusion_length_mm": 40.0, "bilateral_iliac_area_ratio": 0.4}
+
+
+@pytest.fixture
+def session(phantom_of, segmentation_of) -> PlanSession:
+    _ph, ctx = context_of(phantom_of, segmentation_of, **OPTIONS)
+    return PlanSession(ctx, make_plan(ctx))
+
+
+def plan_state(plan) -> list[tuple]:
+    return [(st.id, st.product_id, st.diameter_mm, st.length_mm, dict(st.coverage)) for st in plan.stents]
+
+
+def test_a_refused_edit_leaves_the_plan_as_it_was(session):
+    before = plan_state(session.plan)
+    warnings = [(w.code, w.stent) for w in session.plan.warnings]
+    stent = session.plan.stents[0]
+    with pytest.raises(ValueError, match="no 7 x"):
+        session.change_stent(stent.id, diameter_mm=7.0)
+    with pytest.raises(ValueError, match="no stent 'S9'"):
+        session.remove_stent("S9")
+
+    def half_done(ctx, plan):  # an edit that changes the plan, then fails
+        plan.stents[0].length_mm = 1.0
+        raise ValueError("refused")
+
+    with pytest.raises(ValueError, match="refused"):
+        session.edit(half_done)
+    assert plan_state(session.plan) == before
+    assert [(w.code, w.stent) for w in session.plan.warnings] == warnings
+
+
+def test_edits_change_the_plan_and_its_warnings(session):
+    (ivc,) = [st for st in session.plan.stents if st.role is StentRole.IVC]
+    row = next(r for r in session.stent_rows() if r.id == ivc.id)
+    assert row.product_id == ivc.product_id and ivc.product_id in row.products
+    assert row.diameter_mm in row.diameters_mm and row.length_mm in row.lengths_mm
+    other = next(length for length in row.lengths_mm if length != ivc.length_mm)
+    plan = session.change_stent(ivc.id, length_mm=other)
+    assert plan is session.plan and plan.stent(ivc.id).length_mm == other
+    # The limb's distal end moved 15 mm further down its vein.
+    limb = next(st for st in plan.stents if st.role is StentRole.LEFT_LIMB)
+    end = limb.coverage["left_iliac"][1]
+    profile = session.context.profiles["left_iliac"]
+    target = [np.interp(end + 15.0, profile.distance_mm, profile.points_ras[:, c]) for c in range(3)]
+    session.move_end_to(limb.id, "distal", target)
+    assert session.plan.stent(limb.id).coverage["left_iliac"][1] == pytest.approx(end + 15.0, abs=1.0)
+    session.remove_stent(limb.id)
+    assert limb.id not in [st.id for st in session.plan.stents]
+    assert session.switch_template("kissing").template == "kissing"
+
+
+def test_a_scene_plan_follows_its_session(mrml, session):
+    scene = mrml.scene
+    before = scene.GetNumberOfNodes()
+    shown = ScenePlan.add(scene, session)
+    assert set(shown.nodes.models) == {st.id for st in session.plan.stents}
+    assert shown.handles.GetNumberOfControlPoints() == 2 * len(session.plan.stents)
+    stent = session.plan.stents[0]
+    original = stent.length_mm
+    lengths = next(r for r in shown.stent_rows() if r.id == stent.id).lengths_mm
+    other = next(length for length in lengths if length != original)
+    shown.change_stent(stent.id, length_mm=other)
+    assert f"{other:g} mm" in shown.nodes.models[stent.id].GetName()
+    assert not shown.editing
+    # A refused edit changes neither the plan nor the scene.
+    names_before = sorted(model.GetName() for model in shown.nodes.models.values())
+    with pytest.raises(ValueError):
+        shown.change_stent(stent.id, diameter_mm=7.0)
+    assert sorted(model.GetName() for model in shown.nodes.models.values()) == names_before
+    # A length typed into the table is applied; an unknown product restores the table.
+    table = shown.nodes.plan_table
+    columns = [table.GetColumnName(c) for c in range(table.GetNumberOfColumns())]
+    row = [table.GetCellText(r, 0) for r in range(table.GetNumberOfRows())].index(stent.id)
+    table.SetCellText(row, columns.index("Length (mm)"), f"{original:g}")
+    assert shown.apply_table_edits() is True and shown.plan.stent(stent.id).length_mm == original
+    table.SetCellText(row, columns.index("Product"), "No Such Stent")
+    with pytest.raises(ValueError, match="No Such Stent"):
+        shown.apply_table_edits()
+    assert table.GetCellText(row, columns.index("Product")) == shown.plan.stent(stent.id).product
+    shown.remove()
+    assert scene.GetNumberOfNodes() == before
+
+
+def test_a_dragged_handle_moves_its_end_and_snaps_when_dropped(mrml, session):
+    shown = ScenePlan.add(mrml.scene, session)
+    limb = next(st for st in session.plan.stents if st.role is StentRole.RIGHT_LIMB)
+    labels = [
+        shown.handles.GetNthControlPointLabel(n) for n in range(shown.handles.GetNumberOfControlPoints())
+    ]
+    index = labels.index(f"{limb.id} distal")
+    end = limb.coverage["right_iliac"][1]
+    held = np.asarray(limb.distal_ras) + [0.0, 0.0, -12.0]
+    shown.handles.SetNthControlPointPosition(index, *held)
+    assert shown.apply_handle_moves(snap=False) is True
+    position = np.zeros(3)
+    shown.handles.GetNthControlPointPosition(index, position)
+    np.testing.assert_allclose(position, held, atol=1e-3)  # stays under the mouse
+    assert shown.plan.stent(limb.id).coverage["right_iliac"][1] > end + 5.0
+    shown.apply_handle_moves(snap=True)
+    shown.handles.GetNthControlPointPosition(index, position)
+    np.testing.assert_allclose(position, shown.plan.stent(limb.id).distal_ras, atol=1e-3)
+    assert shown.apply_handle_moves() is False
+
+
+def test_the_measurement_cache_is_kept_while_nothing_changes(mrml, session):
+    from IVCReconstructionLib.measure.datatypes import VeinMeasurements
+    from IVCReconstructionLib.scene.segmentation_nodes import add_vein_segmentation
+
+    labels = np.zeros((20, 20, 20), dtype=np.uint8)
+    labels[2:18, 8:12, 8:12] = 1
+    node = add_vein_segmentation(mrml.scene, labels, np.eye(4))
+    cache = MeasurementCache()
+    measured = copy.copy(VeinMeasurements(None, {}))
+    seeds = {"IVC": np.array([10.0, 10.0, 16.0])}
+    cache.put(node, measured, {"ivc": "inferior_vena_cava"}, seeds)
+    assert cache.get(node, {"ivc": "inferior_vena_cava"}, seeds) is measured
+    assert cache.get(node, {"ivc": "iliac_vena_left"}, seeds) is None  # other segments chosen
+    assert cache.get(node, {"ivc": "inferior_vena_cava"}, {"IVC": seeds["IVC"] + 5.0}) is None  # other ends
+    node.GetSegmentation().GetSegment("inferior_vena_cava").SetName("edited")
+    node.GetSegmentation().Modified()
+    assert cache.get(node, {"ivc": "inferior_vena_cava"}, seeds) is None  # the segmentation changed
+    cache.clear()
+    assert cache.measurements is None
+
+
+def test_the_3d_view_and_the_report_colour_a_stent_alike(mrml, session):
+    from matplotlib.colors import to_rgb
+
+    from IVCReconstructionLib import names
+    from IVCReconstructionLib.outputs.report import branch_plot
+
+    shown = ScenePlan.add(mrml.scene, session)
+    shown.remove_stent(session.plan.stents[1].id)  # colours stay with their stent after an edit
+    model_colors = {sid: tuple(node.GetDisplayNode().GetColor()) for sid, node in shown.nodes.models.items()}
+    for stent_id, color in model_colors.items():
+        np.testing.assert_allclose(color, names.stent_color(stent_id), atol=1e-6)
+    for branch, profile in session.context.profiles.items():
+        figure = branch_plot(profile, session.context.findings, session.plan)
+        lane = figure.axes[1]
+        on_branch = [st.id for st in session.plan.stents if branch in st.coverage]
+        bars = [to_rgb(patch.get_facecolor()) for patch in lane.patches]
+        assert len(bars) == len(on_branch), branch
+        for stent_id, bar in zip(on_branch, bars, strict=True):
+            np.testing.assert_allclose(bar, model_colors[stent_id], atol=1 / 255)
