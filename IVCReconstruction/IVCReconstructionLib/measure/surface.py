@@ -2,9 +2,9 @@
 
 VMTK's centerline filter wants a closed, manifold, single-piece triangle surface of a few
 thousand points: denser surfaces silently give truncated centerlines and an empty one crashes
-the process (shared feasibility notes, section 2). This module makes that surface with VTK
-filters (discrete flying edges, windowed-sinc smoothing, quadric decimation, consistent
-normals) and refuses, with a clear ValueError, anything VMTK would choke on.
+the process (docs/centerlines.md, step 2). This module makes that surface with VTK filters
+(discrete flying edges, windowed-sinc smoothing, quadric decimation, consistent normals) and
+refuses, with a clear ValueError, anything VMTK would choke on.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The phantom's anatomy: the three vein branches and their neighbours, as tubes in RAS mm.
 
 S = 0 at the iliocaval confluence and R = 0 on the midline. Calibres, angles and levels follow
-docs/phantom.md (from ../shared/docs/domain.md section 6): the IVC, the common and external
+docs/phantom.md (reference values with their sources): the IVC, the common and external
 iliac veins, renal and internal iliac veins, the aorta and iliac arteries touching the veins,
 kidneys, bowel, vertebrae, pelvis and muscles. ``Anatomy`` holds one patient's numbers (the
 reference anatomy, or a random variant drawn from ranges).

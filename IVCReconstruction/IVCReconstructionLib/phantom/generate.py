@@ -9,11 +9,11 @@ lesions, seeds) comes from the same tubes, so it is exact by construction rather
 measured back from the image.
 
 Geometry is in RAS millimetres with S = 0 at the iliocaval confluence and R = 0 on the
-midline. Anatomy and calibres (``anatomy.py``) follow ../shared/docs/domain.md section 6: IVC CE diameter
-about 18-22 mm and elliptical (wider than deep), common iliac veins 13-16 mm, external iliac
-veins 12-14 mm, inter-iliac angle 55-82 degrees, the left common iliac longer and more
-horizontal than the right, the aortic bifurcation about 19 mm above the venous confluence and
-the right common iliac artery crossing in front of the left common iliac vein.
+midline. Anatomy and calibres (``anatomy.py``) follow docs/phantom.md, which gives their
+sources: IVC CE diameter about 18-22 mm and elliptical (wider than deep), common iliac veins
+13-16 mm, external iliac veins 12-14 mm, inter-iliac angle 55-82 degrees, the left common iliac
+longer and more horizontal than the right, the aortic bifurcation about 19 mm above the venous
+confluence and the right common iliac artery crossing in front of the left common iliac vein.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ exist. Headless (tests, the ``ivc-plan`` command line) they come from the PyPI `
 package, which ships the compiled MRML and module-logic libraries but no Qt application
 (no ``slicer.app``, so ``slicer.util.loadVolume``/``saveNode``/``loadScene`` do not work). This
 module wires those parts together the way the application would, so that everything downstream
-(``mrml.py``, storage nodes, ``.mrb`` bundles) behaves as it does in Slicer.
+(the ``scene`` node builders, storage nodes, ``.mrb`` bundles) behaves as it does in Slicer.
 
 Wiring order matters (see docs/feasibility.md section 1):
 

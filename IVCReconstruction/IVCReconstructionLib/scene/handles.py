@@ -99,7 +99,7 @@ def table_edits(table_node: Any, plan: Any, catalog: Any) -> list[tuple[str, str
     the plan, and a table being refilled (missing columns), are ignored.
 
     :raises ValueError: for a product the catalogue does not have, or a size that is not a
-        number (the size itself is checked by ``planner.change_stent``).
+        number (the size itself is checked by ``plan.edits.change_stent``).
     """
     table = table_node.GetTable()
     stent_column = names.PLAN_TABLE_COLUMNS[0]

@@ -42,7 +42,7 @@ def add_phantom_to_scene(scene: Any, phantom: Phantom) -> PhantomNodes:
 
     Vein segments (labels 1..3) get the pipeline's segment IDs (``names.SEGMENT_IDS``); the
     other truth labels present in the phantom become extra segments with IDs from
-    ``phantom_truth.TRUTH_LABELS``. Truth centerlines carry Radius = CE diameter / 2. Everything
+    ``phantom.truth.TRUTH_LABELS``. Truth centerlines carry Radius = CE diameter / 2. Everything
     sits in one subject-hierarchy folder "IVC phantom".
     """
     from ..phantom.truth import TRUTH_LABELS

@@ -73,7 +73,9 @@ def _check_plan(plan: Plan) -> None:
     """
     stents = getattr(plan, "stents", None)
     if stents is None or isinstance(stents, str | bytes):
-        raise ValueError(f"plan must be a plan_types.Plan with a list of stents, got {type(plan).__name__}")
+        raise ValueError(
+            f"plan must be a plan.datatypes.Plan with a list of stents, got {type(plan).__name__}"
+        )
     seen: set[str] = set()
     for stent in stents:
         check_name(stent.id, "stent id")
