@@ -29,24 +29,25 @@ DEMO_OUT = Path("out") / "demo"
 
 EXIT_CODES = {
     0: "success",
-    1: "internal error (one line; IVC_PLAN_DEBUG=1 shows the traceback)",
-    2: "bad input: one line `error: ...` saying what to change",
-    130: "interrupted by Ctrl-C (SIGINT); 143 by SIGTERM: nothing written",
+    1: "internal error (one line `internal error: ...`; IVC_PLAN_DEBUG=1 shows the traceback)",
+    2: "bad input (one line `error: ...` saying what to change)",
+    130: "interrupted by Ctrl-C (SIGINT): nothing written",
+    143: "interrupted by SIGTERM: nothing written",
 }
 
 _EPILOG = (
-    "exit codes: "
-    + "; ".join(f"{code} {text}" for code, text in EXIT_CODES.items())
-    + ". The output folder receives the whole set of files with ivc-plan-manifest.json, or nothing "
-    "(a failed or interrupted run leaves it as it was)."
+    "exit codes:\n"
+    + "".join(f"  {code:<4d} {text}\n" for code, text in EXIT_CODES.items())
+    + "\noutput: the folder receives the whole set of files with ivc-plan-manifest.json, or nothing\n"
+    "(a failed or interrupted run leaves it as it was); files ivc-plan did not write stay.\n"
 )
 _PLAN_EPILOG = (
-    "Give exactly one of --seeds (the veins are segmented from the points) or --segmentation (the "
-    "veins are taken from it). --labels goes with a label map file (.nii.gz, .nrrd, ...) given as "
-    "--segmentation, not with a .seg.nrrd (its segments are found by ID or terminology); "
-    "TotalSegmentator's total task: --labels ivc=63,left=67,right=68. --series goes with a DICOM "
-    "folder as --volume. " + _EPILOG
-)
+    "required together:\n"
+    "  exactly one of --seeds (the veins are segmented from the points) or --segmentation\n"
+    "  (the veins are taken from it); --labels only with a label map file as --segmentation\n"
+    "  (not a .seg.nrrd, whose segments are found by ID or terminology; TotalSegmentator:\n"
+    "  --labels ivc=63,left=67,right=68); --series only with a DICOM folder as --volume.\n\n"
+) + _EPILOG
 
 
 class _Parser(argparse.ArgumentParser):
@@ -102,15 +103,21 @@ def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
     parser = _Parser(
-        prog="ivc-plan", description="IVC and iliac vein stent planning (research use only).", epilog=_EPILOG
+        prog="ivc-plan",
+        description="IVC and iliac vein stent planning (research use only).",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    raw = {"formatter_class": argparse.RawDescriptionHelpFormatter}
     demo = sub.add_parser(
-        "demo", help="the whole pipeline on a built-in phantom, with its report", epilog=_EPILOG
+        "demo", help="the whole pipeline on a built-in phantom, with its report", epilog=_EPILOG, **raw
     )
     _phantom_arguments(demo, Scenario.POST_THROMBOTIC, DEMO_OUT)
-    phantom = sub.add_parser("phantom", help="write a synthetic CT venogram with its truth", epilog=_EPILOG)
+    phantom = sub.add_parser(
+        "phantom", help="write a synthetic CT venogram with its truth", epilog=_EPILOG, **raw
+    )
     _phantom_arguments(phantom, Scenario.HEALTHY)
     plan = sub.add_parser(
         "plan",
@@ -118,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Segment the veins from seed points (--seeds) or take a segmentation "
         "(--segmentation), measure them and plan stents.",
         epilog=_PLAN_EPILOG,
+        **raw,
     )
     plan.add_argument("--volume", required=True, type=Path, help="CT/MR venogram: image file or DICOM folder")
     plan.add_argument(
