@@ -257,8 +257,14 @@ def check_confluence(
     def title(b: str) -> str:
         return f"{names.BRANCH_IN_TEXT[b]} segment ({what[b]})"
 
+    present = [b for b in names.BRANCHES if np.any(labels == names.VEIN_LABELS[b])]
+    if not present:
+        raise ValueError(
+            f"the segmentation has no IVC or iliac vein voxels ({', '.join(what.values())}): check "
+            "which labels or segments are the veins"
+        )
     for b in names.BRANCHES:
-        if not np.any(labels == names.VEIN_LABELS[b]):
+        if b not in present:
             raise ValueError(f"the {title(b)} is empty: the IVC and both iliac veins are needed")
     found = confluence_measures(labels, ijk_to_ras)
     if found.gap_mm > found.tolerance_mm:
