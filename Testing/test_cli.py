@@ -132,6 +132,25 @@ def test_demo_is_an_inverted_y_with_every_file_of_the_contract(demo):
     check_report(demo)
 
 
+def test_demo_writes_one_set_with_its_manifest_and_every_seed_it_used(demo):
+    from IVCReconstructionLib.outputs.atomic import read_manifest, sha256_of
+    from IVCReconstructionLib.phantom.files import PHANTOM_FILE_NAMES
+
+    manifest = read_manifest(demo)
+    assert manifest["command"] == "demo" and manifest["inputs"] == []
+    listed = {f["name"]: f for f in manifest["files"]}
+    assert set(listed) == set(CONTRACT_FILES) | set(PHANTOM_FILE_NAMES)  # the phantom's files too
+    assert sorted(p.name for p in demo.iterdir()) == sorted([*listed, "ivc-plan-manifest.json"])
+    for name in ("plan.json", "seeds.mrk.json"):
+        assert listed[name]["sha256"] == sha256_of(demo / name)
+    assert not [p for p in demo.parent.iterdir() if "ivc-plan" in p.name]  # no temporary folder left
+    # The Renal seed the demo segmented and planned with is in its seed file.
+    from IVCReconstructionLib.inputs.seeds import read_seeds
+
+    seeds = read_seeds(demo / "seeds.mrk.json")
+    np.testing.assert_allclose(seeds["Renal"], _truth(demo)["renal_inflow_ras"], atol=0.01)
+
+
 def test_view3d_shows_the_veins_and_stents(demo):
     from PIL import Image
 
@@ -214,6 +233,14 @@ def test_plan_from_a_volume_and_seed_file(demo, tmp_path, capsys):
     assert plan["template"] == "inverted-y"
     text = check_report(out)
     assert "NIfTI" in text and "phantom_ct" not in text  # the input described, not named
+    # The demo's own input files give the demo's plan: same template, devices and sizes.
+    demo_plan = json.loads((demo / "plan.json").read_text())
+
+    def devices(p):
+        return [(st["role"], st["product"], st["diameter_mm"], st["length_mm"]) for st in p["stents"]]
+
+    assert devices(plan) == devices(demo_plan)
+    assert plan["landmarks"] == demo_plan["landmarks"]  # the Renal seed came along
     ctx = load_mrb(out / "scene.mrb", tmp_path / "reload")
     try:
         models = [n.GetName() for n in ctx.scene.GetNodesByClass("vtkMRMLModelNode")]
@@ -390,6 +417,167 @@ BAD_PLAN_INPUTS = {
 }
 
 
+def _relabelled_truth(demo, tmp_path, mapping: dict[int, int], drop=()) -> str:
+    """The demo's truth label map (1-3 veins, 4 other veins, 5 arteries, 6 kidneys, 7 bowel,
+    8 bone, 9 fibrosis) with its arteries split into aorta (5), left (10) and right (11) iliac
+    artery 24 mm above the venous confluence, then renumbered by ``mapping`` (values not in it
+    kept) and with the values ``drop`` (after renumbering) removed."""
+    import SimpleITK as sitk  # noqa: N813 - SimpleITK's own documented alias
+
+    from IVCReconstructionLib.inputs.volumes import read_volume
+
+    labels, m = read_volume(demo / "truth_labels.nii.gz")
+    labels = labels.astype(np.int16)
+    kji = np.argwhere(labels == 5)
+    ras = kji[:, ::-1] @ m[:3, :3].T + m[:3, 3]
+    top = _truth(demo)["confluence_ras"][2] + 24.0
+    labels[tuple(kji.T)] = np.where(ras[:, 2] > top, 5, np.where(ras[:, 0] < 0, 10, 11))
+    out = labels.copy()
+    for old, new in mapping.items():
+        out[labels == old] = new
+    out[np.isin(out, drop)] = 0
+    image = sitk.ReadImage(str(demo / "truth_labels.nii.gz"))
+    changed = sitk.GetImageFromArray(out.astype(np.uint8))
+    changed.CopyInformation(image)
+    path = tmp_path / "given_labels.nii.gz"
+    sitk.WriteImage(changed, str(path))
+    return str(path)
+
+
+# The demo's truth numbered as TotalSegmentator's total task numbers the same structures.
+AS_TOTALSEGMENTATOR = {1: 63, 2: 67, 3: 68, 4: 64, 5: 52, 10: 65, 11: 66, 6: 2, 7: 18, 8: 30, 9: 20}
+
+
+def _without_ivc_end(labels):
+    """The IVC's lowest 20 mm removed: the iliac segments no longer meet it."""
+    k = np.flatnonzero((labels == 1).any(axis=(1, 2)))
+    low = k.min() if k.size else 0
+    labels[: low + 14][labels[: low + 14] == 1] = 0  # 14 slices of 1.5 mm
+    return labels
+
+
+def _input_in_out(demo, tmp_path) -> str:
+    out = tmp_path / "out"
+    out.mkdir(exist_ok=True)
+    path = out / "segmentation.seg.nrrd"
+    path.write_bytes((demo / "segmentation.seg.nrrd").read_bytes())
+    return str(path)
+
+
+def _unwritable(tmp_path) -> str:
+    from test_output_folder import unwritable_folder
+
+    return str(unwritable_folder(tmp_path))
+
+
+def _a_file(tmp_path) -> str:
+    path = tmp_path / "notes.txt"
+    path.write_text("a file")
+    return str(path)
+
+
+# Bad input added with the output-folder and label checks (issue 16): (arguments, fragments the
+# message must hold: what is wrong, and what to do, in the user's own terms).
+BAD_PLAN_INPUTS.update(
+    {
+        "seeds and a segmentation together": (
+            lambda d, t: [
+                "--seeds",
+                str(d / "seeds.mrk.json"),
+                "--segmentation",
+                str(d / "veins_labels.nii.gz"),
+            ],
+            ("not both", "leave out one of them"),
+        ),
+        "labels with a .seg.nrrd": (
+            lambda d, t: [
+                "--segmentation",
+                str(d / "segmentation.seg.nrrd"),
+                "--labels",
+                "ivc=1,left=2,right=3",
+            ],
+            ("segmentation.seg.nrrd is a Slicer segmentation", "leave out --labels"),
+        ),
+        "series with a volume file": (
+            lambda d, t: ["--seeds", str(d / "seeds.mrk.json"), "--series", "1.2.3"],
+            ("--series applies to a DICOM folder", "phantom_ct.nii.gz is a file"),
+        ),
+        "label value not in the map": (
+            lambda d, t: [
+                "--segmentation",
+                str(d / "veins_labels.nii.gz"),
+                "--labels",
+                "ivc=1,left=2,right=7",
+            ],
+            ("veins_labels.nii.gz has no voxel with label 7 (right=7)", "the labels it holds are 1, 2, 3"),
+        ),
+        "iliac arteries given as the iliac veins": (
+            lambda d, t: [
+                "--segmentation",
+                _relabelled_truth(d, t, {}),
+                "--labels",
+                "ivc=1,left=10,right=11",
+            ],
+            (
+                "IVC segment (label 1) reaches",
+                "below the point where it meets",
+                "not the aorta and iliac arteries",
+            ),
+        ),
+        "aorta given as the IVC": (
+            lambda d, t: ["--segmentation", _relabelled_truth(d, t, {}), "--labels", "ivc=5,left=2,right=3"],
+            (
+                "(label 5)",
+                "do not meet at one confluence",
+                "check that these are the IVC and the iliac veins",
+            ),
+        ),
+        "segments that do not meet": (
+            lambda d, t: ["--segmentation", _label_file(d, t, _without_ivc_end)],
+            ("do not meet at one confluence", "no point lies within"),
+        ),
+        "TotalSegmentator map without --labels": (
+            lambda d, t: ["--segmentation", _relabelled_truth(d, t, AS_TOTALSEGMENTATOR)],
+            ("looks like a TotalSegmentator label map", "--labels ivc=63,left=67,right=68"),
+        ),
+        "TotalSegmentator's iliac arteries as veins": (
+            lambda d, t: [
+                "--segmentation",
+                _relabelled_truth(d, t, AS_TOTALSEGMENTATOR),
+                "--labels",
+                "ivc=63,left=65,right=66",
+            ],
+            ("left=65 is its iliac_artery_left", "use --labels ivc=63,left=67,right=68"),
+        ),
+        "TotalSegmentator map without iliac veins": (
+            lambda d, t: [
+                "--segmentation",
+                _relabelled_truth(d, t, AS_TOTALSEGMENTATOR, drop=(67, 68)),
+                "--labels",
+                "ivc=63,left=67,right=68",
+            ],
+            ("no voxel with label 67 (left=67) or 68 (right=68)", "may end above the iliac confluence"),
+        ),
+        "output folder is a file": (
+            lambda d, t: ["--seeds", str(d / "seeds.mrk.json"), "--out", _a_file(t)],
+            ("notes.txt: it is a file, not a folder", "give a folder"),
+        ),
+        "output folder inside a file": (
+            lambda d, t: ["--seeds", str(d / "seeds.mrk.json"), "--out", _a_file(t) + "/out"],
+            ("notes.txt is a file, not a folder", "choose another output folder"),
+        ),
+        "output folder not writable": (
+            lambda d, t: ["--seeds", str(d / "seeds.mrk.json"), "--out", _unwritable(t)],
+            ("cannot write into", "choose an output folder you can write to"),
+        ),
+        "output would replace an input": (
+            lambda d, t: ["--segmentation", _input_in_out(d, t)],
+            ("is an input of this run", "choose another output folder"),
+        ),
+    }
+)
+
+
 def _beside_left_seed(demo, shift_ras):
     """RAS of the Left seed moved by ``shift_ras`` mm (15 mm lateral is fat)."""
     left = json.loads((demo / "truth.json").read_text())["seeds"]["Left"]
@@ -406,15 +594,18 @@ def _bad_catalog(tmp_path):
 def test_bad_plan_input_gives_exit_2_and_one_line(demo, tmp_path, capsys, case):
     make_args, message = BAD_PLAN_INPUTS[case]
     out = tmp_path / "out"
+    # A case's own --out comes last and wins.
     code = main(
-        ["plan", "--volume", str(demo / "phantom_ct.nii.gz"), *make_args(demo, tmp_path), "--out", str(out)]
+        ["plan", "--volume", str(demo / "phantom_ct.nii.gz"), "--out", str(out), *make_args(demo, tmp_path)]
     )
     err = capsys.readouterr().err
     errors = [line for line in err.splitlines() if not line.startswith("ivc-plan: ")]  # progress lines
     assert code == 2, err
     assert len(errors) == 1 and errors[0].startswith("error: "), err
-    assert message.lower() in errors[0].lower(), errors[0]
+    for fragment in (message,) if isinstance(message, str) else message:
+        assert fragment.lower() in errors[0].lower(), (fragment, errors[0])
     assert not (out / "plan.json").exists()
+    assert not [p for p in tmp_path.iterdir() if "ivc-plan" in p.name]  # no temporary folder left
 
 
 def test_bad_volumes_give_exit_2_and_one_line(demo, tmp_path, capsys):
