@@ -722,3 +722,262 @@ def test_internal_failure_exits_1_with_one_line(monkeypatch, tmp_path, capsys):
     assert cli.main(["phantom", "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("internal error: RuntimeError: boom")
+
+
+# ---------------------------------------------------------------------------------------------
+# The output folder under pressure: interrupts, a second run, a folder that cannot be written.
+
+
+def _start_plan(demo, out, *extra):
+    import os
+
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    args = ["plan", "--volume", str(demo / "phantom_ct.nii.gz"), "--seeds", str(demo / "seeds.mrk.json")]
+    return subprocess.Popen(
+        [sys.executable, "-m", "IVCReconstructionLib.cli", *args, "--out", str(out), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def _wait_for(process, text: str) -> list[str]:
+    lines = []
+    for line in process.stderr:
+        lines.append(line)
+        if text in line:
+            return lines
+    raise AssertionError(f"{text!r} never appeared: {''.join(lines)}")
+
+
+def _previous_set(tmp_path):
+    """An output folder holding a previous ivc-plan set and a file of the user's."""
+    from IVCReconstructionLib.outputs.atomic import OutputSet
+
+    out = tmp_path / "out"
+    with OutputSet(out, command="plan") as output:
+        output.path("plan.json").write_text('{"template": "previous"}')
+        output.path("report.html").write_text("previous report")
+    (out / "notes.txt").write_text("mine")
+    return out, {p.name: p.read_bytes() for p in out.iterdir()}
+
+
+@pytest.mark.parametrize(
+    ("signal_name", "when", "code"),
+    [
+        ("SIGINT", "ivc-plan: extracting centerlines and diameter profiles ...", 130),
+        ("SIGTERM", "ivc-plan: segmenting the veins from the seeds ...", 143),
+    ],
+)
+def test_an_interrupted_run_leaves_the_previous_set_and_a_second_run_is_refused(
+    demo, tmp_path, capsys, signal_name, when, code
+):
+    """A plan signalled in the middle of a stage (VMTK's centerlines, the segmentation) stops
+    at the end of that stage: one line, its exit code, no traceback, no crash, the previous set
+    as it was and no temporary folder. While it runs, a second run into the same folder is
+    refused at once."""
+    import signal
+    import time
+
+    out, before = _previous_set(tmp_path)
+    process = _start_plan(demo, out)
+    try:
+        _wait_for(process, when)
+        started = time.perf_counter()
+        assert (
+            main(
+                [
+                    "plan",
+                    "--volume",
+                    str(demo / "phantom_ct.nii.gz"),
+                    "--seeds",
+                    str(demo / "seeds.mrk.json"),
+                    "--out",
+                    str(out),
+                ]
+            )
+            == 2
+        )
+        second = capsys.readouterr().err.strip().splitlines()
+        assert time.perf_counter() - started < 5.0  # refused before any work
+        assert len(second) == 1 and "another run is writing into" in second[0], second
+        assert "ivc-plan plan, pid" in second[0] and "wait until it has finished" in second[0]
+        process.send_signal(getattr(signal, signal_name))
+        signalled = time.perf_counter()
+        _, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    print(f"{signal_name}: exited {time.perf_counter() - signalled:.1f} s after the signal")
+    assert process.returncode == code, err
+    assert "Traceback" not in err
+    errors = [line for line in err.splitlines() if not line.startswith("ivc-plan: ")]
+    assert errors == [f"interrupted: nothing written to {out}"], err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert not [p.name for p in tmp_path.iterdir() if "ivc-plan" in p.name]
+
+
+def test_an_unwritable_output_folder_is_refused_within_a_second(demo, tmp_path):
+    import time
+
+    from test_output_folder import unwritable_folder
+
+    folder = unwritable_folder(tmp_path)
+    started = time.perf_counter()
+    process = _start_plan(demo, folder / "case1")
+    _, err = process.communicate(timeout=60)
+    seconds = time.perf_counter() - started
+    print(f"refused after {seconds:.2f} s")
+    assert process.returncode == 2 and err.count("\n") == 1, err
+    assert err.startswith(f"error: cannot write into {folder / 'case1'}") and "ERR" not in err
+    assert "[Errno" not in err
+    assert seconds < 3.0  # 0.5 s measured: the process starts, checks and stops (1 s on a quiet machine)
+
+
+def test_version_and_help_say_exit_codes_and_required_options():
+    from IVCReconstructionLib import __version__
+
+    result = run_cli("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"ivc-plan {__version__}"
+    pyproject = (__import__("pathlib").Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    assert f'version = "{__version__}"' in pyproject
+    text = run_cli("plan", "--help").stdout
+    for fragment in (
+        "exit codes:",
+        "130",
+        "143",
+        "exactly one of --seeds",
+        "--labels only with a label map",
+        "ivc-plan-manifest.json",
+    ):
+        assert fragment in text, fragment
+    assert "exit codes:" in run_cli("--help").stdout
+
+
+@pytest.mark.parametrize(
+    ("size", "message"), [((16, 16, 16), "at least 61 x 61 x 61"), ((32, 32, 32), "61 x 61 x 61")]
+)
+def test_a_phantom_too_small_for_its_veins_is_refused_with_the_size_that_fits(
+    tmp_path, capsys, size, message
+):
+    out = tmp_path / "ph"
+    code = main(["phantom", "--out", str(out), "--size", *map(str, size)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and message in err[0] and "--size 61 61 61" in err[0], err
+    assert not out.exists()
+
+
+def test_the_smallest_phantom_that_fits_keeps_its_seeds_apart(phantom_of):
+    from IVCReconstructionLib.phantom.generate import MIN_VEIN_IN_VOLUME_MM
+
+    ph = phantom_of(size_ijk=(61, 61, 61))
+    points = list(ph.seeds.values())
+    gaps = [np.linalg.norm(a - b) for n, a in enumerate(points) for b in points[n + 1 :]]
+    assert min(gaps) > 10.0, gaps
+    assert all(br.length_mm >= MIN_VEIN_IN_VOLUME_MM - 1 for br in ph.branches.values())
+
+
+def test_a_dicom_series_without_a_uid_is_listed_and_chosen_by_name(tmp_path, capsys):
+    import SimpleITK as sitk  # noqa: N813 - SimpleITK's own documented alias
+
+    from IVCReconstructionLib.inputs.volumes import NO_UID_SERIES, read_volume
+
+    folder = tmp_path / "dicom"
+    folder.mkdir()
+    for n, uid in enumerate(("", "1.2.826.0.1.3680043.2.1125.2")):
+        for k in range(4 + n):
+            sl = sitk.Image(32, 32, sitk.sitkInt16) + 100 * n
+            sl.SetOrigin((0.0, 0.0, 2.0 * k))
+            for tag, value in (
+                ("0008|0060", "CT"),
+                ("0020|000e", uid),
+                ("0020|0013", str(k + 1)),
+                ("0020|000d", "1.2.826.0.1.3680043.2.1125.9"),
+                ("0008|0016", "1.2.840.10008.5.1.4.1.1.2"),
+                ("0008|0018", f"1.2.826.0.1.3680043.2.1125.{n + 5}.{k + 1}"),
+            ):
+                sl.SetMetaData(tag, value)
+            writer = sitk.ImageFileWriter()
+            writer.KeepOriginalImageUIDOn()
+            writer.SetFileName(str(folder / f"s{n}_{k}.dcm"))
+            writer.Execute(sl)
+    code = main(
+        [
+            "plan",
+            "--volume",
+            str(folder),
+            "--segmentation",
+            str(folder / "x.nii.gz"),
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert f"{NO_UID_SERIES} (CT, 4 files)" in err[0] and f"--series {NO_UID_SERIES}" in err[0], err[0]
+    image, _ = read_volume(folder, NO_UID_SERIES)
+    assert image.shape == (4, 32, 32)
+
+
+REAL_DICOM = REAL_CT.parent / "realct-dicom"
+
+
+@pytest.mark.realdata
+@pytest.mark.skipif(not REAL_CT.is_dir(), reason=f"real CT not found at {REAL_CT}")
+@pytest.mark.parametrize(
+    ("labels", "fragments"),
+    [
+        (
+            "ivc=63,left=65,right=66",
+            ("left=65 is its iliac_artery_left", "use --labels ivc=63,left=67,right=68"),
+        ),
+        (None, ("looks like a TotalSegmentator label map", "--labels ivc=63,left=67,right=68")),
+        ("ivc=63,left=67,right=99", ("(label 99) do not meet at one confluence",)),
+    ],
+)
+def test_wrong_labels_of_the_real_totalsegmentator_map_are_refused(tmp_path, capsys, labels, fragments):
+    args = ["plan", "--volume", str(REAL_CT / "ct.nii.gz"), "--segmentation", str(REAL_CT / "labels.nii.gz")]
+    code = main([*args, *(["--labels", labels] if labels else []), "--out", str(tmp_path / "o")])
+    err = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("ivc-plan: ")]
+    assert code == 2 and len(err) == 1, err
+    for fragment in fragments:
+        assert fragment in err[0], (fragment, err[0])
+
+
+@pytest.mark.realdata
+@pytest.mark.skipif(not REAL_CT.is_dir(), reason=f"real CT not found at {REAL_CT}")
+def test_the_confluence_check_tells_the_real_veins_from_the_arteries():
+    """Without the TotalSegmentator names, geometry alone: its veins 63/67/68 meet at one point
+    (4 mm at 3 mm voxels); its iliac arteries 65/66, or its aorta 52, with the veins do not."""
+    from IVCReconstructionLib.inputs.volumes import read_volume
+    from IVCReconstructionLib.segment.existing import check_confluence, labels_from_label_map
+
+    raw, m = read_volume(REAL_CT / "labels.nii.gz")
+
+    def check(ivc, left, right):
+        values = {"ivc": ivc, "left_iliac": left, "right_iliac": right}
+        return check_confluence(
+            labels_from_label_map(raw, values), m, {b: f"label {v}" for b, v in values.items()}
+        )
+
+    point = check(63, 67, 68)
+    assert 255 < point[2] < 275  # about k = 56 of 3 mm slices: where the IVC's segment begins
+    for wrong in ((63, 65, 66), (63, 65, 68), (52, 67, 68), (64, 67, 68)):
+        with pytest.raises(ValueError, match=rf"\(label {wrong[0]}\).* do not meet at one confluence"):
+            check(*wrong)
+
+
+@pytest.mark.realdata
+@pytest.mark.skipif(not REAL_DICOM.is_dir(), reason=f"real DICOM not found at {REAL_DICOM}")
+def test_the_real_dicom_labels_name_the_missing_iliac_veins_by_the_users_values(tmp_path, capsys):
+    args = [
+        "plan",
+        "--volume",
+        str(REAL_DICOM / "series"),
+        "--segmentation",
+        str(REAL_DICOM / "labels.nii.gz"),
+    ]
+    code = main([*args, "--labels", "ivc=63,left=67,right=68", "--out", str(tmp_path / "o")])
+    err = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("ivc-plan: ")]
+    assert code == 2 and len(err) == 1, err
+    assert "no voxel with label 67 (left=67) or 68 (right=68)" in err[0] and "label 2" not in err[0], err[0]
