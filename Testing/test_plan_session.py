@@ -157,3 +157,20 @@ def test_the_3d_view_and_the_report_colour_a_stent_alike(mrml, session):
         for stent_id, fill in bars.items():
             rgb = [int(fill[i : i + 2], 16) / 255 for i in (1, 3, 5)]
             np.testing.assert_allclose(rgb, model_colors[stent_id], atol=1 / 255)
+
+
+def test_only_product_diameter_and_length_can_be_typed_into_the_table(mrml, session):
+    shown = ScenePlan.add(mrml.scene, session)
+    table = shown.nodes.plan_table
+    columns = [table.GetColumnName(c) for c in range(table.GetNumberOfColumns())]
+    stent = session.plan.stents[0]
+    before = table.GetCellText(0, columns.index("Proximal R (mm)"))
+    table.SetCellText(0, columns.index("Proximal R (mm)"), "99")
+    with pytest.raises(ValueError, match="Proximal R \\(mm\\) column follows from the plan"):
+        shown.apply_table_edits()
+    assert table.GetCellText(0, columns.index("Proximal R (mm)")) == before  # restored
+    table.SetCellText(0, columns.index("Coverage"), "ivc 0-500")
+    with pytest.raises(ValueError, match="Coverage column"):
+        shown.apply_table_edits()
+    assert shown.plan.stent(stent.id).coverage == stent.coverage
+    assert shown.apply_table_edits() is False  # as it was: nothing to apply
