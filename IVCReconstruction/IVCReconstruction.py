@@ -1,9 +1,10 @@
+import contextlib
 import enum
 import logging
 import os
 import pathlib
 import time
-from typing import Annotated
+from typing import Annotated, Optional
 
 import slicer
 import vtk
@@ -24,7 +25,12 @@ from slicer.ScriptedLoadableModule import *
 from slicer.util import VTKObservationMixin
 
 # Nothing third-party (numpy, IVCReconstructionLib) is imported here: Slicer imports this file
-# at startup for every user, so heavy imports happen inside the methods that need them.
+# at startup for every user, so heavy imports happen inside the methods that need them. The file
+# itself imports in older Slicers too (Python 3.9: Optional[...], not X | None), so that there the
+# module can say which Slicer it needs instead of failing with a traceback.
+
+# The Slicer versions the module supports (Slicer 5.10 runs Python 3.12, which the library needs).
+MINIMUM_SLICER_VERSION = (5, 10)
 
 
 #
@@ -44,7 +50,7 @@ class IVCReconstruction(ScriptedLoadableModule):
         self.parent.title = _("IVC Reconstruction")
         self.parent.categories = [translate("qSlicerAbstractCoreModule", "Vascular Modeling Toolkit")]
         self.parent.dependencies = []
-        self.parent.contributors = ["IVCReconstruction developers"]
+        self.parent.contributors = ["IVCReconstruction developers (IVCReconstruction project)"]
         self.parent.helpText = _("""
 <p>IVC Reconstruction suggests a stent reconstruction of the inferior vena cava (IVC) and the
 iliac veins from a CT (or MR) venogram, in five steps.</p>
@@ -69,8 +75,12 @@ and warnings; change a stent's product or size in the editor, or drag its end po
 <p><b>Research use only.</b> This software is not a medical device and is not approved for
 clinical use. Any plan it makes is a suggestion for a physician to review, not a treatment
 decision.</p>
+<p>Needs 3D Slicer 5.10 or later and the SlicerVMTK extension. Long steps show their progress in a
+dialog, where they can be cancelled.</p>
 <p>See the <a href="https://github.com/ivcreconstruction/SlicerIVCReconstruction#readme">documentation</a>.</p>
 """)
+        if not slicerIsSupported():  # the panel shows the same message instead of its sections
+            logging.error(unsupportedSlicerMessage())
 
         self.parent.acknowledgementText = _("""
 <p>IVCReconstruction is built on <a href="https://www.slicer.org">3D Slicer</a> and the
@@ -78,6 +88,25 @@ decision.</p>
 extension. Vein segment IDs follow <a href="https://github.com/wasserth/TotalSegmentator">TotalSegmentator</a>,
 whose example outputs serve as reference data for testing.</p>
 """)
+
+
+def slicerIsSupported() -> bool:
+    """Whether this Slicer is one the module supports (MINIMUM_SLICER_VERSION or later)."""
+    return (slicer.app.majorVersion, slicer.app.minorVersion) >= MINIMUM_SLICER_VERSION
+
+
+def unsupportedSlicerMessage() -> str:
+    return _(
+        "IVC Reconstruction needs 3D Slicer {minimum} or later; this is Slicer {version}. Install a "
+        "newer Slicer from download.slicer.org."
+    ).format(
+        minimum=".".join(map(str, MINIMUM_SLICER_VERSION)),
+        version=f"{slicer.app.majorVersion}.{slicer.app.minorVersion}",
+    )
+
+
+class StepCancelledError(Exception):
+    """The user cancelled a long step in its progress dialog (the scene is left as it was)."""
 
 
 #
@@ -98,6 +127,7 @@ LANDING_RANGE_MM = (5.0, 50.0)
 OVERLAP_RANGE_MM = (5.0, 50.0)
 PROTRUSION_RANGE_MM = (0.0, 20.0)
 RENAL_MARGIN_RANGE_MM = (0.0, 30.0)
+
 
 class PhantomScenario(enum.Enum):
     """What the synthetic venogram shows; the values are the library's scenario names
@@ -179,7 +209,7 @@ class IVCReconstructionParameterNode:
     diameterChart - Output: the diameter chart of the last measurement.
     planTemplate - The stent construct: automatic (from the findings), inverted-Y, double-barrel,
         kissing or unilateral.
-    catalogFile - Optional stent catalogue file (JSON) adding to or replacing the built-in products.
+    catalogFile - Stent catalogue file (JSON): the built-in one, or one adding to or replacing its products.
     landingMm - Healthy vein each stent end must rest on (design default 20 mm).
     overlapMm - Overlap between consecutive stents, and of the limbs in the IVC stent (20 mm).
     protrusionMm - How far an iliac stent ending at the confluence may reach into the IVC (5 mm).
@@ -193,19 +223,20 @@ class IVCReconstructionParameterNode:
     spacingMm: Annotated[float, WithinRange(*SPACING_RANGE_MM)] = 1.0
     lesionAreaRatio: Annotated[float, WithinRange(*LESION_AREA_RATIO_RANGE)] = 0.25
     occlusionLengthMm: Annotated[float, WithinRange(*OCCLUSION_LENGTH_RANGE_MM)] = 40.0
-    phantomVolume: vtkMRMLScalarVolumeNode | None
-    inputVolume: vtkMRMLScalarVolumeNode | None
-    segmentationSeeds: vtkMRMLMarkupsFiducialNode | None
-    veinSegmentation: vtkMRMLSegmentationNode | None
-    seedPoints: vtkMRMLMarkupsFiducialNode | None
-    diameterChart: vtkMRMLPlotChartNode | None
+    phantomVolume: Optional[vtkMRMLScalarVolumeNode]
+    inputVolume: Optional[vtkMRMLScalarVolumeNode]
+    segmentationSeeds: Optional[vtkMRMLMarkupsFiducialNode]
+    veinSegmentation: Optional[vtkMRMLSegmentationNode]
+    seedPoints: Optional[vtkMRMLMarkupsFiducialNode]
+    diameterChart: Optional[vtkMRMLPlotChartNode]
     planTemplate: PlanTemplate = PlanTemplate.auto
-    catalogFile: pathlib.Path
+    # The built-in catalogue, shown as such (a pathlib.Path field cannot be empty: it would show ".").
+    catalogFile: pathlib.Path = pathlib.Path(__file__).parent / "Resources" / "StentCatalog.json"
     landingMm: Annotated[float, WithinRange(*LANDING_RANGE_MM)] = 20.0
     overlapMm: Annotated[float, WithinRange(*OVERLAP_RANGE_MM)] = 20.0
     protrusionMm: Annotated[float, WithinRange(*PROTRUSION_RANGE_MM)] = 5.0
     renalMarginMm: Annotated[float, WithinRange(*RENAL_MARGIN_RANGE_MM)] = 5.0
-    exportFolder: pathlib.Path
+    exportFolder: pathlib.Path = pathlib.Path.home() / "IVCReconstruction"
 
 
 #
@@ -227,7 +258,7 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self.logic = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
-        self._pendingSeedLabel = None  # label of the point being placed with a Place button
+        self._placement = None  # the seed point being placed with a Place button (SeedPlacement)
         self._observedSeeds = None
         self._observedHandles = None
         self._observedTable = None
@@ -238,6 +269,11 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
     def setup(self) -> None:
         """Called once, when the module panel is first shown: build the GUI from the .ui file."""
         ScriptedLoadableModuleWidget.setup(self)
+        if not slicerIsSupported():
+            import qt
+
+            self.layout.addWidget(qt.QLabel(unsupportedSlicerMessage()))
+            return
 
         # The panel is designed in Qt Designer (Resources/UI/IVCReconstruction.ui); self.ui gives
         # access to its widgets by object name.
@@ -303,6 +339,8 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
     def onSceneStartClose(self, caller, event) -> None:
         """Scene observer: the scene is about to close, and its parameter node with it."""
         self.setParameterNode(None)
+        if self._placement is not None:
+            self._placement.finish()
         self._observeSeeds(None)
         self._observeHandles(None)
         self._observePlanTable(None)
@@ -331,7 +369,7 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             if veinSegmentation:
                 self._parameterNode.veinSegmentation = veinSegmentation
 
-    def setParameterNode(self, inputParameterNode: IVCReconstructionParameterNode | None) -> None:
+    def setParameterNode(self, inputParameterNode: Optional[IVCReconstructionParameterNode]) -> None:
         """Bind the GUI to inputParameterNode (or to nothing) and observe its changes.
 
         The observation keeps the button and the enabled state of the settings up to date.
@@ -484,47 +522,44 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             else _("Choose an output folder first.")
         )
 
+    def _segmentSelectors(self) -> tuple:
+        return (
+            (self.ui.ivcSegmentSelector, "ivc"),
+            (self.ui.leftSegmentSelector, "left_iliac"),
+            (self.ui.rightSegmentSelector, "right_iliac"),
+        )
+
     def _refreshSegmentPickers(self, segmentationNode) -> None:
-        """List the segments of the vein segmentation in the three pickers (once per
-        segmentation, so a user's choice stays), preselecting those found by ID or terminology."""
+        """Show the vein segmentation's segments in the three selectors (which follow segments
+        added, renamed or removed), preselecting, once per segmentation so that a user's choice
+        stays, those found by ID or terminology."""
         if segmentationNode is self._segmentationInPickers:
             return
         self._segmentationInPickers = segmentationNode
         found = {}
-        segmentIds = []
         if segmentationNode is not None:
             from IVCReconstructionLib.scene import find_vein_segments
 
-            segmentation = segmentationNode.GetSegmentation()
-            segmentIds = [segmentation.GetNthSegmentID(n) for n in range(segmentation.GetNumberOfSegments())]
             try:
                 found = find_vein_segments(segmentationNode)
             except ValueError:
                 found = {}
-        for comboBox, branch in (
-            (self.ui.ivcSegmentComboBox, "ivc"),
-            (self.ui.leftSegmentComboBox, "left_iliac"),
-            (self.ui.rightSegmentComboBox, "right_iliac"),
-        ):
-            comboBox.clear()
-            comboBox.addItems(segmentIds)
-            if branch in found:
-                comboBox.currentText = found[branch]
+        for selector, branch in self._segmentSelectors():
+            selector.setCurrentNode(segmentationNode)
+            selector.setCurrentSegmentID(found.get(branch, ""))
 
     def _chosenSegmentIds(self) -> dict:
         return {
-            branch: comboBox.currentText
-            for comboBox, branch in (
-                (self.ui.ivcSegmentComboBox, "ivc"),
-                (self.ui.leftSegmentComboBox, "left_iliac"),
-                (self.ui.rightSegmentComboBox, "right_iliac"),
-            )
-            if comboBox.currentText
+            branch: s.currentSegmentID() for s, branch in self._segmentSelectors() if s.currentSegmentID()
         }
 
     def onCreatePhantomButton(self) -> None:
         """Create a phantom when the user clicks "Create phantom", then show it in the slice views."""
-        with slicer.util.tryWithErrorDisplay(_("Failed to create the phantom."), waitCursor=True):
+        with (
+            slicer.util.tryWithErrorDisplay(_("Failed to create the phantom."), waitCursor=True),
+            self._progress(_("Creating the phantom"), 1) as progress,
+        ):
+            progress(_("Building the synthetic venogram and its truth..."))
             parameterNode = self._parameterNode
             anatomySeed = None if parameterNode.useReferenceAnatomy else parameterNode.anatomySeed
             phantomNodes = self.logic.createPhantom(
@@ -549,11 +584,14 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
     def onSegmentVeinsButton(self) -> None:
         """Segment the veins when the user clicks "Segment veins", show the segmentation in 3D, and
         report occlusions and warnings if there are any."""
-        with slicer.util.tryWithErrorDisplay(_("Failed to segment the veins."), waitCursor=True):
+        findings = []
+        with (
+            slicer.util.tryWithErrorDisplay(_("Failed to segment the veins."), waitCursor=True),
+            self._progress(_("Segmenting the veins"), 5) as progress,
+        ):
             parameterNode = self._parameterNode
-            slicer.util.showStatusMessage(_("Segmenting the veins..."))
             segmentationNode, result = self.logic.segmentVeins(
-                parameterNode.inputVolume, parameterNode.segmentationSeeds
+                parameterNode.inputVolume, parameterNode.segmentationSeeds, progress=progress
             )
             # The next step measures this segmentation, its ends marked by the same point list.
             parameterNode.veinSegmentation = segmentationNode
@@ -561,26 +599,29 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             segmentationNode.CreateClosedSurfaceRepresentation()
             slicer.util.setSliceViewerLayers(background=parameterNode.inputVolume)
             findings = [occlusion.describe() for occlusion in result.occlusions] + list(result.warnings)
-            if findings:
-                slicer.util.infoDisplay(
-                    _("Segmented the veins of {volume}. Please check:").format(
-                        volume=parameterNode.inputVolume.GetName()
-                    )
-                    + "\n\n"
-                    + "\n".join(f"- {finding}" for finding in findings),
-                    windowTitle=_("Segment veins"),
-                )
             slicer.util.showStatusMessage(
                 _("Segmented the veins of {name}.").format(name=parameterNode.inputVolume.GetName()), 3000
+            )
+        if findings:  # outside the wait cursor
+            slicer.util.infoDisplay(
+                _("Segmented the veins. Please check:")
+                + "\n\n"
+                + "\n".join(f"- {finding}" for finding in findings),
+                windowTitle=_("Segment veins"),
             )
 
     def onMeasureVeinsButton(self) -> None:
         """Measure the veins when the user clicks "Measure veins", then show the diameter chart."""
-        with slicer.util.tryWithErrorDisplay(_("Failed to measure the veins."), waitCursor=True):
+        with (
+            slicer.util.tryWithErrorDisplay(_("Failed to measure the veins."), waitCursor=True),
+            self._progress(_("Measuring the veins"), 4) as progress,
+        ):
             parameterNode = self._parameterNode
-            slicer.util.showStatusMessage(_("Measuring the veins..."))
             centerlineNodes = self.logic.measureVeins(
-                parameterNode.veinSegmentation, parameterNode.seedPoints, segmentIds=self._chosenSegmentIds()
+                parameterNode.veinSegmentation,
+                parameterNode.seedPoints,
+                segmentIds=self._chosenSegmentIds(),
+                progress=progress,
             )[0]
             parameterNode.diameterChart = centerlineNodes.chart
             # A layout with slice, plot and table views: the chart, and the IVC's profile table.
@@ -592,6 +633,41 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             slicer.util.showStatusMessage(
                 _("Measured the veins of {name}.").format(name=parameterNode.veinSegmentation.GetName()), 3000
             )
+
+    @contextlib.contextmanager
+    def _progress(self, title: str, steps: int):
+        """A progress dialog for a long step; yields the function the logic calls with a message
+        as each part starts. Cancel stops the step at the next part (before it adds any node)."""
+        dialog = slicer.util.createProgressDialog(windowTitle=title, labelText=title + "...", maximum=steps)
+        slicer.app.processEvents()
+
+        def progress(message: str) -> None:
+            slicer.app.processEvents()  # draw the dialog and notice Cancel
+            if dialog.wasCanceled:
+                raise StepCancelledError()
+            dialog.labelText = message[:1].upper() + message[1:] + "..."
+            dialog.value = min(dialog.value + 1, steps)
+            slicer.app.processEvents()
+
+        try:
+            yield progress
+        except StepCancelledError:
+            slicer.util.showStatusMessage(
+                _("{title}: cancelled, nothing was added.").format(title=title), 5000
+            )
+        finally:
+            dialog.close()
+
+    def onReload(self) -> None:
+        """Reload the library too: Slicer's Reload reads this file again, but would keep the
+        library's modules it imported before."""
+        import sys
+
+        for name in [
+            n for n in sys.modules if n.split(".")[0] in ("IVCReconstructionLib", "IVCReconstructionSelfTest")
+        ]:
+            del sys.modules[name]
+        ScriptedLoadableModuleWidget.onReload(self)
 
     # Seed points placed with the Place buttons
 
@@ -614,6 +690,7 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         """Enter place mode for one point of the seed point list; it gets the seed label ``which``
         names (a member of IVCReconstructionLib.names.SeedLabel, or VIA) when placed."""
         from IVCReconstructionLib.names import SEED_VIA_PREFIX, SeedLabel
+        from IVCReconstructionLib.scene.seed_nodes import SeedPlacement
 
         label = SEED_VIA_PREFIX if which == "VIA" else str(SeedLabel[which])
         with slicer.util.tryWithErrorDisplay(_("Failed to start placing the point."), waitCursor=True):
@@ -623,38 +700,45 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
                 seedsNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", _("Vein seeds"))
                 seedsNode.CreateDefaultDisplayNodes()
                 parameterNode.segmentationSeeds = seedsNode
-            self._pendingSeedLabel = label
             self._observeSeeds(seedsNode)
             selectionNode = slicer.app.applicationLogic().GetSelectionNode()
             selectionNode.SetReferenceActivePlaceNodeClassName("vtkMRMLMarkupsFiducialNode")
             selectionNode.SetActivePlaceNodeID(seedsNode.GetID())
-            interactionNode = slicer.app.applicationLogic().GetInteractionNode()
-            interactionNode.SetPlaceModePersistence(0)  # one point per click on a Place button
-            interactionNode.SetCurrentInteractionMode(interactionNode.Place)
+            self._placement = self._placement or SeedPlacement()
+            self._placement.start(seedsNode, label, slicer.app.applicationLogic().GetInteractionNode())
             slicer.util.showStatusMessage(
                 _("Click in a view to place the {label} point.").format(label=label)
             )
 
     def _observeSeeds(self, seedsNode) -> None:
+        interactionNode = slicer.app.applicationLogic().GetInteractionNode()
         if self._observedSeeds is not None:
             self.removeObserver(
                 self._observedSeeds, slicer.vtkMRMLMarkupsNode.PointPositionDefinedEvent, self.onSeedPlaced
+            )
+            self.removeObserver(
+                interactionNode, interactionNode.InteractionModeChangedEvent, self.onPlaceModeChanged
             )
         self._observedSeeds = seedsNode
         if seedsNode is not None:
             self.addObserver(
                 seedsNode, slicer.vtkMRMLMarkupsNode.PointPositionDefinedEvent, self.onSeedPlaced
             )
+            self.addObserver(
+                interactionNode, interactionNode.InteractionModeChangedEvent, self.onPlaceModeChanged
+            )
 
-    def onSeedPlaced(self, caller, event) -> None:
-        """Label the point just placed; a second IVC, Left, Right or Renal point replaces the
-        first, Via points are numbered."""
-        from IVCReconstructionLib.scene.seed_nodes import label_placed_seed
+    @vtk.calldata_type(vtk.VTK_INT)
+    def onSeedPlaced(self, caller, event, pointIndex) -> None:
+        """Label the point Slicer placed (by its index: an unplaced point of the list is filled
+        first); a second IVC, Left, Right or Renal point replaces the first, Via points are numbered."""
+        if self._placement is not None:
+            self._placement.point_defined(caller, pointIndex)
 
-        label, self._pendingSeedLabel = self._pendingSeedLabel, None
-        if not label or caller.GetNumberOfControlPoints() == 0:
-            return
-        label_placed_seed(caller, caller.GetNumberOfControlPoints() - 1, label)
+    def onPlaceModeChanged(self, caller, event) -> None:
+        """Placing ended without a point (cancelled): forget the pending label."""
+        if self._placement is not None and self._placement.mode_changed():
+            slicer.util.showStatusMessage(_("Point placement cancelled."), 3000)
 
     # Centerlines: the narrowest section of each vein
 
@@ -682,9 +766,11 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
 
     def onPlanStentsButton(self) -> None:
         """Plan the stents, show the plan tables and the stent editor, and follow the end handles."""
-        with slicer.util.tryWithErrorDisplay(_("Failed to plan the stents."), waitCursor=True):
+        with (
+            slicer.util.tryWithErrorDisplay(_("Failed to plan the stents."), waitCursor=True),
+            self._progress(_("Planning the stents"), 4) as progress,
+        ):
             parameterNode = self._parameterNode
-            slicer.util.showStatusMessage(_("Planning the stents..."))
             catalogFile = str(parameterNode.catalogFile) if parameterNode.catalogFile else ""
             _planNodes, plan = self.logic.planStents(
                 parameterNode.veinSegmentation,
@@ -699,6 +785,7 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
                     "renal_margin_mm": parameterNode.renalMarginMm,
                 },
                 segmentIds=self._chosenSegmentIds(),
+                progress=progress,
             )
             self._observeHandles(self.logic.scenePlan.handles)
             self._observePlanTable(self.logic.scenePlan.nodes.plan_table)
@@ -726,7 +813,7 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self.ui.stentComboBox.blockSignals(False)
         self._fillStentEditor()
 
-    def _stentRow(self) -> dict | None:
+    def _stentRow(self) -> Optional[dict]:
         if self.logic.scenePlan is None:
             return None
         rows = {row.id: row for row in self.logic.stentTableRows()}
@@ -828,12 +915,15 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
 
     def onStentEndDragged(self, caller, event) -> None:
         """While a stent end is dragged: follow it, at most every 50 ms (an edit and its scene
-        update take about 15 ms)."""
+        update take about 15 ms). No wait cursor (it would flicker) and no dialog mid-drag: a
+        refused move shows in the status bar and the end stays where it was."""
         if not self._dragging or time.time() - self._lastLiveUpdate < 0.05:
             return
         self._lastLiveUpdate = time.time()
-        with slicer.util.tryWithErrorDisplay(_("Failed to move the stent end."), waitCursor=True):
+        try:
             self.logic.applyHandleMoves(snap=False)
+        except ValueError as error:
+            slicer.util.showStatusMessage(_("Cannot move the stent end: {error}").format(error=error), 5000)
 
     def onStentEndMoved(self, caller, event) -> None:
         self._dragging = False
@@ -875,8 +965,12 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
         # plan being edited (IVCReconstructionLib.scene.plan_editor.ScenePlan) and what it was
         # planned from (IVCReconstructionLib.pipeline.PipelineResult, for the report).
         self._measurements = None
+        self._measuredNode = None
         self.scenePlan = None
         self._planned = None
+        # A closed scene takes the measured and planned nodes with it: forget them (the Narrowest
+        # buttons would otherwise jump to the old case).
+        slicer.mrmlScene.AddObserver(slicer.mrmlScene.StartCloseEvent, lambda caller, event: self.clear())
 
     def getParameterNode(self):
         """The module's parameter node (one per scene), wrapped as IVCReconstructionParameterNode."""
@@ -885,13 +979,14 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
     def clear(self) -> None:
         """Forget the measurement and the plan (the scene is closing)."""
         self._measurements = None
+        self._measuredNode = None
         self.scenePlan = None
         self._planned = None
 
     def createPhantom(
         self,
         scenario,
-        anatomySeed: int | None = None,
+        anatomySeed: Optional[int] = None,
         spacingMm: float = 1.0,
         lesionAreaRatio: float = 0.25,
         occlusionLengthMm: float = 40.0,
@@ -925,12 +1020,15 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
         logging.info(f"Phantom {scenario} created in {time.time() - startTime:.2f} seconds")
         return phantomNodes, phantom
 
-    def segmentVeins(self, volumeNode: vtkMRMLScalarVolumeNode, seedsNode: vtkMRMLMarkupsFiducialNode):
+    def segmentVeins(
+        self, volumeNode: vtkMRMLScalarVolumeNode, seedsNode: vtkMRMLMarkupsFiducialNode, *, progress=None
+    ):
         """Segment the IVC and both iliac veins of a contrast CT (or bright-blood MR) venogram
         from the IVC, Left, Right (and Via...) points of seedsNode, into the volume's folder and
         under its transform. Returns (segmentation node with the segments inferior_vena_cava,
         iliac_vena_left, iliac_vena_right and occluded_vein, IVCReconstructionLib.segment.
-        VeinSegmentation); see IVCReconstructionLib.pipeline.segment_into_scene."""
+        VeinSegmentation); see IVCReconstructionLib.pipeline.segment_into_scene. ``progress`` (a
+        function of a message) is called at each step; what it raises stops the work, scene unchanged."""
         from IVCReconstructionLib.inputs import seeds_from_markups
         from IVCReconstructionLib.pipeline import segment_into_scene
         from IVCReconstructionLib.scene.nodes import parent_folder_item, place_in_folder, world_to_node
@@ -950,7 +1048,7 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
         seeds = seeds.mapped(world_to_node(volumeNode))
         startTime = time.time()
         segmentationNode, result = segment_into_scene(
-            slicer.mrmlScene, volumeNode, seeds, name=f"{volumeNode.GetName()} veins"
+            slicer.mrmlScene, volumeNode, seeds, name=f"{volumeNode.GetName()} veins", progress=progress
         )
         # The labels are in the volume's own coordinates: follow the volume's transform, if any.
         segmentationNode.SetAndObserveTransformNodeID(volumeNode.GetTransformNodeID())
@@ -965,17 +1063,20 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
     def measureVeins(
         self,
         segmentationNode: vtkMRMLSegmentationNode,
-        seedsNode: vtkMRMLMarkupsFiducialNode | None = None,
-        referenceVolumeNode: vtkMRMLVolumeNode | None = None,
-        segmentIds: dict | None = None,
+        seedsNode: Optional[vtkMRMLMarkupsFiducialNode] = None,
+        referenceVolumeNode: Optional[vtkMRMLVolumeNode] = None,
+        segmentIds: Optional[dict] = None,
+        *,
+        progress=None,
     ) -> tuple:
         """Centerlines and diameter profiles of the IVC and both common iliac veins of a
         segmentation (segments found by ID or SNOMED terminology, or segmentIds: branch -> segment
         ID), in a folder "IVC centerlines" next to it. The IVC, Left and Right points of seedsNode
-        mark the ends (found automatically otherwise). Returns (IVCReconstructionLib.scene.
-        CenterlineNodes, IVCReconstructionLib.measure.VeinMeasurements)."""
+        mark the ends (found automatically otherwise). The curves follow the segmentation's
+        transform. Returns (IVCReconstructionLib.scene.CenterlineNodes,
+        IVCReconstructionLib.measure.VeinMeasurements); ``progress`` as in segmentVeins."""
         from IVCReconstructionLib.pipeline import measure_into_scene
-        from IVCReconstructionLib.scene.nodes import parent_folder_item
+        from IVCReconstructionLib.scene.nodes import parent_folder_item, place_under_transform
 
         self._checkSegmentation(segmentationNode, _("Select the segmentation to measure."))
         if referenceVolumeNode is not None and not isinstance(referenceVolumeNode, vtkMRMLVolumeNode):
@@ -984,7 +1085,7 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
                     value=self._describe(referenceVolumeNode)
                 )
             )
-        seeds = self._seeds(seedsNode)
+        seeds = self._seeds(seedsNode, segmentationNode)
         startTime = time.time()
         centerlineNodes, measurements = measure_into_scene(
             slicer.mrmlScene,
@@ -993,20 +1094,25 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
             reference_volume=referenceVolumeNode,
             parent_item=parent_folder_item(slicer.mrmlScene, segmentationNode),
             segment_ids=segmentIds,
+            progress=progress,
         )
+        place_under_transform(centerlineNodes.curves.values(), segmentationNode.GetTransformNodeID())
         self._cache().put(segmentationNode, measurements, segmentIds, seeds.end_points())
+        self._measuredNode = segmentationNode
         logging.info(f"Veins measured in {time.time() - startTime:.2f} seconds")
         return centerlineNodes, measurements
 
     def planStents(
         self,
         segmentationNode: vtkMRMLSegmentationNode,
-        seedsNode: vtkMRMLMarkupsFiducialNode | None = None,
-        volumeNode: vtkMRMLScalarVolumeNode | None = None,
+        seedsNode: Optional[vtkMRMLMarkupsFiducialNode] = None,
+        volumeNode: Optional[vtkMRMLScalarVolumeNode] = None,
         template: str = "auto",
         catalogFile: str = "",
-        settings: dict | None = None,
-        segmentIds: dict | None = None,
+        settings: Optional[dict] = None,
+        segmentIds: Optional[dict] = None,
+        *,
+        progress=None,
     ) -> tuple:
         """Suggest a stent construct for the veins of a segmentation (measured as in measureVeins,
         reusing the last measurement while nothing changed) and show it next to the segmentation:
@@ -1020,7 +1126,7 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
         :param catalogFile: a stent catalogue (JSON, as Resources/StentCatalog.json) to add.
         :param settings: plan settings by name (IVCReconstructionLib.plan.PlanSettings).
         :return: (IVCReconstructionLib.scene.PlanNodes, IVCReconstructionLib.plan.Plan); scenePlan
-            keeps the plan for editing.
+            keeps the plan for editing. Its nodes follow the segmentation's transform.
         """
         from IVCReconstructionLib.pipeline import PipelineResult, SceneNodes, plan_veins, veins_origin
         from IVCReconstructionLib.plan import PlanSettings, load_catalog, parse_template
@@ -1033,16 +1139,20 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
             self._checkVolume(volumeNode, _("The venogram must be a scalar volume, or None."))
         template = parse_template(template)
         planSettings = PlanSettings.from_values(settings or {})
-        seeds = self._seeds(seedsNode)
+        seeds = self._seeds(seedsNode, segmentationNode)
         catalog = load_catalog(*([catalogFile] if catalogFile else []))
-        measurements = self._measurementsOf(segmentationNode, seeds, segmentIds)
+        measurements = self._measurementsOf(segmentationNode, seeds, segmentIds, progress)
         modality = "ct"
         description = {"format": "3D Slicer scene"}
         if volumeNode is not None:
-            from IVCReconstructionLib.scene.nodes import array_and_geometry
+            from IVCReconstructionLib.scene.nodes import array_and_geometry, matrix_between
 
             image, ijkToRas = array_and_geometry(volumeNode, copy=False)
-            modality = modality_of(image, ijkToRas, measurements.labels, measurements.labels_ijk_to_ras)
+            # The vein voxels are looked up in the volume through both nodes' transforms.
+            veinsToVolume = matrix_between(segmentationNode, volumeNode)
+            veinsMatrix = measurements.labels_ijk_to_ras
+            veinsMatrix = veinsMatrix if veinsToVolume is None else veinsToVolume @ veinsMatrix
+            modality = modality_of(image, ijkToRas, measurements.labels, veinsMatrix)
             # Sizes only: node names can hold a patient's name (no identifiers in the report).
             description["size_ijk"] = list(volumeNode.GetImageData().GetDimensions())
             description["spacing_mm"] = [round(x, 3) for x in volumeNode.GetSpacing()]
@@ -1052,7 +1162,9 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
             self.scenePlan.remove()
             self.scenePlan = None
         folder = parent_folder_item(slicer.mrmlScene, segmentationNode)
-        self.scenePlan = ScenePlan.add(slicer.mrmlScene, session, folder)
+        self.scenePlan = ScenePlan.add(
+            slicer.mrmlScene, session, folder, segmentationNode.GetTransformNodeID()
+        )
         self._planned = PipelineResult(
             session=session,
             measured=measurements,
@@ -1072,7 +1184,7 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
     # Edits of the current plan: each updates the models, tables, warnings and end handles and
     # returns the plan; ValueError (e.g. a size the catalogue does not have) leaves it as it was.
 
-    def editStent(self, stentId: str, productId: str | None = None, diameterMm=None, lengthMm=None):
+    def editStent(self, stentId: str, productId: Optional[str] = None, diameterMm=None, lengthMm=None):
         """Change a stent's product, diameter or length (None keeps the current one)."""
         return self._plan().change_stent(stentId, productId, diameterMm, lengthMm)
 
@@ -1111,9 +1223,10 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
         return self._measurements is not None and self._measurements.measurements is not None
 
     def narrowestSection(self, branch: str) -> tuple:
-        """(RAS position, area mm2, CE diameter mm) of the smallest measured section of a vein
-        ("ivc", "left_iliac", "right_iliac") of the last measurement, leaving out the confluence."""
+        """(world RAS position, area mm2, CE diameter mm) of the smallest measured section of a
+        vein ("ivc", "left_iliac", "right_iliac") of the last measurement, leaving out the confluence."""
         from IVCReconstructionLib.measure import narrowest_section
+        from IVCReconstructionLib.scene.nodes import node_to_world
 
         if not self.hasMeasurement():
             raise ValueError(_("Measure the veins first (Centerlines and diameters)."))
@@ -1122,7 +1235,10 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
             raise ValueError(
                 _("Unknown vein {name!r}: use one of {names}.").format(name=branch, names=", ".join(profiles))
             )
-        return narrowest_section(profiles[branch])
+        position, areaMm2, diameterMm = narrowest_section(profiles[branch])
+        if self._measuredNode is not None and self._measuredNode.GetScene() is slicer.mrmlScene:
+            position = node_to_world(self._measuredNode)(position)
+        return position, areaMm2, diameterMm
 
     def exportReport(self, folder: str) -> str:
         """Write the current plan's files into folder as ivc-plan does (report.html, plan.json,
@@ -1139,7 +1255,9 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
         result = self._planned
         result.nodes.plan = scenePlan.nodes
         result.clock = StageClock()
-        write_output_folder(self._renderContext(), result, Path(folder), scene_file=False)
+        write_output_folder(
+            self._renderContext(), result, Path(folder), scene_file=False, render=self._viewRenderer()
+        )
         return str(Path(folder) / "report.html")
 
     def saveScene(self, path: str) -> str:
@@ -1150,7 +1268,7 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
             raise ValueError(_("The scene file name must end with .mrb; got {path!r}.").format(path=path))
         return str(save_mrb(slicer.mrmlScene, path))
 
-    def firstVeinSegmentation(self) -> vtkMRMLSegmentationNode | None:
+    def firstVeinSegmentation(self) -> Optional[vtkMRMLSegmentationNode]:
         """The first segmentation in the scene that has the IVC and both common iliac veins (by
         segment ID or terminology), or None."""
         from IVCReconstructionLib.scene import find_vein_segments
@@ -1163,7 +1281,7 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
             return segmentationNode
         return None
 
-    def firstScalarVolume(self) -> vtkMRMLScalarVolumeNode | None:
+    def firstScalarVolume(self) -> Optional[vtkMRMLScalarVolumeNode]:
         """The first scalar volume in the scene that is not a label map (the volume to segment), or None."""
         for volumeNode in slicer.util.getNodesByClass("vtkMRMLScalarVolumeNode"):
             if not volumeNode.IsA("vtkMRMLLabelMapVolumeNode"):
@@ -1184,23 +1302,31 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
             self._measurements = MeasurementCache()
         return self._measurements
 
-    def _measurementsOf(self, segmentationNode, seeds, segmentIds):
+    def _measurementsOf(self, segmentationNode, seeds, segmentIds, progress=None):
         """The last measurement if it is of this segmentation as it is now, else a new one."""
         from IVCReconstructionLib.pipeline import measure_segmentation_node
 
         ends = seeds.end_points()
         measurements = self._cache().get(segmentationNode, segmentIds, ends)
         if measurements is None:
-            measurements = measure_segmentation_node(segmentationNode, ends or None, segment_ids=segmentIds)
+            measurements = measure_segmentation_node(
+                segmentationNode, ends or None, segment_ids=segmentIds, progress=progress
+            )
             self._cache().put(segmentationNode, measurements, segmentIds, ends)
+            self._measuredNode = segmentationNode
         return measurements
 
     @staticmethod
-    def _seeds(seedsNode):
-        """The seed points of a point list (IVCReconstructionLib.inputs.SeedPoints), none for None."""
+    def _seeds(seedsNode, frameNode=None):
+        """The seed points of a point list (IVCReconstructionLib.inputs.SeedPoints; none for None),
+        in frameNode's own coordinates (which differ from the world's under a transform)."""
         from IVCReconstructionLib.inputs import SeedPoints, seeds_from_markups
+        from IVCReconstructionLib.scene.nodes import world_to_node
 
-        return seeds_from_markups(seedsNode) if seedsNode is not None else SeedPoints()
+        if seedsNode is None:
+            return SeedPoints()
+        seeds = seeds_from_markups(seedsNode)
+        return seeds.mapped(world_to_node(frameNode)) if frameNode is not None else seeds
 
     def _checkVolume(self, volumeNode, message: str) -> None:
         if not isinstance(volumeNode, vtkMRMLScalarVolumeNode) or volumeNode.IsA("vtkMRMLLabelMapVolumeNode"):
@@ -1221,6 +1347,22 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
             )
 
     @staticmethod
+    def _viewRenderer():
+        """In the application, view3d.png is the first 3D view as the user sees it (offscreen
+        rendering there would add a view node and its own render window); headless, True: the
+        library's offscreen renderer."""
+        layoutManager = getattr(slicer.app, "layoutManager", lambda: None)()
+        if layoutManager is None or layoutManager.threeDViewCount == 0:
+            return True
+
+        def capture(shown, path):
+            from IVCReconstructionLib.scene.render import save_window_png
+
+            return save_window_png(layoutManager.threeDWidget(0).threeDView().renderWindow(), path)
+
+        return capture
+
+    @staticmethod
     def _renderContext():
         """What the offscreen renderer needs: the scene and the application logic."""
         import types
@@ -1232,7 +1374,6 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
         from IVCReconstructionLib.scene.nodes import describe_node
 
         return describe_node(value)
-
 
 
 #
@@ -1267,6 +1408,8 @@ class IVCReconstructionTest(ScriptedLoadableModuleTest):
         self.test_PlanPhantomVeins()
         self.setUp()
         self.test_PlanUnenhancedPhantom()
+        self.setUp()
+        self.test_TransformedPhantom()
 
     def test_HealthyPhantom(self):
         self._runCase("healthyPhantom")
@@ -1291,6 +1434,9 @@ class IVCReconstructionTest(ScriptedLoadableModuleTest):
 
     def test_PlanUnenhancedPhantom(self):
         self._runCase("planUnenhancedPhantom")
+
+    def test_TransformedPhantom(self):
+        self._runCase("transformedPhantom")
 
     def _runCase(self, name: str) -> None:
         """Run one case of IVCReconstructionSelfTest/phantom_cases.py (its docstring says what)."""

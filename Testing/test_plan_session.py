@@ -140,10 +140,10 @@ def test_the_measurement_cache_is_kept_while_nothing_changes(mrml, session):
 
 
 def test_the_3d_view_and_the_report_colour_a_stent_alike(mrml, session):
-    from matplotlib.colors import to_rgb
+    import xml.etree.ElementTree as ET
 
     from IVCReconstructionLib import names
-    from IVCReconstructionLib.outputs.report import branch_plot
+    from IVCReconstructionLib.outputs.profile_plot import branch_profile_svg
 
     shown = ScenePlan.add(mrml.scene, session)
     shown.remove_stent(session.plan.stents[1].id)  # colours stay with their stent after an edit
@@ -151,10 +151,26 @@ def test_the_3d_view_and_the_report_colour_a_stent_alike(mrml, session):
     for stent_id, color in model_colors.items():
         np.testing.assert_allclose(color, names.stent_color(stent_id), atol=1e-6)
     for branch, profile in session.context.profiles.items():
-        figure = branch_plot(profile, session.context.findings, session.plan)
-        lane = figure.axes[1]
-        on_branch = [st.id for st in session.plan.stents if branch in st.coverage]
-        bars = [to_rgb(patch.get_facecolor()) for patch in lane.patches]
-        assert len(bars) == len(on_branch), branch
-        for stent_id, bar in zip(on_branch, bars, strict=True):
-            np.testing.assert_allclose(bar, model_colors[stent_id], atol=1 / 255)
+        svg = ET.fromstring(branch_profile_svg(profile, session.context.findings, session.plan))
+        bars = {el.get("data-stent"): el.get("fill") for el in svg.iter() if el.get("class") == "stent"}
+        assert sorted(bars) == sorted(st.id for st in session.plan.stents if branch in st.coverage), branch
+        for stent_id, fill in bars.items():
+            rgb = [int(fill[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+            np.testing.assert_allclose(rgb, model_colors[stent_id], atol=1 / 255)
+
+
+def test_only_product_diameter_and_length_can_be_typed_into_the_table(mrml, session):
+    shown = ScenePlan.add(mrml.scene, session)
+    table = shown.nodes.plan_table
+    columns = [table.GetColumnName(c) for c in range(table.GetNumberOfColumns())]
+    stent = session.plan.stents[0]
+    before = table.GetCellText(0, columns.index("Proximal R (mm)"))
+    table.SetCellText(0, columns.index("Proximal R (mm)"), "99")
+    with pytest.raises(ValueError, match="Proximal R \\(mm\\) column follows from the plan"):
+        shown.apply_table_edits()
+    assert table.GetCellText(0, columns.index("Proximal R (mm)")) == before  # restored
+    table.SetCellText(0, columns.index("Coverage"), "ivc 0-500")
+    with pytest.raises(ValueError, match="Coverage column"):
+        shown.apply_table_edits()
+    assert shown.plan.stent(stent.id).coverage == stent.coverage
+    assert shown.apply_table_edits() is False  # as it was: nothing to apply

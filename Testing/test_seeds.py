@@ -133,3 +133,35 @@ def test_a_file_that_is_not_a_markups_file_is_refused(tmp_path):
 def test_add_fiducials_round_trips_through_the_parser(mrml):
     node = add_fiducials(mrml.scene, {"IVC": (0, 0, 1), "Via": (0, 0, 2)}, "Seeds")
     assert list(seeds_from_markups(node)) == ["IVC", "Via"]
+
+
+def test_a_placed_point_is_labelled_by_its_index_and_a_cancel_forgets_it(mrml):
+    import vtk
+
+    from IVCReconstructionLib.scene.seed_nodes import SeedPlacement
+
+    interaction = mrml.app_logic.GetInteractionNode()
+    interaction.SetPlaceModePersistence(1)  # the user's own setting
+    node = point_list(mrml.scene, [("IVC", (0, 0, 100)), ("Left", (-50, 0, -50)), ("extra", (1, 1, 1))])
+    node.UnsetNthControlPointPosition(1)  # Slicer fills this unplaced point first
+    placement = SeedPlacement()
+    labelled = []
+
+    @vtk.calldata_type(vtk.VTK_INT)
+    def defined(caller, event, index):
+        labelled.append(placement.point_defined(caller, index))
+
+    node.AddObserver(node.PointPositionDefinedEvent, defined)
+    placement.start(node, "Right", interaction)
+    assert interaction.GetPlaceModePersistence() == 0 and placement.pending
+    node.SetNthControlPointPosition(1, 60.0, 0.0, -50.0)  # the point the user clicked
+    assert labelled == ["Right"] and not placement.pending
+    assert [node.GetNthControlPointLabel(n) for n in range(3)] == ["IVC", "Right", "extra"]
+    assert interaction.GetPlaceModePersistence() == 1  # restored
+    # Placing cancelled (Esc, or another mouse mode): the next point keeps its own label.
+    placement.start(node, "Renal", interaction)
+    interaction.SetCurrentInteractionMode(interaction.ViewTransform)
+    assert placement.mode_changed() is True and not placement.pending
+    assert interaction.GetPlaceModePersistence() == 1
+    node.AddControlPoint([5.0, 5.0, 5.0], "my point")
+    assert labelled[-1] is None and node.GetNthControlPointLabel(3) == "my point"

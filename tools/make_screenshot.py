@@ -127,16 +127,20 @@ def plan_demo(work: Path) -> tuple[Any, Any, Any]:
 
 
 def profiles_picture(result: Any) -> Image.Image:
-    """The report's diameter profile of each vein, stacked."""
-    from IVCReconstructionLib.outputs.report import branch_plot
+    """The report's diameter profile of each vein (its SVG, rasterized), stacked."""
+    try:
+        import cairosvg
+    except ImportError:
+        raise SystemExit(
+            "the profile picture rasterizes the report's SVG with cairosvg: .venv/bin/pip install cairosvg"
+        ) from None
+    from IVCReconstructionLib.outputs.profile_plot import branch_profile_svg
 
     panels = []
     for profile in result.measured.profiles.values():
-        buffer = io.BytesIO()
-        branch_plot(profile, result.session.context.findings, result.plan).savefig(
-            buffer, format="png", dpi=90
-        )
-        panels.append(Image.open(buffer).convert("RGB"))
+        svg = branch_profile_svg(profile, result.session.context.findings, result.plan)
+        png = cairosvg.svg2png(bytestring=svg.encode("utf-8"), background_color="white")
+        panels.append(Image.open(io.BytesIO(png)).convert("RGB"))
     canvas = Image.new("RGB", (max(p.width for p in panels), sum(p.height for p in panels)), "white")
     y = 0
     for panel in panels:

@@ -18,7 +18,7 @@ was. Each stage of :func:`run_pipeline` is timed (``stages.StageClock``) and ann
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,13 +105,18 @@ class PipelineResult:
 
 
 def segment_into_scene(
-    scene: Any, volume_node: Any, seeds: Mapping[str, Any], name: str = "Veins"
+    scene: Any,
+    volume_node: Any,
+    seeds: Mapping[str, Any],
+    name: str = "Veins",
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[Any, VeinSegmentation]:
     """Segment the veins of a volume node from seed points and add the segmentation node (which
     records the seeds it came from, ``names.VEIN_SOURCE_ATTRIBUTE``).
 
     Everything is computed before the node is made, so a ValueError (bad volume, bad seeds, no
-    contrast) leaves the scene as it was.
+    contrast), or whatever ``progress`` (called as each step starts) raises, leaves the scene as
+    it was.
     """
     from .scene.nodes import array_and_geometry
     from .scene.segmentation_nodes import add_vein_segmentation
@@ -123,7 +128,7 @@ def segment_into_scene(
     # A view of the node's voxels: segment_veins only reads them (a copy of a 512 x 512 x 400
     # CT costs 0.45 s and 210 MB).
     voxels, ijk_to_ras = array_and_geometry(volume_node, copy=False)
-    result = segment_veins(voxels, ijk_to_ras, points)
+    result = segment_veins(voxels, ijk_to_ras, points, progress)
     node = add_vein_segmentation(scene, result.labels, result.ijk_to_ras, volume_node, name)
     used = tuple(label for label in points if label not in map(str, names.LANDMARK_SEEDS))
     node.SetAttribute(names.VEIN_SOURCE_ATTRIBUTE, VeinsOrigin(names.VeinSource.SEEDS, used).to_attribute())
@@ -171,6 +176,7 @@ def measure_segmentation_node(
     seeds: Mapping[str, Any] | None = None,
     reference_volume: Any = None,
     segment_ids: Mapping[str, str] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> VeinMeasurements:
     """Measure the veins of a segmentation node (nothing is added to the scene).
 
@@ -189,7 +195,7 @@ def measure_segmentation_node(
     chosen = dict(segment_ids) if segment_ids else None
     labels, ijk_to_ras, found = vein_labels_from_segmentation(segmentation_node, reference_volume, chosen)
     check_confluence(labels, ijk_to_ras, {b: f"segment {s!r}" for b, s in found.items()})
-    return measure_labels(labels, ijk_to_ras, seeds=seeds)
+    return measure_labels(labels, ijk_to_ras, seeds=seeds, progress=progress)
 
 
 def measure_into_scene(
@@ -200,12 +206,13 @@ def measure_into_scene(
     folder_name: str = "IVC centerlines",
     parent_item: int | None = None,
     segment_ids: Mapping[str, str] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[CenterlineNodes, VeinMeasurements]:
     """Measure the veins of a segmentation node and add the curves, tables and chart. Everything
     is measured before the first node is made, so a ValueError leaves the scene as it was."""
     from .scene.centerline_nodes import add_centerlines_to_scene
 
-    measured = measure_segmentation_node(segmentation_node, seeds, reference_volume, segment_ids)
+    measured = measure_segmentation_node(segmentation_node, seeds, reference_volume, segment_ids, progress)
     nodes = add_centerlines_to_scene(
         scene, measured.tree, measured.profiles, folder_name=folder_name, parent_item=parent_item
     )
@@ -245,6 +252,14 @@ def plan_veins(
 # The whole run
 
 
+def _stop_if_interrupted(_message: str) -> None:
+    """A step boundary inside a stage (its ``progress`` callback): where an interrupted command
+    line stops too, between native calls (``interrupts``), rather than only at the stage's end."""
+    from . import interrupts
+
+    interrupts.check()
+
+
 def run_pipeline(
     ctx: Any,
     case: PipelineInput,
@@ -281,7 +296,9 @@ def run_pipeline(
 
     if case.labels is None:
         with clock.stage("segmentation", "segmenting the veins from the seeds"):
-            node, segmentation = segment_into_scene(ctx.scene, case.volume_node, seeds)
+            node, segmentation = segment_into_scene(
+                ctx.scene, case.volume_node, seeds, progress=_stop_if_interrupted
+            )
             labels, ijk_to_ras = segmentation.labels, segmentation.ijk_to_ras
             occlusions = segmentation.occlusions
     else:
@@ -296,7 +313,9 @@ def run_pipeline(
     nodes = SceneNodes(node)
 
     with clock.stage("centerlines and profiles", "extracting centerlines and diameter profiles"):
-        measured = measure_labels(labels, ijk_to_ras, seeds=seeds, occlusions=occlusions)
+        measured = measure_labels(
+            labels, ijk_to_ras, seeds=seeds, occlusions=occlusions, progress=_stop_if_interrupted
+        )
         nodes.centerlines = add_centerlines_to_scene(ctx.scene, measured.tree, measured.profiles)
         # The surface the centerlines were computed from, see-through so the stents show: what
         # the 3D view draws for the veins (converting the segmentation again would cost ~1.5 s

@@ -196,6 +196,19 @@ def measurePhantomVeins(test):
     with test.assertRaises(ValueError):
         logic.measureVeins(phantomNodes.segmentation, phantomNodes.seeds)
     test.assertEqual(slicer.mrmlScene.GetNumberOfNodes(), numberOfNodesBefore)
+
+    # The centerline curves are results: their control points hidden and locked.
+    curve = centerlineNodes.curves["ivc"]
+    test.assertTrue(curve.GetLocked())
+    test.assertFalse(
+        any(curve.GetNthControlPointVisibility(n) for n in range(curve.GetNumberOfControlPoints()))
+    )
+    # Closing the scene forgets the measurement: the Narrowest buttons cannot jump to the old case.
+    test.assertTrue(logic.hasMeasurement())
+    slicer.mrmlScene.Clear()
+    test.assertFalse(logic.hasMeasurement())
+    with test.assertRaisesRegex(ValueError, "Measure the veins first"):
+        logic.narrowestSection("ivc")
     test.delayDisplay("Vein measurement test passed")
 
 
@@ -331,8 +344,10 @@ def planPhantomVeins(test):
         logic.editStent(ivcStent.id, diameterMm=7.0)
     test.assertEqual(logic.scenePlan.plan.stent(ivcStent.id).length_mm, other)
 
-    # The report and the scene
-    folder = tempfile.mkdtemp()
+    # The report and the scene, in a temporary folder (removed again when the case ends: the
+    # TemporaryDirectory's finalizer, also when an assertion fails)
+    workFolder = tempfile.TemporaryDirectory()
+    folder = workFolder.name
     report = logic.exportReport(folder)
     for name in ("report.html", "plan.json", "view3d.png", "profile_ivc.csv", "veins_labels.nii.gz"):
         test.assertTrue(os.path.isfile(os.path.join(folder, name)), name)
@@ -356,6 +371,7 @@ def planPhantomVeins(test):
     with test.assertRaises(ValueError):
         logic.planStents(phantomNodes.volume)
     test.assertEqual(slicer.mrmlScene.GetNumberOfNodes(), numberOfNodesBefore)
+    workFolder.cleanup()
     test.delayDisplay("Stent planning test passed")
 
 
@@ -376,10 +392,68 @@ def planUnenhancedPhantom(test):
     slicer.util.arrayFromVolumeModified(phantomNodes.volume)
     plan = logic.planStents(phantomNodes.segmentation, phantomNodes.seeds, phantomNodes.volume)[1]
     test.assertIn("LOW_CONFIDENCE_MODALITY", [warning.code for warning in plan.warnings])
-    folder = tempfile.mkdtemp()
+    workFolder = tempfile.TemporaryDirectory()
+    folder = workFolder.name
     with open(logic.exportReport(folder), encoding="utf-8") as reportFile:
         text = reportFile.read()
     test.assertIn("a segmentation given", text)
     test.assertIn("noncontrast-ct", text)
     test.assertTrue(os.path.isfile(os.path.join(folder, "segmentation.seg.nrrd")))
+    workFolder.cleanup()
     test.delayDisplay("Unenhanced venogram test passed")
+
+
+def transformedPhantom(test):
+    """A phantom under a rotated and translated transform: the segmentation, centerlines, stents
+    and handles go under the same transform, and the narrowest section is given in the world."""
+    import numpy as np
+
+    test.delayDisplay("Planning a phantom under a transform")
+    logic = _logic()
+    phantomNodes, phantom = logic.createPhantom(_scenario().mayThurner, spacingMm=1.5, lesionAreaRatio=0.3)
+    angle = np.radians(25.0)
+    toParent = np.array(
+        [
+            [np.cos(angle), -np.sin(angle), 0.0, 40.0],
+            [np.sin(angle), np.cos(angle), 0.0, -25.0],
+            [0.0, 0.0, 1.0, 15.0],
+            [0.0, 0.0, 0.0, 1.0],
+        ]
+    )
+    transform = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLLinearTransformNode", "Patient moved")
+    transform.SetMatrixTransformToParent(slicer.util.vtkMatrixFromArray(toParent))
+    for node in (phantomNodes.volume, phantomNodes.seeds):
+        node.SetAndObserveTransformNodeID(transform.GetID())
+    toPhantom = np.linalg.inv(toParent)
+
+    def inVein(worldPoints, value):
+        points = np.asarray(worldPoints, dtype=float).reshape(-1, 3) @ toPhantom[:3, :3].T + toPhantom[:3, 3]
+        return float(np.mean([phantom.label_at(p)[0] == value for p in points]))
+
+    segmentationNode, result = logic.segmentVeins(phantomNodes.volume, phantomNodes.seeds)
+    test.assertEqual(segmentationNode.GetTransformNodeID(), transform.GetID())
+    truth, found = phantom.labels == 2, result.labels == 2  # the same voxel grid as the volume
+    test.assertGreater(2.0 * np.count_nonzero(truth & found) / (truth.sum() + found.sum()), 0.85)
+
+    centerlineNodes = logic.measureVeins(segmentationNode, phantomNodes.seeds)[0]
+    for branch, value in (("ivc", 1), ("left_iliac", 2), ("right_iliac", 3)):
+        curve = centerlineNodes.curves[branch]
+        test.assertEqual(curve.GetTransformNodeID(), transform.GetID())
+        world = [
+            curve.GetNthControlPointPositionWorld(n) for n in range(10, curve.GetNumberOfControlPoints() - 10)
+        ]
+        test.assertGreater(inVein(world, value), 0.9, branch)
+    position, _area, _diameter = logic.narrowestSection("left_iliac")
+    test.assertEqual(inVein(position, 2), 1.0)
+
+    planNodes, plan = logic.planStents(segmentationNode, phantomNodes.seeds, phantomNodes.volume)
+    test.assertEqual(plan.template, "unilateral")
+    handles = logic.scenePlan.handles
+    for node in [*planNodes.models.values(), handles]:
+        test.assertEqual(node.GetTransformNodeID(), transform.GetID())
+    (stent,) = plan.stents
+    index = [handles.GetNthControlPointLabel(n) for n in range(2)].index(f"{stent.id} distal")
+    world = [0.0, 0.0, 0.0]
+    handles.GetNthControlPointPositionWorld(index, world)
+    test.assertEqual(inVein(world, 2), 1.0)  # the handle sits on the stent's end, in the vein
+    test.delayDisplay("Transformed phantom test passed")

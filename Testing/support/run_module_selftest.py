@@ -5,7 +5,13 @@ Python framework that the module file imports: ScriptedLoadableModule (base clas
 slicer.i18n (translation) and slicer.parameterNodeWrapper, nor the application object
 (slicer.app, of which the logic only asks for the application logic). Minimal stand-ins for
 those are put in place here; everything the self-test exercises (the module's logic, the library, MRML)
-is the real thing. The widget is not built (it needs Qt). Usage: python run_module_selftest.py
+is the real thing. The widget is not built (it needs Qt).
+
+A stock 3D Slicer 5.10 bundles numpy, scipy, SimpleITK, vtk, pillow and pydicom, not
+matplotlib, nibabel or highdicom; ``--stock-slicer`` makes those three unimportable first, so
+the self-test shows that the module works without them.
+
+Usage: python run_module_selftest.py [--stock-slicer]; exit 0 when the self-test passes.
 """
 
 from __future__ import annotations
@@ -64,12 +70,29 @@ def install_stand_ins() -> None:
     sys.modules["slicer.parameterNodeWrapper"] = pnw
 
 
-def main() -> int:
+# Importable headless (the venv has them) but not in a stock Slicer.
+NOT_IN_SLICER = ("matplotlib", "nibabel", "highdicom")
+
+
+def block_packages(names=NOT_IN_SLICER) -> None:
+    """Make ``import name`` fail with ImportError, as in an application that lacks the package."""
+    for name in names:
+        for loaded in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
+            del sys.modules[loaded]
+        sys.modules[name] = None
+
+
+def main(argv: list[str] | None = None) -> int:
+    if "--stock-slicer" in (sys.argv[1:] if argv is None else argv):
+        block_packages()
+        print(f"not importable, as in a stock Slicer: {', '.join(NOT_IN_SLICER)}")
     install_stand_ins()
     ctx = create_scene(Path(tempfile.mkdtemp()) / "selftest")
     slicer.mrmlScene = ctx.scene
     # The module's logic asks the application for its application logic (offscreen rendering).
-    slicer.app = types.SimpleNamespace(applicationLogic=lambda: ctx.app_logic)
+    slicer.app = types.SimpleNamespace(
+        applicationLogic=lambda: ctx.app_logic, majorVersion=5, minorVersion=10
+    )
     sys.path.insert(0, str(MODULE_DIR))
     from IVCReconstruction import IVCReconstructionTest
 

@@ -9,6 +9,9 @@ trimmed where it runs into a capped end, where VMTK's inscribed spheres are unre
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import Any
+
 import numpy as np
 
 from .. import names
@@ -228,7 +231,8 @@ def extract_centerlines(
     labels_kji: np.ndarray,
     ijk_to_ras: np.ndarray,
     label_values: dict[str, int] | None = None,
-    seeds: dict | None = None,
+    seeds: Mapping[str, Any] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> CenterlineResult:
     """The labelled centerline tree of the IVC and both iliac veins.
 
@@ -270,7 +274,10 @@ def extract_centerlines(
         _check_thickness(labels == values[branch], spacing, names.SEGMENT_IDS[branch])
     mask = _check_components(np.isin(labels, [values[b] for b in names.BRANCHES]), spacing)
     ends = find_end_points(np.where(mask, labels, 0), matrix, values, seeds)
+    say = progress or (lambda message: None)
+    say("making the vein surface")
     surface = mask_to_surface(mask, matrix)
+    say("computing the centerlines (VMTK)")
     lines = _run_vmtk(surface, ends["IVC"], [ends["Left"], ends["Right"]])
     if len(lines) != 2 or any(len(p) < 4 for p, _ in lines):
         raise ValueError(

@@ -6,7 +6,7 @@ here touches a scene: ``pipeline.py`` puts the results into one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -25,12 +25,16 @@ def measure_veins(
     ijk_to_ras: np.ndarray,
     label_values: dict[str, int] | None = None,
     seeds: Mapping[str, Any] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> VeinMeasurements:
     """Centerline tree and cross-section profiles of the veins in a label map.
 
-    See :func:`centerline.extract_centerlines` for the parameters and the errors raised.
+    See :func:`centerline.extract_centerlines` for the parameters and the errors raised;
+    ``progress`` is called with a message as each step starts (what it raises stops the work).
     """
-    result = extract_centerlines(labels_kji, ijk_to_ras, label_values, seeds)
+    result = extract_centerlines(labels_kji, ijk_to_ras, label_values, seeds, progress)
+    if progress is not None:
+        progress("measuring cross sections every millimetre")
     return VeinMeasurements(result, compute_profiles(result.tree, result.surface))
 
 
@@ -39,6 +43,7 @@ def measure_labels(
     ijk_to_ras: np.ndarray,
     seeds: Mapping[str, Any] | None = None,
     occlusions: list[OccludedStretch] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> VeinMeasurements:
     """Measure a label map of the pipeline's values (1-3, and 4 for an occluded stretch this
     module segmented): the occluded stretches join the lumen for the centerlines (so the tree is
@@ -47,7 +52,7 @@ def measure_labels(
     Right seeds are used."""
     filled = fill_occluded(labels_kji)
     ends = {k: seeds[k] for k in names.END_SEEDS if seeds and k in seeds}
-    measured = measure_veins(filled, ijk_to_ras, seeds=ends or None)
+    measured = measure_veins(filled, ijk_to_ras, seeds=ends or None, progress=progress)
     if occlusions is None:
         occlusions = occlusions_from_labels(labels_kji, ijk_to_ras, filled)
     measured.occlusions = list(occlusions)

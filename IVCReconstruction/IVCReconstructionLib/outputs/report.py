@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .. import names
+from .profile_plot import branch_profile_svg
 
 if TYPE_CHECKING:
     from ..pipeline import PipelineResult
@@ -58,15 +57,9 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], raw: bool = Fal
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _png_data(figure_or_path: Any) -> str:
-    """A data: URI for a matplotlib figure or a PNG file."""
-    if isinstance(figure_or_path, (str, Path)):
-        data = Path(figure_or_path).read_bytes()
-    else:
-        buffer = io.BytesIO()
-        figure_or_path.savefig(buffer, format="png", dpi=90)
-        data = buffer.getvalue()
-    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+def _png_data(path: str | Path) -> str:
+    """A data: URI of a PNG file."""
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
 
 
 def _fmt(x: Any, digits: int = 1) -> str:
@@ -75,123 +68,6 @@ def _fmt(x: Any, digits: int = 1) -> str:
     if isinstance(x, (float, np.floating)):
         return f"{float(x):.{digits}f}"
     return str(x)
-
-
-def _reference_spans(name: str, profile: Any, findings: Any) -> list[tuple[str, float, float, float]]:
-    """(label, from mm, to mm, diameter) of each reference diameter along the branch: the IVC's
-    over the whole IVC, the CIV's up to the CIV end landmark and the EIV's beyond it."""
-    end = float(profile.distance_mm[-1])
-    if name == "ivc":
-        ref = findings.references_mm.get("ivc")
-        return [("IVC", 0.0, end, ref)] if ref else []
-    side = name.split("_")[0]
-    mark = findings.landmarks.get(f"{side}_civ_end")
-    split = mark.distance_mm if mark is not None else end / 2.0
-    spans = []
-    for key, label, lo, hi in ((f"{side}_civ", "CIV", 0.0, split), (f"{side}_eiv", "EIV", split, end)):
-        ref = findings.references_mm.get(key)
-        if ref:
-            spans.append((label, lo, hi, ref))
-    return spans
-
-
-def branch_plot(profile: Any, findings: Any, plan: Any) -> Any:
-    """Matplotlib figure of one branch's diameters along its axis (distance from the
-    confluence), with the reference diameters, lesions and landmarks, and below it a lane per
-    stent that covers the branch."""
-    from matplotlib.figure import Figure  # the object API needs no display backend
-
-    name = profile.name
-    d = profile.distance_mm
-    stents = [st for st in plan.stents if name in st.coverage]
-    lanes = max(len(stents), 1)
-    fig = Figure(figsize=(9.0, 3.3 + 0.28 * lanes))
-    grid = fig.add_gridspec(2, 1, height_ratios=[3.0, 0.28 * lanes + 0.1], hspace=0.08)
-    ax = fig.add_subplot(grid[0])
-    lane = fig.add_subplot(grid[1], sharex=ax)
-    zone = np.asarray(profile.confluence_zone, dtype=bool)
-    ax.fill_between(
-        d,
-        profile.min_diameter_mm,
-        profile.max_diameter_mm,
-        color="#9ecae1",
-        alpha=0.6,
-        label="min-max diameter",
-    )
-    ax.plot(d, profile.ce_diameter_mm, color="#08519c", lw=1.8, label="area-derived (CE) diameter")
-    ax.plot(d, profile.mis_diameter_mm, color="#636363", lw=1.0, ls=":", label="inscribed sphere")
-    if zone.any():
-        ax.fill_between(
-            d,
-            0,
-            1,
-            where=zone,
-            transform=ax.get_xaxis_transform(),
-            color="#dddddd",
-            alpha=0.8,
-            label="confluence zone (not measured)",
-        )
-    spans = _reference_spans(name, profile, findings)
-    for label, lo, hi, ref in spans:
-        ax.plot([lo, hi], [ref, ref], color="#31a354", lw=1.2, ls="--")
-        ax.text(
-            hi, ref, f"{label} reference {ref:.1f} ", color="#31a354", va="bottom", ha="right", fontsize=7
-        )
-    for lesion in findings.lesions:
-        if lesion.branch == name:
-            ax.axvspan(lesion.start_mm, lesion.end_mm, color="#de2d26", alpha=0.25)
-            what = "no lumen" if lesion.kind == "occlusion" else f"{lesion.area_ratio:.0%} area"
-            ax.text(
-                (lesion.start_mm + lesion.end_mm) / 2,
-                0.98,
-                f"{lesion.kind}\n{what}",
-                color="#a50f15",
-                ha="center",
-                va="top",
-                fontsize=7,
-                transform=ax.get_xaxis_transform(),
-            )
-    for mark in findings.landmarks.values():
-        if mark.branch == name and mark.distance_mm > 0:
-            ax.axvline(mark.distance_mm, color="#756bb1", lw=0.8)
-            ax.text(
-                mark.distance_mm,
-                0.98,
-                mark.name.replace("_", " ") + " ",
-                color="#54278f",
-                rotation=90,
-                va="top",
-                ha="right",
-                fontsize=7,
-                transform=ax.get_xaxis_transform(),
-            )
-    # The scale follows the measurable sections: at the confluence the sections cut two veins.
-    ok = ~zone if (~zone).any() else np.ones_like(zone)
-    top = max(float(np.nanmax(profile.max_diameter_mm[ok])), *(ref for *_, ref in spans), 10.0)
-    ax.set_ylim(0, top * 1.25)
-    ax.set_xlim(float(d[0]), float(d[-1]))
-    ax.set_ylabel("diameter (mm)")
-    ax.set_title(names.BRANCH_TITLES.get(name, name), fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right", ncols=2, framealpha=0.9)
-    ax.tick_params(labelbottom=False)
-    for row, stent in enumerate(stents):
-        start, end = stent.coverage[name]
-        # The stent's colour in the 3D view too (names.stent_color).
-        color = names.hex_color(names.stent_color(stent.id))
-        lane.barh(row, end - start, left=start, height=0.7, color=color)
-        label = f"{stent.id} {stent.product} {stent.diameter_mm:g} x {stent.length_mm:g} mm"
-        if end - start > 0.35 * (d[-1] - d[0]):  # room inside the bar
-            lane.text(start + 1.0, row, label, va="center", fontsize=7, color="white")
-        else:
-            lane.text(end + 1.0, row, label, va="center", fontsize=7, color=color)
-    lane.set_ylim(lanes - 0.5, -0.5)
-    lane.set_yticks([])
-    lane.set_ylabel("stents", fontsize=7)
-    direction = "cranial" if name == "ivc" else "caudal"
-    lane.set_xlabel(f"distance from the confluence, {direction} (mm)")
-    fig.subplots_adjust(left=0.07, right=0.99, top=0.92, bottom=0.1 + 0.02 * (4 - min(lanes, 4)))
-    return fig
 
 
 def _settings_rows(settings: Any) -> list[list[str]]:
@@ -361,9 +237,8 @@ def write_report(path: str | Path, result: PipelineResult, view3d: str | Path | 
         parts.append("<ul>" + "".join(f"<li>{_esc(n)}</li>" for n in findings.notes) + "</ul>")
 
     parts.append("<h2>Diameter profiles</h2>")
-    for name, profile in profiles.items():
-        fig = branch_plot(profile, findings, plan)
-        parts.append(f"<p><img alt='diameter profile of {_esc(name)}' src='{_png_data(fig)}'></p>")
+    for profile in profiles.values():
+        parts.append(f"<p>{branch_profile_svg(profile, findings, plan)}</p>")
 
     if view3d is not None:
         parts.append("<h2>3D view</h2>")

@@ -135,12 +135,14 @@ def _read(path: Path) -> list[dict]:
 
 
 def load_catalog(*user_files: str | Path) -> Catalog:
-    """The built-in catalogue, then each user file adding or replacing products by ``id``.
+    """The built-in catalogue, then each user file adding or replacing products by ``id`` (the
+    built-in file given as a user file, as the module's catalogue field shows it, is read once).
 
     :raises ValueError: naming the file and product at fault.
     """
     products: dict[str, Product] = {}
-    files = [str(BUILTIN), *map(str, user_files)]
+    extra = [str(f) for f in user_files if Path(f).resolve() != BUILTIN]
+    files = [str(BUILTIN), *extra]
     for path in files:
         for entry in _read(Path(path)):
             p = _product(entry, path)

@@ -154,7 +154,9 @@ def add_centerlines_to_scene(
             profile = profiles[branch]
             label = names.BRANCH_LABELS[branch]
             mis_diameter = np.asarray(profile.mis_diameter_mm, dtype=float)
-            curve = add_curve(scene, profile.points_ras, f"{label} centerline", radius_mm=mis_diameter / 2.0)
+            curve = add_curve(
+                scene, profile.points_ras, f"{label} centerline", radius_mm=mis_diameter / 2.0, locked=True
+            )
             created.append(curve)
             for field_name, (measurement, unit) in CURVE_MEASUREMENTS.items():
                 _add_point_measurement(curve, measurement, getattr(profile, field_name), unit)

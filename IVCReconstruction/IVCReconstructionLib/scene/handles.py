@@ -95,28 +95,47 @@ def table_edits(table_node: Any, plan: Any, catalog: Any) -> list[tuple[str, str
     """Stents whose product, diameter or length the user typed into the "Stent plan" table
     (``plan_nodes.add_plan_to_scene``): (stent id, product id, diameter, length) per changed row.
 
-    The product cell may hold the product's name or id, in any case. Rows of stents no longer in
-    the plan, and a table being refilled (missing columns), are ignored.
+    The product cell may hold the product's name or id, in any case. The other columns follow
+    from the plan (a typed end or coverage would be ignored), so a change there is refused. Rows
+    of stents no longer in the plan, and a table being refilled (missing columns), are ignored.
 
-    :raises ValueError: for a product the catalogue does not have, or a size that is not a
-        number (the size itself is checked by ``plan.edits.change_stent``).
+    :raises ValueError: for a product the catalogue does not have, a size that is not a number
+        (the size itself is checked by ``plan.edits.change_stent``), or a column that cannot be
+        typed into.
     """
+    from .plan_nodes import plan_table_columns
+
     table = table_node.GetTable()
     stent_column = names.PLAN_TABLE_COLUMNS[0]
     product_column, diameter_column, length_column = names.EDITABLE_PLAN_COLUMNS
-    columns = {name: table.GetColumnByName(name) for name in (stent_column, *names.EDITABLE_PLAN_COLUMNS)}
+    columns = {name: table.GetColumnByName(name) for name in names.PLAN_TABLE_COLUMNS}
     if any(column is None for column in columns.values()):
         return []
+    expected = plan_table_columns(plan)
     by_name = {}
     for product in catalog.products.values():
         by_name[product.product.strip().lower()] = product.id
         by_name[product.id.strip().lower()] = product.id
-    ids = {st.id for st in plan.stents}
+    rows = {st.id: n for n, st in enumerate(plan.stents)}
     edits = []
     for row in range(table.GetNumberOfRows()):
         stent_id = str(columns[stent_column].GetValue(row))
-        if stent_id not in ids:
+        if stent_id not in rows:
             continue
+        for name in names.PLAN_TABLE_COLUMNS:
+            if name in (stent_column, *names.EDITABLE_PLAN_COLUMNS):
+                continue
+            want, have = expected[name][rows[stent_id]], columns[name].GetValue(row)
+            same = (
+                abs(float(have) - float(want)) <= 1e-3 * max(1.0, abs(float(want)))
+                if expected[name].dtype.kind == "f"
+                else str(have) == str(want)
+            )
+            if not same:
+                raise ValueError(
+                    f"{stent_id}: the {name} column follows from the plan and cannot be typed into; type "
+                    "the product, diameter or length, or drag the stent's end points"
+                )
         stent = plan.stent(stent_id)
         name = str(columns[product_column].GetValue(row)).strip()
         product_id = by_name.get(name.lower())

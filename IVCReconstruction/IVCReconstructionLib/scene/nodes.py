@@ -257,6 +257,7 @@ def add_curve(
     measurements: Mapping[str, np.ndarray] | None = None,
     *,
     points_per_segment: int = 1,
+    locked: bool = False,
 ) -> Any:
     """Add a markups curve through ``points_ras`` (N, 3) with per-point measurements.
 
@@ -264,7 +265,9 @@ def add_curve(
     Extract Centerline stores it, and each ``measurements`` entry another static measurement.
     Slicer interpolates these along the curve into ``GetCurveWorld()`` point data (read them
     with :func:`curve_point_data`). ``points_per_segment`` is the curve's interpolation
-    resolution; 1 keeps a densely sampled centerline as it is.
+    resolution; 1 keeps a densely sampled centerline as it is. ``locked`` makes a result curve:
+    its control points hidden and not draggable (a measured centerline has one per millimetre,
+    which would clutter every view with labelled handles; SlicerVMTK hides them too).
     """
     import slicer
     from vtkmodules.vtkCommonCore import vtkPoints
@@ -303,6 +306,11 @@ def add_curve(
         measurement.SetPrintFormat("")
         measurement.SetControlPointValues(to_vtk_array(values, key))
         curve.AddMeasurement(measurement)
+    if locked:
+        curve.SetLocked(True)
+        for n in range(curve.GetNumberOfControlPoints()):
+            curve.SetNthControlPointVisibility(n, False)
+        curve.GetDisplayNode().SetPropertiesLabelVisibility(False)
     return curve
 
 
@@ -614,3 +622,48 @@ def world_to_node(node: Any):
     transform = vtkGeneralTransform()
     slicer.vtkMRMLTransformNode.GetTransformBetweenNodes(None, node.GetParentTransformNode(), transform)
     return lambda point: np.array(transform.TransformPoint([float(c) for c in point]), dtype=float)
+
+
+def matrix_to_world(node: Any) -> np.ndarray | None:
+    """The 4x4 matrix from ``node``'s own coordinates to world RAS (the identity without a
+    parent transform), or None when the transform is not linear."""
+    import slicer
+    from vtkmodules.vtkCommonMath import vtkMatrix4x4
+
+    parent = node.GetParentTransformNode()
+    if parent is None:
+        return np.eye(4)
+    if not parent.IsTransformToWorldLinear():
+        return None
+    matrix = vtkMatrix4x4()
+    slicer.vtkMRMLTransformNode.GetMatrixTransformBetweenNodes(parent, None, matrix)
+    return numpy_matrix(matrix)
+
+
+def node_to_world(node: Any):
+    """A function mapping a point in ``node``'s own coordinates to world RAS."""
+    import slicer
+    from vtkmodules.vtkCommonTransforms import vtkGeneralTransform
+
+    if node.GetParentTransformNode() is None:
+        return lambda point: np.asarray(point, dtype=float)
+    transform = vtkGeneralTransform()
+    slicer.vtkMRMLTransformNode.GetTransformBetweenNodes(node.GetParentTransformNode(), None, transform)
+    return lambda point: np.array(transform.TransformPoint([float(c) for c in point]), dtype=float)
+
+
+def place_under_transform(nodes: Iterable[Any], transform_node_id: str | None) -> None:
+    """Put the transformable nodes among ``nodes`` under a transform (None: under none), so that
+    results computed in a node's own coordinates show where that node shows in the world."""
+    for node in nodes:
+        if node is not None and hasattr(node, "SetAndObserveTransformNodeID"):
+            node.SetAndObserveTransformNodeID(transform_node_id)
+
+
+def matrix_between(from_node: Any, to_node: Any) -> np.ndarray | None:
+    """The 4x4 matrix from ``from_node``'s own coordinates to ``to_node``'s (through their
+    transforms), or None when either transform is not linear."""
+    source, target = matrix_to_world(from_node), matrix_to_world(to_node)
+    if source is None or target is None:
+        return None
+    return np.linalg.inv(target) @ source

@@ -74,6 +74,7 @@ def add_phantom_to_scene(scene: Any, phantom: Phantom) -> PhantomNodes:
                 truth.points_ras,
                 f"{branch} truth centerline",
                 radius_mm=np.asarray(truth.ce_diameter_mm, dtype=float) / 2.0,
+                locked=True,
             )
             created.append(curve)
             centerlines[branch] = curve

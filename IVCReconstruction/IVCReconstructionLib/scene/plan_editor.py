@@ -14,32 +14,51 @@ from typing import Any
 from ..plan.datatypes import Plan
 from ..plan.session import PlanSession, StentRow
 from .handles import add_handles, moved_handles, table_edits, update_handles
-from .nodes import in_scene, remove_nodes, subject_hierarchy
+from .nodes import in_scene, place_under_transform, remove_nodes, subject_hierarchy
 from .plan_nodes import PlanNodes, add_plan_to_scene, update_plan_in_scene
 
 
 class ScenePlan:
     """The plan of ``session`` shown in ``scene`` by ``nodes`` and the point list ``handles``."""
 
-    def __init__(self, scene: Any, session: PlanSession, nodes: PlanNodes, handles: Any) -> None:
+    def __init__(
+        self,
+        scene: Any,
+        session: PlanSession,
+        nodes: PlanNodes,
+        handles: Any,
+        transform_node_id: str | None = None,
+    ) -> None:
         self.scene = scene
         self.session = session
         self.nodes = nodes
         self.handles = handles
+        # The plan is computed in the segmentation's own coordinates: its nodes go under the
+        # segmentation's transform, if any, to show where the veins show.
+        self.transform_node_id = transform_node_id
         # True while an edit rewrites the plan's own nodes: their Modified events are its own,
         # not the user's (the panel observes the table and the handles).
         self.editing = False
 
     @classmethod
-    def add(cls, scene: Any, session: PlanSession, parent_item: int | None = None) -> ScenePlan:
-        """Show the session's plan in the scene (models, landmarks, tables, handles, one folder)."""
+    def add(
+        cls,
+        scene: Any,
+        session: PlanSession,
+        parent_item: int | None = None,
+        transform_node_id: str | None = None,
+    ) -> ScenePlan:
+        """Show the session's plan in the scene (models, landmarks, tables, handles, one folder),
+        under the transform ``transform_node_id`` if given."""
         nodes = add_plan_to_scene(scene, session.plan, parent_item=parent_item)
         try:
             handles = add_handles(scene, session.plan, nodes.folder_item)
         except Exception:
             cls(scene, session, nodes, None).remove()
             raise
-        return cls(scene, session, nodes, handles)
+        shown = cls(scene, session, nodes, handles, transform_node_id)
+        place_under_transform([*nodes.nodes(), handles], transform_node_id)
+        return shown
 
     @property
     def plan(self) -> Plan:
@@ -120,5 +139,6 @@ class ScenePlan:
         self.editing = True
         try:
             self.nodes = update_plan_in_scene(self.scene, self.nodes, plan)
+            place_under_transform(self.nodes.nodes(), self.transform_node_id)  # models new in the plan
         finally:
             self.editing = False

@@ -142,7 +142,7 @@ def _coverage_text(coverage: Mapping[str, tuple[float, float]]) -> str:
     return "; ".join(f"{branch} {start:.1f}-{end:.1f}" for branch, (start, end) in coverage.items())
 
 
-def _plan_table_columns(plan: Plan) -> dict[str, np.ndarray]:
+def plan_table_columns(plan: Plan) -> dict[str, np.ndarray]:
     """The "Stent plan" table's columns (``names.PLAN_TABLE_COLUMNS``, in that order)."""
     stents = plan.stents
     proximal = np.array([s.proximal_ras for s in stents], dtype=float).reshape(-1, 3)
@@ -235,7 +235,7 @@ def add_plan_to_scene(
         if points:
             landmarks = add_fiducials(scene, points, "Plan landmarks")
             created.append(landmarks)
-        plan_table = _new_plan_table(scene, _plan_table_columns(plan), "Stent plan", "stents")
+        plan_table = _new_plan_table(scene, plan_table_columns(plan), "Stent plan", "stents")
         created.append(plan_table)
         warnings_table = _new_plan_table(scene, _warning_table_columns(plan), "Plan warnings", "warnings")
         created.append(warnings_table)
@@ -314,7 +314,7 @@ def update_plan_in_scene(
 
     tables = []
     for node, columns, name, kind in (
-        (nodes.plan_table, _plan_table_columns(plan), "Stent plan", "stents"),
+        (nodes.plan_table, plan_table_columns(plan), "Stent plan", "stents"),
         (nodes.warnings_table, _warning_table_columns(plan), "Plan warnings", "warnings"),
     ):
         if in_scene(scene, node):

@@ -1,5 +1,9 @@
 """Offscreen pictures of the MRML scene through slicer-core's own 3D displayable managers.
 
+Headless only (ivc-plan, the tests, the screenshots): it sets the process's default OpenGL
+window to EGL and adds a view node of its own. Inside the Slicer application the module
+captures its existing 3D view instead (:func:`save_window_png`).
+
 The 3D view of the report (``view3d.png``) and the extension's screenshots are drawn by the
 same displayable managers that draw a Slicer 3D view (models, segmentations, markups), with
 Mesa EGL and no display, so the picture shows exactly what the scene holds. Only the nodes
@@ -203,3 +207,19 @@ def save_png(rgb: np.ndarray, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.asarray(rgb, dtype=np.uint8)).save(path, optimize=True)
     return path
+
+
+def save_window_png(render_window: Any, path: str | Path) -> Path:
+    """Write what a render window shows (e.g. the Slicer application's 3D view) as a PNG."""
+    from vtkmodules.vtkIOImage import vtkPNGWriter
+    from vtkmodules.vtkRenderingCore import vtkWindowToImageFilter
+
+    render_window.Render()
+    grab = vtkWindowToImageFilter()
+    grab.SetInput(render_window)
+    grab.Update()
+    writer = vtkPNGWriter()
+    writer.SetInputConnection(grab.GetOutputPort())
+    writer.SetFileName(str(path))
+    writer.Write()
+    return Path(path)

@@ -33,3 +33,53 @@ def label_placed_seed(node: Any, index: int, label: str) -> str:
                     index -= 1
     node.SetNthControlPointLabel(index, label)
     return label
+
+
+class SeedPlacement:
+    """One seed point being placed with a Place button.
+
+    :meth:`start` puts the interaction node into "place one point" mode (remembering the user's
+    own persistence setting), :meth:`point_defined` labels the point Slicer reports placed (by
+    its index: Slicer fills the first unplaced point of a list first, which need not be the
+    last), and :meth:`mode_changed` notices that placing ended without a point (the user
+    cancelled) so that a later point placed with another tool is not relabelled. Either way
+    the persistence setting is restored.
+    """
+
+    def __init__(self) -> None:
+        self.label: str | None = None
+        self.node: Any = None
+        self._interaction: Any = None
+        self._persistence: int | None = None
+
+    @property
+    def pending(self) -> bool:
+        return self.label is not None
+
+    def start(self, node: Any, label: str, interaction_node: Any) -> None:
+        self.finish()
+        self.label, self.node, self._interaction = label, node, interaction_node
+        self._persistence = interaction_node.GetPlaceModePersistence()
+        interaction_node.SetPlaceModePersistence(0)  # one point per click on a Place button
+        interaction_node.SetCurrentInteractionMode(interaction_node.Place)
+
+    def point_defined(self, node: Any, index: int) -> str | None:
+        """The label given to point ``index`` of ``node`` if it is the one being placed."""
+        if not self.pending or node is not self.node:
+            return None
+        label = label_placed_seed(node, int(index), self.label)
+        self.finish()
+        return label
+
+    def mode_changed(self) -> bool:
+        """Call when the interaction mode changed; True if this ended (cancelled) the placement."""
+        if self.pending and self._interaction.GetCurrentInteractionMode() != self._interaction.Place:
+            self.finish()
+            return True
+        return False
+
+    def finish(self) -> None:
+        """Forget the pending point and give the interaction node back the user's persistence."""
+        if self._interaction is not None and self._persistence is not None:
+            self._interaction.SetPlaceModePersistence(self._persistence)
+        self.label, self.node, self._interaction, self._persistence = None, None, None, None

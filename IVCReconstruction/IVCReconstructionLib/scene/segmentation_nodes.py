@@ -114,7 +114,8 @@ def add_segmentation_from_labelmap(
     label value in the saved ``.seg.nrrd``. Label values not in ``segments`` are ignored; a
     requested value absent from the array gives an empty segment. Vein segment IDs
     (``names.SEGMENT_IDS``) also get their SNOMED terminology. ``reference_volume`` sets the
-    segmentation's reference geometry (the labels must already be in that geometry).
+    segmentation's reference geometry (the labels must already be in that geometry); the
+    segmentation goes under that volume's transform, if any.
 
     The labelmap goes through a temporary labelmap node, removed again before returning.
     """
@@ -151,6 +152,11 @@ def add_segmentation_from_labelmap(
         node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", name)
         created.append(node)
         node.CreateDefaultDisplayNodes()
+        # The labels are in the reference volume's own coordinates: the segmentation (and the
+        # labelmap it is imported from) go under the volume's transform first, otherwise the
+        # geometry and the import would apply that transform once more.
+        transform_id = reference_volume.GetTransformNodeID() if reference_volume is not None else None
+        node.SetAndObserveTransformNodeID(transform_id)
         if reference_volume is not None:
             node.SetReferenceImageGeometryParameterFromVolumeNode(reference_volume)
         segmentation = node.GetSegmentation()
@@ -171,6 +177,7 @@ def add_segmentation_from_labelmap(
 
         label_node = add_volume_from_array(scene, kept, m, f"{name} import", labelmap=True)
         created.append(label_node)
+        label_node.SetAndObserveTransformNodeID(transform_id)
         ok = slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(
             label_node, node, ids_by_value
         )

@@ -25,7 +25,7 @@ Method (no trained weights, nothing downloaded):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -42,7 +42,10 @@ from .paths import minimal_paths, seed_legs
 
 
 def segment_veins(
-    image_kji: np.ndarray, ijk_to_ras: np.ndarray, seeds: Mapping[str, Any]
+    image_kji: np.ndarray,
+    ijk_to_ras: np.ndarray,
+    seeds: Mapping[str, Any],
+    progress: Callable[[str], None] | None = None,
 ) -> VeinSegmentation:
     """Segment the IVC and both iliac veins from seed points.
 
@@ -51,12 +54,15 @@ def segment_veins(
     :param seeds: RAS points labelled "IVC", "Left", "Right" and optional "Via..." points
         (``inputs.seeds.SeedPoints``, or a mapping label -> point read the same way); other
         landmarks are ignored.
+    :param progress: called with a message as each step starts (what it raises stops the work).
     :raises ValueError: on a bad volume or seeds (the message says what to do).
     """
     from scipy import ndimage
 
     image = np.asarray(image_kji)
     matrix = np.asarray(ijk_to_ras, dtype=float)
+    say = progress or (lambda message: None)
+    say("checking the seeds and the contrast")
     check_volume(image, matrix)
     ivc, left, right, legs = seed_legs(as_seed_points(seeds))
     blood, spread, warnings = check_seeds(image, matrix, {"IVC": ivc, "Left": left, "Right": right})
@@ -68,15 +74,18 @@ def segment_veins(
     background = float(np.median(tissue)) if len(tissue) else floor
     threshold = 0.5 * (blood + background)
 
+    say("finding the paths between the seeds")
     trunk, left_path, right_path = minimal_paths(
         image, matrix, ivc, left, right, legs, blood, threshold, spread
     )
     confluence = trunk[-1].copy()
     branch_paths = {"ivc": trunk[::-1], "left_iliac": left_path, "right_iliac": right_path}
     ceiling = blood + max(6.0 * spread, blood - background)
+    say("finding the lumen around the paths")
     box, m, vein, dense = lumen_mask(image, matrix, branch_paths, threshold, ceiling)
     depth = distance_inside(vein, spacing_of(matrix))
 
+    say("labelling the veins and the occlusions")
     radius = ndimage.maximum_filter(depth, size=3)
     labels_box = assign_branches(vein, m, dense, lambda pts: values_at(radius, m, pts))
     # Along the path, lumen means blood-like: well above the soft tissue a chronic occlusion
