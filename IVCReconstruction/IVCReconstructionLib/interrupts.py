@@ -5,8 +5,9 @@ inside a VTK observer called back from C++, half way through writing a file, or 
 VMTK is still using are torn down; the command line once ended in a segmentation fault that
 way. :func:`deferred` (``ivc-plan``'s ``main``) replaces the handlers of SIGINT and SIGTERM by
 one that only records the signal; :func:`check` raises :class:`Interrupted` where it is safe to
-stop. ``stages.StageClock.stage`` checks at the start and the end of every stage, so a run stops
-after the stage that is running (native code included) has finished. After the first signal a
+stop. ``stages.StageClock.stage`` checks at the start and the end of every stage, and
+``pipeline.run_pipeline`` at each step inside the long stages (their ``progress`` callbacks), so
+a run stops at the next step boundary, after the native call that is running has returned. After the first signal a
 second one ends the process at once, as users expect of a second Ctrl-C (the temporary output
 folder it leaves behind is removed by the next run into the same folder).
 
