@@ -7,9 +7,10 @@ way. :func:`deferred` (``ivc-plan``'s ``main``) replaces the handlers of SIGINT 
 one that only records the signal; :func:`check` raises :class:`Interrupted` where it is safe to
 stop. ``stages.StageClock.stage`` checks at the start and the end of every stage, and
 ``pipeline.run_pipeline`` at each step inside the long stages (their ``progress`` callbacks), so
-a run stops at the next step boundary, after the native call that is running has returned. After the first signal a
-second one ends the process at once, as users expect of a second Ctrl-C (the temporary output
-folder it leaves behind is removed by the next run into the same folder).
+a run stops at the next step boundary, after the native call that is running has returned.
+After the first signal a second one ends the process at once, as users expect of a second
+Ctrl-C (the temporary output folder it leaves behind is removed by the next run into the same
+folder).
 
 :func:`critical` marks a block that must not be cut short even by a second signal: the few
 renames that put a finished output set in place (``outputs.atomic``).
