@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .. import names
 from .datatypes import Plan
+from .deployment import deployment_order
 from .plan_warnings import check_warnings
 from .sizing import PlanContext, stent_path
 
@@ -29,5 +30,7 @@ def refresh(ctx: PlanContext, plan: Plan) -> Plan:
             "eiv_reference_diameter_mm": round(f.references_mm[f"{side}_eiv"], 1),
         }
     plan.lesions = list(f.lesions)
+    plan.artefacts = list(f.artefacts)
+    plan.deployment = deployment_order(plan)
     plan.warnings = [w for w in plan.warnings if w.code == "DEVICE_OUT_OF_RANGE"] + check_warnings(ctx, plan)
     return plan
