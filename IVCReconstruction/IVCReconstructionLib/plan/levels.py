@@ -151,7 +151,7 @@ def level_at(levels: SpineLevels, ras) -> str:
 # (body, pedicles, laminae, spinous process), and the spinous process reaches a level down.
 # A lumbar vertebra is about 80-100 mm deep, its body about 35 mm (DESIGN DEFAULT: 0.4).
 BODY_DEPTH_FRACTION = 0.4
-CORE_RADIUS_MM = 8.0  # the endplates are measured near the body's axis (their centre), not the rim
+CORE_RADIUS_MM = 10.0  # the endplates are measured near the body's centre, not at the rounded rim
 
 
 def levels_from_labels(
@@ -172,62 +172,79 @@ def levels_from_labels(
     labels = np.asarray(labels)
     m = np.asarray(ijk_to_ras, dtype=float)
     notes: list[str] = []
-    clouds: dict[str, np.ndarray] = {}
+    parts: dict[str, tuple[int, np.ndarray]] = {}
     for name in names.VERTEBRAE:
-        if name in values:
-            pts = _body_points(labels, m, values[name])
-            if pts is not None:
-                clouds[name] = pts
-    if "S1" not in clouds and sacrum is not None:
-        pts = _body_points(labels, m, sacrum)
-        if pts is not None:
-            clouds["S1"] = pts
-            notes.append("no S1 label: S1 is the top of the sacrum label")
-    if not clouds:
+        if name in values and (kji := _body_voxels(labels, m, values[name])) is not None:
+            parts[name] = (values[name], kji)
+    if "S1" not in parts and sacrum is not None and (kji := _body_voxels(labels, m, sacrum)) is not None:
+        parts["S1"] = (sacrum, kji)
+        notes.append("no S1 label: S1's superior endplate is the top of the sacrum label")
+    if not parts:
         wanted = ", ".join(f"{n} = {v}" for n, v in values.items())
         raise ValueError(f"the label map holds none of the vertebra labels ({wanted})")
-
-    centres = {n: p.mean(axis=0) for n, p in clouds.items()}
-    found = [n for n in names.VERTEBRAE if n in clouds]
-    half_voxel = 0.5 * np.abs(m[:3, :3])  # a voxel's half extent along each RAS axis
-    shape = np.array(labels.shape[::-1])
     vertebrae = []
-    for k, name in enumerate(found):
-        # The spine axis at this body: towards its neighbours' centres (the lordosis tilts it).
-        lo = centres[found[max(k - 1, 0)]]
-        hi = centres[found[min(k + 1, len(found) - 1)]]
-        u = hi - lo if len(found) > 1 else np.array([0.0, 0.0, 1.0])
-        u /= np.linalg.norm(u)
-        c = centres[name]
-        rel = clouds[name] - c
-        along = rel @ u
-        radial = np.linalg.norm(rel - along[:, None] * u, axis=1)
-        core = along[radial <= CORE_RADIUS_MM]
-        if len(core) < 3:
-            core = along
-        pad = float(np.sum(half_voxel @ np.abs(u)) / 3.0 * 2.0)  # half a voxel along u, roughly
-        top, bottom = float(core.max()) + pad, float(core.min()) - pad
-        cut = _touches_edge(labels, values.get(name, sacrum), shape)
-        vertebrae.append(Vertebra(name, c + top * u, c + bottom * u, cut=cut))
+    for name in names.VERTEBRAE:
+        if name not in parts:
+            continue
+        value, kji = parts[name]
+        top, top_n = _endplate(kji, m, +1)
+        bottom, bottom_n = _endplate(kji, m, -1)
+        cut = _touches_edge(labels, value)
+        vertebrae.append(Vertebra(name, top, bottom, cut, False, top_n, bottom_n))
     return SpineLevels(vertebrae, names.LevelSource.LABELS, notes)
 
 
-def _body_points(labels: np.ndarray, m: np.ndarray, value: int) -> np.ndarray | None:
-    """RAS points of the body part (anterior) of one vertebra label, or None if absent."""
+def _body_voxels(labels: np.ndarray, m: np.ndarray, value: int) -> np.ndarray | None:
+    """Voxel indices (k, j, i) of the body part (the anterior) of one vertebra label, or None."""
     kji = np.argwhere(labels == value)
     if len(kji) < 5:
         return None
-    ras = kji[:, ::-1] @ m[:3, :3].T + m[:3, 3]
-    a = ras[:, 1]
+    a = kji[:, ::-1] @ m[1, :3] + m[1, 3]
     front = a.max() - BODY_DEPTH_FRACTION * (a.max() - a.min())
-    return ras[a >= front]
+    return kji[a >= front]
 
 
-def _touches_edge(labels: np.ndarray, value: int | None, shape: np.ndarray) -> bool:
-    if value is None:
-        return False
+def _endplate(kji: np.ndarray, m: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
+    """The superior (side +1) or inferior (-1) endplate of a body's voxels: its centre and its
+    plane's cranial normal.
+
+    Along each line of voxels running cranio-caudally, the last voxel on that side (and half a
+    voxel beyond: its face) lies on the endplate; a plane fitted through those of the lines
+    within CORE_RADIUS_MM of the body's centre gives the endplate's tilt (the lordosis), its
+    height at the centre gives the centre. Lines at the rim are left out: the rim is rounded.
+    """
+    ax = int(np.argmax(np.abs(m[2, :3])))  # the index (i, j or k) that runs most along S
+    col = 2 - ax  # its column in kji
+    others = [c for c in range(3) if c != col]
+    ras = kji[:, ::-1] @ m[:3, :3].T + m[:3, 3]
+    centre = ras.mean(axis=0)
+    keys = kji[:, others]
+    order = np.lexsort((side * ras[:, 2], keys[:, 1], keys[:, 0]))
+    keys_sorted = keys[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = np.any(keys_sorted[1:] != keys_sorted[:-1], axis=1)
+    # lexsort puts each line's extreme voxel (largest S for the top) last: take the last of each line.
+    last = np.r_[np.flatnonzero(first)[1:] - 1, len(order) - 1]
+    ends = ras[order[last]]
+    ends[:, 2] += side * 0.5 * abs(m[2, ax])
+    near = np.linalg.norm(ends[:, :2] - centre[:2], axis=1) <= CORE_RADIUS_MM
+    if near.sum() >= 3:
+        ends = ends[near]
+    if len(ends) >= 3 and np.ptp(ends[:, 0]) > 0 and np.ptp(ends[:, 1]) > 0:
+        design = np.column_stack([ends[:, 0] - centre[0], ends[:, 1] - centre[1], np.ones(len(ends))])
+        (ga, gb, c), *_ = np.linalg.lstsq(design, ends[:, 2], rcond=None)
+    else:
+        ga, gb, c = 0.0, 0.0, float(ends[:, 2].max() if side > 0 else ends[:, 2].min())
+    normal = np.array([-ga, -gb, 1.0])
+    return np.array([centre[0], centre[1], c]), normal / np.linalg.norm(normal)
+
+
+def _touches_edge(labels: np.ndarray, value: int) -> bool:
+    """Whether a label reaches the map's border: the vertebra runs off the volume."""
     kji = np.argwhere(labels == value)
-    return bool(len(kji)) and bool(np.any(kji.min(axis=0) == 0) or np.any(kji.max(axis=0) == shape[::-1] - 1))
+    if not len(kji):
+        return False
+    return bool(np.any(kji.min(axis=0) == 0) or np.any(kji.max(axis=0) == np.array(labels.shape) - 1))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -242,11 +259,17 @@ BONE_MASK_HU = 90.0
 SMOOTH_MM = 3.0
 MAX_BODY_RADIUS_MM = 20.0  # larger inscribed circles (liver, kidney) count no more than a body
 PROFILE_RADIUS_MM = 8.0  # the column's profile is the mean HU over a disc this wide around its axis
+# An endplate's plane: from profiles this far to the front, back and sides of the axis, within
+# this window around the endplate; tilted no more than this from the column (else the axis).
+ENDPLATE_SPREAD_MM = 8.0
+ENDPLATE_WINDOW_MM = 9.0
+MAX_ENDPLATE_TILT_DEG = 45.0
 # Discs: dips narrower than DISC_CLOSING_MM, DISC_CONTRAST_HU below the bodies around them,
 # at least MIN_BODY_MM apart. Lumbar discs are 5-12 mm, bodies 25-30 mm (T12 about 24).
 DISC_CLOSING_MM = 23
 DISC_CONTRAST_HU = 12.0
 MIN_BODY_MM = 24.0
+MAX_HEIGHT_RATIO = 1.5  # a body this much taller than the median is noted as two, perhaps
 MIN_CUT_BODY_MM = 2.0  # a body running off the volume is kept when this much of it is seen
 BODY_PROFILE_HU = 100.0  # the bodies around a disc are at least this bright somewhere (bone)
 # S1: the first body from the top whose bone reaches SACRUM_HALF_WIDTH_MM to both sides (the
@@ -263,6 +286,10 @@ class _Grid:
     v: np.ndarray  # float32 HU
     origin: np.ndarray  # RAS of v[0, 0, 0], in (R, A, S) order
     spacing: float
+    clipped: np.ndarray = field(init=False, repr=False)  # v without air's and metal's extremes
+
+    def __post_init__(self) -> None:
+        self.clipped = np.clip(self.v, -200.0, 1000.0)
 
     def axis(self, c: int) -> np.ndarray:
         """RAS coordinates along R (c = 0), A (1) or S (2)."""
@@ -355,10 +382,13 @@ def _resample(image: np.ndarray, ijk_to_ras: np.ndarray, spacing: float = WORK_M
 def levels_from_ct(image: np.ndarray, ijk_to_ras: np.ndarray, near=None) -> SpineLevels:
     """The vertebral levels estimated from a CT's bone, counted up from the sacrum.
 
-    The spinal column is tracked slice by slice as the brightest bony blob the size of a
-    vertebral body near the midline and behind the great vessels; along it the mean intensity
-    around its axis rises in the cancellous bodies and falls in the discs. The lowest body wide
-    enough to carry the sacral ala is S1; the bodies above it are L5, L4, ... T12.
+    On a 2 mm grid aligned with R, A and S: the spinal column is tracked through the slices as
+    the thickest bone near the midline behind the great vessels (a vertebral body holds the
+    largest circle; _track_column); along it, the mean intensity around its axis is bright in
+    the bodies and at their endplates and dark in the discs, which are found as narrow dips
+    between bright endplates (_find_discs). Going down from the top, the first body whose bone
+    reaches across the sacral ala is S1 (_bone_reach); the bodies above it are L5, L4, ... T12.
+    Each endplate's plane comes from five profiles through it (_endplate_plane).
 
     :param near: an RAS point in front of the spine to search around (the confluence, say); the
         body's midline otherwise.
@@ -408,7 +438,7 @@ def _track_column(g: _Grid, near) -> np.ndarray:
     if near is not None:
         p = np.asarray(near, dtype=float).reshape(3)
         r_lo, r_hi = p[0] - 60.0, p[0] + 60.0
-        a_lo, a_hi = p[1] - 110.0, p[1] - 5.0
+        a_lo, a_hi = a_ax[0], p[1] - 5.0  # behind the point: the sacrum reaches far back
     else:
         body = v > -500
         w = body.sum(axis=(0, 1)).astype(float)
@@ -426,7 +456,10 @@ def _track_column(g: _Grid, near) -> np.ndarray:
     # In-plane distance only: a huge spacing across slices keeps each slice's distance its own.
     edt = distance_transform_edt(crop > BONE_MASK_HU, sampling=(1e4, g.spacing, g.spacing))
     score = np.minimum(edt, MAX_BODY_RADIUS_MM).astype(np.float32)
-    penalty = 0.5  # mm of inscribed radius per cell moved: the path follows the bodies' centres
+    # Millimetres of inscribed radius per cell moved: forward and back the column follows the
+    # lordosis and the sacrum's tilt, from side to side it hardly moves (a scoliosis over many
+    # slices), so it cannot swerve into an ilium beside the sacrum.
+    pen_a, pen_r = 0.5, 3.0
     acc = score[0].copy()
     back = np.zeros((ns, *acc.shape), dtype=np.int8)
     shifts = [(da, dr) for da in (-1, 0, 1) for dr in (-1, 0, 1)]
@@ -437,7 +470,7 @@ def _track_column(g: _Grid, near) -> np.ndarray:
         for n, (da, dr) in enumerate(shifts):
             cand[n, max(da, 0) : na + min(da, 0), max(dr, 0) : nr + min(dr, 0)] = acc[
                 max(-da, 0) : na + min(-da, 0), max(-dr, 0) : nr + min(-dr, 0)
-            ] - penalty * (abs(da) + abs(dr))
+            ] - (pen_a * abs(da) + pen_r * abs(dr))
         back[s] = np.argmax(cand, axis=0)
         acc = cand.max(axis=0) + score[s]
     path = np.zeros((ns, 2), dtype=float)
@@ -467,22 +500,82 @@ def _column_curve(g: _Grid, path: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
     return t, pts, tangent
 
 
-def _profile(g: _Grid, pts: np.ndarray, tangent: np.ndarray, radius: float = PROFILE_RADIUS_MM) -> np.ndarray:
-    """Mean HU over a disc of ``radius`` mm perpendicular to the column at each point."""
-    from scipy.ndimage import map_coordinates
-
+def _frame(tangent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unit vectors across the column at each point: e1 towards the patient's left-right (R),
+    e2 front-back (A), both perpendicular to the tangent."""
     e1 = np.array([1.0, 0.0, 0.0]) - tangent[:, :1] * tangent
     e1 /= np.linalg.norm(e1, axis=1, keepdims=True)
-    e2 = np.cross(tangent, e1)
+    return e1, np.cross(tangent, e1)
+
+
+def _profile(
+    g: _Grid,
+    pts: np.ndarray,
+    tangent: np.ndarray,
+    radius: float = PROFILE_RADIUS_MM,
+    shift: tuple[float, float] = (0.0, 0.0),
+) -> np.ndarray:
+    """Mean HU over a disc of ``radius`` mm perpendicular to the column at each point, the disc
+    moved by ``shift`` mm along (e1, e2) (see _frame)."""
+    from scipy.ndimage import map_coordinates
+
+    e1, e2 = _frame(tangent)
     offs = [(0.0, 0.0)]
     for rho in np.arange(2.0, radius + 0.1, 2.0):
         n = round(2 * np.pi * rho / 2.0)
         offs += [(rho * np.cos(2 * np.pi * k / n), rho * np.sin(2 * np.pi * k / n)) for k in range(n)]
-    offs = np.array(offs)
+    offs = np.array(offs) + np.asarray(shift)
     q = pts[:, None, :] + e1[:, None, :] * offs[None, :, 0, None] + e2[:, None, :] * offs[None, :, 1, None]
     idx = g.to_index(q.reshape(-1, 3)).T
-    vals = map_coordinates(np.clip(g.v, -200.0, 1000.0), idx, order=1, mode="nearest")
+    vals = map_coordinates(g.clipped, idx, order=1, mode="nearest")
     return vals.reshape(len(pts), len(offs)).mean(axis=1)
+
+
+def _endplate_plane(
+    g: _Grid, t: np.ndarray, pts: np.ndarray, tangent: np.ndarray, at: float, body: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """An endplate's centre (the column's point at arc length ``at``, a disc's edge) and its
+    plane's cranial normal.
+
+    Five narrow profiles, along the axis and ENDPLATE_SPREAD_MM to its front, back and sides,
+    cross the same endplate; where each crosses halfway from the disc to the body (``body`` =
+    +1: the body lies above, -1: below) is a point of the endplate, and a plane through those
+    points gives its tilt: the lordosis, the sacral slope.
+    """
+    sel = np.flatnonzero(np.abs(t - at) <= ENDPLATE_WINDOW_MM)
+    if len(sel) < 4:
+        i = int(np.clip(round(at), 0, len(t) - 1))
+        return pts[i].copy(), tangent[i].copy()
+    tt, pp, tg = t[sel], pts[sel], tangent[sel]
+    e1, e2 = _frame(tg)
+    spread = ENDPLATE_SPREAD_MM
+    found = []
+    for du, dv in ((0.0, 0.0), (spread, 0.0), (-spread, 0.0), (0.0, spread), (0.0, -spread)):
+        f = _profile(g, pp, tg, radius=2.0, shift=(du, dv))
+        disc_side = (tt - at) * body <= 0
+        lo, hi = float(f[disc_side].min()), float(f[~disc_side].max()) if (~disc_side).any() else None
+        if hi is None or hi - lo < DISC_CONTRAST_HU:
+            continue
+        level = (lo + hi) / 2.0
+        # The crossing nearest to ``at``: between consecutive samples on either side of level.
+        cross = np.flatnonzero((f[:-1] - level) * (f[1:] - level) <= 0)
+        if not len(cross):
+            continue
+        j = int(cross[np.argmin(np.abs(tt[cross] - at))])
+        w = (level - f[j]) / (f[j + 1] - f[j]) if f[j + 1] != f[j] else 0.5
+        q = pp[j] + w * (pp[j + 1] - pp[j])
+        found.append(q + du * e1[j] + dv * e2[j])
+    i = int(np.argmin(np.abs(tt - at)))
+    # The centre is where the wide profile along the axis crosses (less noisy than a narrow one).
+    centre = np.array([np.interp(at, t, pts[:, c]) for c in range(3)])
+    normal = tg[i].copy()
+    if len(found) >= 4:
+        pts3 = np.array(found)
+        n = np.linalg.svd(pts3 - pts3.mean(axis=0), full_matrices=False)[2][2]
+        n = n if n @ normal > 0 else -n
+        if n @ normal >= np.cos(np.radians(MAX_ENDPLATE_TILT_DEG)):
+            normal = n / np.linalg.norm(n)
+    return np.asarray(centre, dtype=float), normal
 
 
 @dataclass
@@ -504,8 +597,8 @@ def _find_discs(f: np.ndarray) -> list[_Disc]:
     gaps: a dip's depth is how far it lies below that closing. Discs are then the dips, at
     least MIN_BODY_MM apart (a body lies between two), with the greatest total depth (a
     weighted interval choice), so a body's dark middle, half a vertebra from two discs, loses
-    to them. A disc's edges are where the profile climbs halfway from its minimum to the
-    brightest point of each neighbouring body: the endplates.
+    to them. A disc's edges are where the profile climbs halfway from its minimum to the first
+    maximum on each side: the endplates.
     """
     from scipy.ndimage import grey_closing
 
@@ -535,14 +628,21 @@ def _find_discs(f: np.ndarray) -> list[_Disc]:
         chosen.append(cands[k])
         k = int(prev[k])
     discs = []
-    reach = DISC_CLOSING_MM
     for i in sorted(chosen):
-        below = float(f[max(i - reach, 0) : i + 1].max())
-        above = float(f[i : i + reach + 1].max())
+        below, above = _peak(f, i, -1), _peak(f, i, +1)
         lower = _crossing(f, i, -1, (f[i] + below) / 2.0)
         upper = _crossing(f, i, +1, (f[i] + above) / 2.0)
         discs.append(_Disc(float(i), lower, upper, float(depth[i])))
     return discs
+
+
+def _peak(f: np.ndarray, i: int, step: int) -> float:
+    """The profile's first maximum from sample i in direction step: the endplate next to a disc
+    (a body's far end can be brighter, and must not move the near endplate's halfway level)."""
+    j = i
+    while 0 <= j + step < len(f) and f[j + step] >= f[j]:
+        j += step
+    return float(f[j])
 
 
 def _crossing(f: np.ndarray, i: int, step: int, level: float) -> float:
@@ -586,7 +686,7 @@ def _bone_reach(g: _Grid, ras: np.ndarray) -> tuple[float, float]:
 
 def _count_levels(g: _Grid, t: np.ndarray, pts: np.ndarray, tangent: np.ndarray, prof: np.ndarray):
     """Vertebrae from the column profile: S1 at the first body (from the top) carrying the
-    sacral ala, then L5, L4, ... T12 above it."""
+    sacral ala, then L5, L4, ... T12 above it; each endplate's plane from _endplate_plane."""
     from scipy.ndimage import gaussian_filter1d
 
     f = gaussian_filter1d(prof, 2.0, mode="nearest")
@@ -599,10 +699,6 @@ def _count_levels(g: _Grid, t: np.ndarray, pts: np.ndarray, tangent: np.ndarray,
 
     def at(x: float) -> np.ndarray:
         return np.array([np.interp(x, t, pts[:, c]) for c in range(3)])
-
-    def along(x: float) -> np.ndarray:
-        u = np.array([np.interp(x, t, tangent[:, c]) for c in range(3)])
-        return u / np.linalg.norm(u)
 
     s1 = None
     for k in range(len(discs) - 1, -1, -1):  # from the top down
@@ -623,16 +719,27 @@ def _count_levels(g: _Grid, t: np.ndarray, pts: np.ndarray, tangent: np.ndarray,
         if n >= len(names_up):
             break
         bottom = discs[k].upper
-        top = discs[k + 1].lower if k + 1 < end else _bone_end(f, bottom)
-        cut = k + 1 >= end
-        if top - bottom < MIN_CUT_BODY_MM:
-            break
-        vertebrae.append(Vertebra(names_up[n], at(top), at(bottom), cut, False, along(top), along(bottom)))
-    sup = discs[s1].lower
-    height = float(np.median([v.height_mm for v in vertebrae if not v.cut])) if vertebrae else 28.0
-    u = along(sup)
-    s1_top = at(sup)
-    vertebrae.insert(0, Vertebra("S1", s1_top, s1_top - height * u, False, True, u, u))
+        inf, inf_n = _endplate_plane(g, t, pts, tangent, bottom, +1)
+        if k + 1 < end:
+            sup, sup_n = _endplate_plane(g, t, pts, tangent, discs[k + 1].lower, -1)
+        else:  # the body runs off the volume (or the column's bone ends)
+            top = _bone_end(f, bottom)
+            if top - bottom < MIN_CUT_BODY_MM:
+                break
+            sup, sup_n = at(top), inf_n
+        vertebrae.append(Vertebra(names_up[n], sup, inf, k + 1 >= end, False, sup_n, inf_n))
+    s1_top, s1_n = _endplate_plane(g, t, pts, tangent, discs[s1].lower, -1)
+    heights = [v.height_mm for v in vertebrae if not v.cut]
+    height = float(np.median(heights)) if heights else 28.0
+    for v in vertebrae:
+        if not v.cut and v.height_mm > MAX_HEIGHT_RATIO * height:
+            # Two bodies taken for one (a disc not seen: fused, or as bright as the bodies):
+            # every level above it would be off by one.
+            notes.append(
+                f"{v.name} looks {v.height_mm:.0f} mm tall against {height:.0f} mm for the others: "
+                "a disc may have been missed, and the levels above it be one too low"
+            )
+    vertebrae.insert(0, Vertebra("S1", s1_top, s1_top - height * s1_n, False, True, s1_n, s1_n))
     notes.append(
         f"S1's inferior end is estimated ({height:.0f} mm below its superior endplate: S1 is fused to S2)"
     )
