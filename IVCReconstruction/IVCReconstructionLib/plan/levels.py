@@ -19,7 +19,7 @@ in any storage order (the work is done on a resampled grid aligned with R, A and
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -111,7 +111,7 @@ class SpineLevels:
         }
 
 
-def level_at(levels: SpineLevels, ras) -> str:
+def level_at(levels: SpineLevels, ras: Sequence[float] | np.ndarray) -> str:
     """The vertebral level of a point: "L4" (in a body), "L4/L5" (at the disc between them),
     "below S1" or "above T12" (outside the vertebrae found, named after the last one).
 
@@ -379,7 +379,9 @@ def _resample(image: np.ndarray, ijk_to_ras: np.ndarray, spacing: float = WORK_M
     return _Grid(sitk.GetArrayFromImage(out), lo.copy(), spacing)
 
 
-def levels_from_ct(image: np.ndarray, ijk_to_ras: np.ndarray, near=None) -> SpineLevels:
+def levels_from_ct(
+    image: np.ndarray, ijk_to_ras: np.ndarray, near: Sequence[float] | np.ndarray | None = None
+) -> SpineLevels:
     """The vertebral levels estimated from a CT's bone, counted up from the sacrum.
 
     On a 2 mm grid aligned with R, A and S: the spinal column is tracked through the slices as
@@ -397,6 +399,10 @@ def levels_from_ct(image: np.ndarray, ijk_to_ras: np.ndarray, near=None) -> Spin
     """
     g = _resample(image, ijk_to_ras)
     _check_ct(g.v)
+    return _levels_on_grid(g, near)
+
+
+def _levels_on_grid(g: _Grid, near: Sequence[float] | np.ndarray | None) -> SpineLevels:
     path = _track_column(g, near)
     t, pts, tangent = _column_curve(g, path)
     prof = _profile(g, pts, tangent)
@@ -420,7 +426,7 @@ def _check_ct(v: np.ndarray) -> None:
         )
 
 
-def _track_column(g: _Grid, near) -> np.ndarray:
+def _track_column(g: _Grid, near: Sequence[float] | np.ndarray | None) -> np.ndarray:
     """The spinal column's centre in every slice: (a, r) indices per s, a smooth path.
 
     In each slice, bone and discs (above BONE_MASK_HU once lightly smoothed) hold circles; a
@@ -487,12 +493,10 @@ def _column_curve(g: _Grid, path: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
     """The column's path as a smooth RAS curve every 1 mm: arc length, points, unit tangents."""
     from scipy.ndimage import gaussian_filter1d
 
-    from ..phantom.shapes import arc_length
-
     smooth = gaussian_filter1d(path, sigma=6.0 / g.spacing, axis=0, mode="nearest")
     sar = np.column_stack([np.arange(len(path), dtype=float), smooth])
     ras = g.to_ras(sar)
-    s = arc_length(ras)
+    s = np.r_[0.0, np.cumsum(np.linalg.norm(np.diff(ras, axis=0), axis=1))]
     t = np.arange(0.0, s[-1], 1.0)
     pts = np.stack([np.interp(t, s, ras[:, c]) for c in range(3)], axis=1)
     tangent = np.gradient(pts, axis=0)
@@ -794,7 +798,7 @@ def femoral_heads(
     _check_ct(g.v)
     if levels is None:
         try:
-            levels = levels_from_ct(image, ijk_to_ras)
+            levels = _levels_on_grid(g, None)
         except ValueError:
             levels = None
     r_ax, s_ax = g.axis(0), g.axis(2)
