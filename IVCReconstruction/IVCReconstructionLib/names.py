@@ -57,6 +57,16 @@ TOTALSEGMENTATOR_NAMES = {
 }
 TOTALSEGMENTATOR_MAX_LABEL = 117  # the "total" task's highest label value
 
+# Vertebral levels (plan/levels.py), caudal to cranial: the ones a stent end in the iliocaval
+# veins is placed against under fluoroscopy. Discs are named "upper/lower", e.g. "L4/L5".
+VERTEBRAE = ("S1", "L5", "L4", "L3", "L2", "L1", "T12")
+# TotalSegmentator's "total" task (v2) numbers them so (class_map["total"] in
+# wasserth/TotalSegmentator, totalsegmentator/map_to_binary.py): 25 sacrum, 26 vertebrae_S1,
+# 27 vertebrae_L5 ... 32 vertebrae_T12 (33 T11 and up are not used); 75/76 femur_left/right.
+TOTALSEGMENTATOR_VERTEBRAE = {"S1": 26, "L5": 27, "L4": 28, "L3": 29, "L2": 30, "L1": 31, "T12": 32}
+TOTALSEGMENTATOR_SACRUM = 25
+TOTALSEGMENTATOR_FEMURS = {"left": 75, "right": 76}
+
 # SNOMED CT codes (architecture section 4): (code, meaning) of the anatomic type and the
 # optional laterality modifier. IVC SCT 64131007; common iliac vein SCT 46027005.
 SNOMED = {
@@ -148,6 +158,13 @@ class Modality(StrEnum):
     CT = "ct"
     NONCONTRAST_CT = "noncontrast-ct"
     MR = "mr"
+
+
+class LevelSource(StrEnum):
+    """How the vertebral levels were found (the plan and report say it)."""
+
+    LABELS = "TotalSegmentator vertebra labels"
+    CT = "CT bone, counted up from the sacrum (an estimate)"
 
 
 class VeinSource(StrEnum):

@@ -37,8 +37,8 @@ from .anatomy import (
 )
 from .lesions import apply_lesions, occlude_ivc
 from .options import REFERENCE_HU, PhantomOptions
-from .shapes import Canvas, Grid
-from .truth import Phantom, TruthBranch, TruthLesion
+from .shapes import Canvas, Grid, Tube
+from .truth import Phantom, TruthBranch, TruthLesion, TruthSpine
 
 # Each vein runs at least this far inside the volume from the confluence, so that its seed
 # (15 mm from the vein's end in the volume) lies 15 mm or more from the confluence and from the
@@ -169,6 +169,41 @@ def make_phantom(options: PhantomOptions | None = None) -> Phantom:
         branch_landmarks_mm={
             name: {"civ_end": veins[name].landmarks["civ_end"], "inguinal": veins[name].landmarks["inguinal"]}
             for name in ("left_iliac", "right_iliac")
+        },
+        spine=skeleton_truth(bones),
+    )
+
+
+def skeleton_truth(bones: list[Tube]) -> TruthSpine:
+    """The vertebral levels and femoral-head tops of make_skeleton's bones, from their tubes.
+
+    Each bone is told by its shape, not its place in the list: the vertebral bodies are the
+    upright tubes on the midline (their flat ends are the endplates), named L5, L4, ... from
+    the bottom; the sacrum is the midline tube that is not upright (its first end is its top);
+    the femoral heads are the upright tubes far to the sides.
+    """
+    from .. import names
+
+    def upright(t: Tube) -> bool:
+        return float(np.ptp(t.points[:, :2], axis=0).max()) < 1e-6
+
+    bodies = sorted(
+        (t for t in bones if upright(t) and abs(t.points[0, 0]) < 1e-6), key=lambda t: t.points[:, 2].min()
+    )
+    sacrum = next(t for t in bones if not upright(t) and abs(t.points[0, 0]) < 1e-6)
+    heads = [t for t in bones if upright(t) and abs(t.points[0, 0]) > 50.0]
+    top = int(np.argmax(sacrum.points[:, 2][[0, -1]])) * (len(sacrum.points) - 1)
+    normal = -sacrum.t[top] if top == 0 else sacrum.t[top]
+    return TruthSpine(
+        bodies_s_mm={
+            name: (float(t.points[:, 2].min()), float(t.points[:, 2].max()))
+            for name, t in zip(names.VERTEBRAE[1:], bodies, strict=True)
+        },
+        s1_superior_ras=sacrum.points[top].copy(),
+        s1_superior_normal=normal / np.linalg.norm(normal),
+        femoral_head_tops_ras={
+            ("right" if t.points[0, 0] > 0 else "left"): t.points[int(np.argmax(t.points[:, 2]))].copy()
+            for t in heads
         },
     )
 

@@ -95,6 +95,42 @@ class TruthLesion:
 
 
 @dataclass
+class TruthSpine:
+    """The vertebral levels and femoral heads of the phantom's skeleton, exact by construction.
+
+    The vertebral bodies are upright cylinders on the midline with flat, horizontal endplates:
+    ``bodies_s_mm`` holds the S of each body's inferior and superior endplate, L5 up to T12
+    (T12 may run off the volume's top). S1's superior endplate is the sacrum's top, tilted
+    forward and down by the sacral slope: its centre and its cranial unit normal. The femoral
+    heads are upright cylinders with flat tops: the centre of each top, "left" and "right".
+    """
+
+    bodies_s_mm: dict[str, tuple[float, float]]
+    s1_superior_ras: np.ndarray  # (3,)
+    s1_superior_normal: np.ndarray  # (3,)
+    femoral_head_tops_ras: dict[str, np.ndarray]
+
+    def level_at(self, ras: np.ndarray) -> str:
+        """The true level of a point, named as plan.levels.level_at names it ("L5", "L4/L5",
+        "above T12"). The phantom's sacrum has no S1/S2 boundary: below the sacrum's top a point
+        is "S1" down to one L5 height (as plan.levels estimates S1), "below S1" further down."""
+        x = np.asarray(ras, dtype=float)
+        names_up = list(self.bodies_s_mm)  # L5 first, then up
+        if (x - self.s1_superior_ras) @ self.s1_superior_normal <= 0.0:
+            l5 = self.bodies_s_mm[names_up[0]]
+            return "S1" if x[2] >= self.s1_superior_ras[2] - (l5[1] - l5[0]) else "below S1"
+        below = "S1"
+        for name in names_up:
+            lo, hi = self.bodies_s_mm[name]
+            if x[2] < lo:
+                return f"{name}/{below}"
+            if x[2] <= hi:
+                return name
+            below = name
+        return f"above {below}"
+
+
+@dataclass
 class Phantom:
     """A synthetic CT venogram and its truth, all in RAS millimetres.
 
@@ -118,6 +154,7 @@ class Phantom:
     # (internal iliac inflow) and of the inguinal ligament: {"left_iliac": {"civ_end": ..}, ..}.
     branch_landmarks_mm: dict[str, dict[str, float]] = field(default_factory=dict)
     label_names: dict[int, str] = field(default_factory=lambda: dict(TRUTH_LABELS))
+    spine: TruthSpine | None = None  # vertebral levels and femoral-head tops
 
     @property
     def spacing_mm(self) -> np.ndarray:
