@@ -1,4 +1,4 @@
-"""Vertebral levels (plan/levels.py): read from TotalSegmentator labels, counted up from the
+"""Vertebral levels (spine/): read from TotalSegmentator labels, counted up from the
 sacrum on the CT's bone, named at a point; the femoral-head tops. Scored against the phantom's
 exact truth (phantom/truth.py TruthSpine) at 1 and 2 mm and in three storage orders, and on a
 real non-contrast CT against its TotalSegmentator labels."""
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from IVCReconstructionLib import names
-from IVCReconstructionLib.plan.levels import (
+from IVCReconstructionLib.spine import (
     SpineLevels,
     Vertebra,
     femoral_heads,

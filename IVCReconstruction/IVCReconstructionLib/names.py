@@ -57,7 +57,7 @@ TOTALSEGMENTATOR_NAMES = {
 }
 TOTALSEGMENTATOR_MAX_LABEL = 117  # the "total" task's highest label value
 
-# Vertebral levels (plan/levels.py), caudal to cranial: the ones a stent end in the iliocaval
+# Vertebral levels (spine/), caudal to cranial: the ones a stent end in the iliocaval
 # veins is placed against under fluoroscopy. Discs are named "upper/lower", e.g. "L4/L5".
 VERTEBRAE = ("S1", "L5", "L4", "L3", "L2", "L1", "T12")
 # TotalSegmentator's "total" task (v2) numbers them so (class_map["total"] in

@@ -111,7 +111,7 @@ class TruthSpine:
     femoral_head_tops_ras: dict[str, np.ndarray]
 
     def level_at(self, ras: np.ndarray) -> str:
-        """The true level of a point, named as plan.levels.level_at names it ("L5", "L4/L5",
+        """The true level of a point, named as spine.level_at names it ("L5", "L4/L5",
         "above T12"). The phantom's sacrum has no S1/S2 boundary: below the sacrum's top a point
         is "S1" down to one L5 height (as plan.levels estimates S1), "below S1" further down."""
         x = np.asarray(ras, dtype=float)

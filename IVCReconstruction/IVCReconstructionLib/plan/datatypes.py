@@ -98,7 +98,7 @@ class PlanSettings:
 class ImagingFacts:
     """What the images say about how far a plan can be trusted (``plan.quality``): the label
     map's voxel edges (in-plane, between slices, mm), which branch ends the field of view cuts
-    off, and the vertebral levels when the spine was found (``plan.levels.SpineLevels``)."""
+    off, and the vertebral levels when the spine was found (``spine.SpineLevels``)."""
 
     voxel_mm: tuple[float, float] | None = None
     cut_ends: dict[str, bool] = field(default_factory=dict)
