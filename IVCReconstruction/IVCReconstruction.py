@@ -1143,9 +1143,13 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
         catalog = load_catalog(*([catalogFile] if catalogFile else []))
         measurements = self._measurementsOf(segmentationNode, seeds, segmentIds, progress)
         modality = "ct"
+        spine = None
         description = {"format": "3D Slicer scene"}
         if volumeNode is not None:
+            import numpy as np
+
             from IVCReconstructionLib.scene.nodes import array_and_geometry, matrix_between
+            from IVCReconstructionLib.spine.find import find_spine
 
             image, ijkToRas = array_and_geometry(volumeNode, copy=False)
             # The vein voxels are looked up in the volume through both nodes' transforms.
@@ -1156,7 +1160,10 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
             # Sizes only: node names can hold a patient's name (no identifiers in the report).
             description["size_ijk"] = list(volumeNode.GetImageData().GetDimensions())
             description["spacing_mm"] = [round(x, 3) for x in volumeNode.GetSpacing()]
-        session = plan_veins(measurements, seeds, catalog, template, planSettings, modality)
+            # Vertebral levels and femoral heads from the CT's bone, in the veins' coordinates.
+            toVeins = ijkToRas if veinsToVolume is None else np.linalg.inv(veinsToVolume) @ ijkToRas
+            spine = find_spine(image, toVeins, near=measurements.tree.confluence_ras)
+        session = plan_veins(measurements, seeds, catalog, template, planSettings, modality, spine)
 
         if self.scenePlan is not None:
             self.scenePlan.remove()

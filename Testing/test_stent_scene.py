@@ -477,7 +477,13 @@ def test_plan_goes_into_one_folder(mrml: MRMLContext):
         "Distal A (mm)",
         "Distal S (mm)",
         "Coverage",
+        "Proximal level",
+        "Distal level",
+        "Deployment step",
     ]
+    # A plan made without the spine found: no levels, and the steps of its technique.
+    assert list(table_column(nodes.plan_table, "Proximal level")) == ["", "", ""]
+    assert list(table_column(nodes.plan_table, "Deployment step")) == [s.deployment_step for s in plan.stents]
     assert list(table_column(nodes.plan_table, "Coverage")) == [
         "ivc 5.0-105.0",
         "left_iliac 0.0-60.0",

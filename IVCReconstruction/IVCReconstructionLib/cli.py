@@ -188,7 +188,10 @@ def _progress(message: str) -> None:
 def _print_plan(plan, files: list[Path], out: Path) -> None:
     print(f"stent plan: {plan.template} ({plan.reason})")
     for st in plan.stents:
-        print(f"  {st.name}")
+        ends = ""
+        if st.proximal_level or st.distal_level:
+            ends = f" (cranial end {st.proximal_level or '-'}, caudal end {st.distal_level or '-'})"
+        print(f"  {st.name}{ends}, step {st.deployment_step}")
     for w in plan.warnings:
         if w.severity is not Severity.INFO:
             print(f"  {w.severity}: {w.code}: {w.message}")
@@ -226,21 +229,25 @@ def _check_plan_arguments(args: argparse.Namespace) -> None:
         raise BadInputError(f"--series applies to a DICOM folder, and {args.volume.name} is a file")
 
 
-def _segmentation_labels(ctx, args) -> tuple[np.ndarray, np.ndarray, dict[str, str]]:
-    """Labels (the pipeline's values), their geometry and each vein's name in the user's terms
-    (for messages) from --segmentation."""
+def _segmentation_labels(ctx, args) -> tuple[np.ndarray, np.ndarray, dict[str, str], np.ndarray | None]:
+    """Labels (the pipeline's values), their geometry, each vein's name in the user's terms
+    (for messages) from --segmentation, and the label map itself when it also holds
+    TotalSegmentator's vertebrae (the vertebral levels are read from them)."""
     from .inputs.volumes import read_volume
     from .scene.segmentation_nodes import read_segmentation_file
     from .segment.existing import check_label_map, labels_from_label_map, parse_label_mapping
+    from .spine.find import has_vertebra_labels
 
     if _is_seg_nrrd(args.segmentation):
         labels, m, found = read_segmentation_file(ctx.scene, args.segmentation, segments=True)
-        return labels, m, {b: f"segment {found[b]!r}" for b in names.BRANCHES}
+        return labels, m, {b: f"segment {found[b]!r}" for b in names.BRANCHES}, None
     values = parse_label_mapping(args.labels) if args.labels else None
     raw, ijk_to_ras = read_volume(args.segmentation)
     check_label_map(raw, values, args.segmentation.name, args.labels)
     shown = values or names.VEIN_LABELS
-    return labels_from_label_map(raw, values), ijk_to_ras, {b: f"label {v}" for b, v in shown.items()}
+    described = {b: f"label {v}" for b, v in shown.items()}
+    vertebrae = raw if has_vertebra_labels(raw) else None
+    return labels_from_label_map(raw, values), ijk_to_ras, described, vertebrae
 
 
 def plan_command(args: argparse.Namespace, clock=None) -> int:
@@ -276,10 +283,10 @@ def _plan_into(args: argparse.Namespace, output, clock):
         image, ijk_to_ras = read_volume(args.volume, args.series)
     with create_scene() as ctx:
         volume = add_volume_from_array(ctx.scene, image, ijk_to_ras, "venogram")
-        labels = m = described = None
+        labels = m = described = vertebrae = None
         if args.segmentation is not None:
             with clock.stage("reading the segmentation"):
-                labels, m, described = _segmentation_labels(ctx, args)
+                labels, m, described, vertebrae = _segmentation_labels(ctx, args)
         case = PipelineInput(
             volume,
             image,
@@ -289,6 +296,7 @@ def _plan_into(args: argparse.Namespace, output, clock):
             labels,
             m,
             label_names=described,
+            vertebra_labels=vertebrae,
         )
         result = run_pipeline(
             ctx, case, args.out, catalog=catalog, template=args.template, clock=clock, output=output
@@ -368,7 +376,7 @@ def _phantom_or_demo(args: argparse.Namespace, options, output, catalog=None):
     for les in summary["lesions"]:
         print(
             f"  truth lesion: {les['kind']} of {les['branch']} at {les['start_mm']}-{les['end_mm']} mm "
-            f"from the confluence, area ratio {les['area_ratio']}"
+            f"from the confluence, {les['area_stenosis_pct']:.0f} % area loss"
         )
     # The demo knows where the renal veins enter (the phantom's truth), as a user marking them
     # with a Renal seed would; its seed file holds that point too, so that `ivc-plan plan` on the

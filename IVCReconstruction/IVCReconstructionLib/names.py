@@ -188,6 +188,9 @@ PLAN_TABLE_COLUMNS = (
     "Distal A (mm)",
     "Distal S (mm)",
     "Coverage",
+    "Proximal level",
+    "Distal level",
+    "Deployment step",
 )
 # The plan-table columns a user may type into (product by name or id, sizes in mm).
 EDITABLE_PLAN_COLUMNS = ("Product", "Diameter (mm)", "Length (mm)")

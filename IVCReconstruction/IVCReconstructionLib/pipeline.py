@@ -35,6 +35,7 @@ from .plan.session import PlanSession
 from .scene.centerline_nodes import CenterlineNodes
 from .scene.plan_nodes import PlanNodes
 from .segment.datatypes import VeinSegmentation, VeinsOrigin
+from .spine.find import SpineFacts
 from .stages import StageClock
 
 
@@ -56,6 +57,9 @@ class PipelineInput:
     labels: np.ndarray | None = None
     labels_ijk_to_ras: np.ndarray | None = None
     label_names: dict[str, str] | None = None
+    # The label map the segmentation came as, when it also holds TotalSegmentator's vertebrae
+    # (same geometry as ``labels``): the vertebral levels are then read from it.
+    vertebra_labels: np.ndarray | None = None
 
 
 @dataclass
@@ -237,9 +241,11 @@ def plan_veins(
     template: str | Template = Template.AUTO,
     settings: PlanSettings | None = None,
     modality: Modality = Modality.CT,
+    spine: SpineFacts | None = None,
 ) -> PlanSession:
     """Findings (references, lesions, landmarks from the Renal and Inguinal seeds) and the
-    suggested plan of ``template``, in a session for editing.
+    suggested plan of ``template``, in a session for editing. ``spine`` (``spine.find_spine``)
+    names the vertebral levels and estimates the inguinal ligaments from the femoral heads.
 
     :raises ValueError: for an unknown template, or one the anatomy cannot take.
     """
@@ -248,8 +254,12 @@ def plan_veins(
     from .plan.templates import make_plan, parse_template
 
     chosen = parse_template(template)
-    findings = findings_of(measured, seeds=seeds)
-    imaging = ImagingFacts(measured.voxel_mm, dict(measured.cut_ends))
+    spine = spine or SpineFacts()
+    findings = findings_of(measured, seeds=seeds, femoral_heads=spine.femoral_heads)
+    findings.notes.extend(spine.notes)
+    imaging = ImagingFacts(
+        measured.voxel_mm, dict(measured.cut_ends), spine.levels, dict(spine.femoral_heads)
+    )
     context = PlanContext(
         measured.tree,
         measured.profiles,
@@ -301,6 +311,7 @@ def run_pipeline(
     from .scene.plan_nodes import add_plan_to_scene
     from .segment.checks import modality_of
     from .segment.existing import check_confluence
+    from .spine.find import find_spine
 
     template = parse_template(template)
     seeds = as_seed_points(case.seeds)
@@ -347,9 +358,18 @@ def run_pipeline(
         nodes.surface = add_model(ctx.scene, measured.surface, "Vein surface", names.VEIN_SURFACE_COLOR, 0.35)
         place_in_folder(ctx.scene, nodes.surface, nodes.centerlines.folder_item)
 
+    with clock.stage("vertebral levels"):
+        spine = find_spine(
+            case.image,
+            case.ijk_to_ras,
+            near=measured.tree.confluence_ras,
+            vertebra_labels=case.vertebra_labels,
+            vertebra_labels_ijk_to_ras=case.labels_ijk_to_ras,
+        )
+
     with clock.stage("findings and plan"):
         modality = modality_of(case.image, case.ijk_to_ras, measured.labels, measured.labels_ijk_to_ras)
-        session = plan_veins(measured, seeds, catalog, template, settings, modality)
+        session = plan_veins(measured, seeds, catalog, template, settings, modality, spine)
         nodes.plan = add_plan_to_scene(ctx.scene, session.plan)
 
     result = PipelineResult(

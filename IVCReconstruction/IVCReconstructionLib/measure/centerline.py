@@ -43,7 +43,7 @@ def _check_components(mask: np.ndarray, spacing: np.ndarray) -> np.ndarray:
 
     lab, n = ndimage.label(mask, structure=np.ones((3, 3, 3)))
     if n <= 1:
-        return mask
+        return _bridge_corners(mask)
     sizes = np.bincount(lab.ravel())[1:]
     order = np.argsort(sizes)[::-1]
     voxel_mm3 = float(np.prod(spacing))
@@ -56,7 +56,32 @@ def _check_components(mask: np.ndarray, spacing: np.ndarray) -> np.ndarray:
             f"{second:.0f} mm3 are the largest): the IVC and both iliac veins must form one connected "
             "tree; fill the gap in the segmentation, or segment an occlusion with a Via point through it"
         )
-    return lab == order[0] + 1
+    return _bridge_corners(lab == order[0] + 1)
+
+
+def _bridge_corners(mask: np.ndarray, rounds: int = 12) -> np.ndarray:
+    """Join pieces of a (26-connected) mask that touch only at voxel edges or corners.
+
+    The surface (flying edges) separates voxels that share no face, so a segmentation whose
+    pieces meet diagonally (a thin spot segmented one voxel wide) would give a surface in
+    several pieces. Each round adds the voxels that are face neighbours of the largest
+    face-connected piece and touch another piece: a bridge one voxel wide where they meet (an
+    edge contact takes one round, a corner contact two; a piece joined through another, more)."""
+    from scipy import ndimage
+
+    cross = ndimage.generate_binary_structure(3, 1)
+    cube = np.ones((3, 3, 3), dtype=bool)
+    for _ in range(rounds):
+        lab, n = ndimage.label(mask, structure=cross)
+        if n <= 1:
+            break
+        largest = lab == int(np.argmax(np.bincount(lab.ravel())[1:])) + 1
+        others = mask & ~largest
+        bridge = ndimage.binary_dilation(largest, cross) & ndimage.binary_dilation(others, cube) & ~mask
+        if not bridge.any():
+            break
+        mask = mask | bridge
+    return mask
 
 
 def _check_thickness(mask: np.ndarray, spacing: np.ndarray, segment_id: str) -> None:

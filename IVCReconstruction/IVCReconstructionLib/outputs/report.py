@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..names import BRANCH_IN_TEXT
+from ..spine.levels import level_at
 from .profile_plot import branch_profile_svg
 
 if TYPE_CHECKING:
@@ -107,6 +109,50 @@ def _catalogue_rows(plan: Any, catalog: Any) -> list[list[Any]]:
     return rows
 
 
+def _distance_text(branch: str, distance: float) -> str:
+    if branch == "ivc":
+        return f"{distance:.0f} mm above the confluence"
+    return f"{distance:.0f} mm down the {BRANCH_IN_TEXT[branch]}"
+
+
+def _end_text(stent: Any, end: str) -> str:
+    """A stent end as placed under fluoroscopy: its vertebral level and its distance from the
+    confluence ("L3, 85 mm above the confluence")."""
+    from ..plan.sizing import stent_ends
+
+    branch, distance = stent_ends(stent)[end]
+    level = stent.proximal_level if end == "proximal" else stent.distal_level
+    return f"{level + ', ' if level else ''}{_distance_text(branch, distance)}"
+
+
+def _lesion_table(lesions: Sequence[Any], artefacts: bool = False) -> str:
+    """Lesions as a clinician reads them: where, how long, the narrowest point (and its level),
+    "72 % area loss", the minimum diameter and the diameter stenosis against the reference."""
+    rows = []
+    for les in lesions:
+        if les.kind == "occlusion":
+            loss, diameter = "no lumen", "-"
+        else:
+            loss = (
+                f"{les.area_stenosis_pct:.0f} % area loss "
+                f"({les.min_area_mm2:.1f} of {les.reference_area_mm2:.0f} mm2)"
+            )
+            diameter = (
+                f"{les.min_diameter_mm:.1f} mm of {les.reference_diameter_mm:.1f} mm "
+                f"({les.diameter_stenosis_pct:.0f} % diameter stenosis)"
+            )
+        where = f"{les.start_mm:.0f}-{les.end_mm:.0f} mm ({les.length_mm:.0f} mm long)"
+        narrowest = _distance_text(les.branch, les.narrowest_mm)
+        if les.vertebral_level:
+            narrowest = f"{les.vertebral_level}, {narrowest}"
+        note = "narrower than two voxels: uncertain" if les.uncertain else ""
+        if artefacts:
+            note = f"{les.artefact}; {note}" if note else str(les.artefact)
+        rows.append([BRANCH_IN_TEXT[les.branch], les.kind, where, narrowest, loss, diameter, note])
+    header = ["vein", "kind", "from the confluence", "narrowest point", "area", "minimum diameter", "note"]
+    return _table(header, rows)
+
+
 def write_report(path: str | Path, result: PipelineResult, view3d: str | Path | None = None) -> Path:
     """Write report.html for a ``pipeline.PipelineResult``; returns its path. The input is
     described by ``result.description`` (no identifiers); ``view3d`` is the rendered 3D view,
@@ -133,6 +179,15 @@ def write_report(path: str | Path, result: PipelineResult, view3d: str | Path | 
 
     parts.append("<h2>Suggested construct</h2>")
     parts.append(f"<p><b>{_esc(plan.template)}</b>: {_esc(plan.reason)}</p>")
+    levels = plan.vertebral_levels
+    if levels.get("method"):
+        parts.append(
+            f"<p>Vertebral levels: {_esc(levels['method'])}; the confluence at "
+            f"{_esc(levels.get('confluence') or '-')}, the renal inflow at "
+            f"{_esc(levels.get('renal_inflow') or '-')}.</p>"
+        )
+    else:
+        parts.append("<p>Vertebral levels: not found (see the notes under Findings).</p>")
     if plan.stents:
         parts.append(
             _table(
@@ -143,8 +198,9 @@ def write_report(path: str | Path, result: PipelineResult, view3d: str | Path | 
                     "diameter (mm)",
                     "length (mm)",
                     "covers (mm from the confluence)",
-                    "cranial end (RAS)",
-                    "caudal end (RAS)",
+                    "cranial end",
+                    "caudal end",
+                    "deployed",
                 ],
                 [
                     [
@@ -154,13 +210,18 @@ def write_report(path: str | Path, result: PipelineResult, view3d: str | Path | 
                         f"{st.diameter_mm:g}",
                         f"{st.length_mm:g}",
                         "; ".join(f"{b} {a:.0f}-{z:.0f}" for b, (a, z) in st.coverage.items()),
-                        ", ".join(f"{c:.1f}" for c in st.proximal_ras),
-                        ", ".join(f"{c:.1f}" for c in st.distal_ras),
+                        _end_text(st, "proximal"),
+                        _end_text(st, "distal"),
+                        f"step {st.deployment_step}",
                     ]
                     for st in plan.stents
                 ],
             )
         )
+        parts.append("<h3>Deployment order</h3><ol>")
+        for step in plan.deployment:
+            parts.append(f"<li>{_esc(' and '.join(step.stents))}: {_esc(step.how)}</li>")
+        parts.append("</ol>")
         parts.append("<h3>Catalogue entries used</h3>")
         parts.append(
             _table(
@@ -190,6 +251,11 @@ def write_report(path: str | Path, result: PipelineResult, view3d: str | Path | 
         parts.append("<p>None.</p>")
 
     parts.append("<h2>Findings</h2>")
+
+    def level_of(point) -> str:
+        levels_found = ctx.imaging.levels
+        return "-" if levels_found is None else level_at(levels_found, point)
+
     parts.append(
         _table(
             ["reference (healthy) CE diameter", "mm"],
@@ -197,38 +263,26 @@ def write_report(path: str | Path, result: PipelineResult, view3d: str | Path | 
         )
     )
     if findings.lesions:
-        parts.append(
-            _table(
-                [
-                    "branch",
-                    "kind",
-                    "from (mm)",
-                    "to (mm)",
-                    "length (mm)",
-                    "min area (mm2)",
-                    "area / reference",
-                ],
-                [
-                    [
-                        les.branch,
-                        les.kind,
-                        _fmt(les.start_mm),
-                        _fmt(les.end_mm),
-                        _fmt(les.length_mm),
-                        _fmt(les.min_area_mm2),
-                        _fmt(les.area_ratio, 2),
-                    ]
-                    for les in findings.lesions
-                ],
-            )
-        )
+        parts.append(_lesion_table(findings.lesions))
     else:
         parts.append("<p>No stenosis or occlusion found.</p>")
+    if findings.artefacts:
+        parts.append(
+            "<p>Narrowings taken for artefacts (not treated; check them in the images):</p>"
+            + _lesion_table(findings.artefacts, artefacts=True)
+        )
     parts.append(
         _table(
-            ["landmark", "branch", "mm from the confluence", "RAS", "found by"],
+            ["landmark", "branch", "mm from the confluence", "level", "RAS", "found by"],
             [
-                [m.name, m.branch, _fmt(m.distance_mm), ", ".join(f"{c:.1f}" for c in m.ras), m.method]
+                [
+                    m.name,
+                    m.branch,
+                    _fmt(m.distance_mm),
+                    level_of(m.ras),
+                    ", ".join(f"{c:.1f}" for c in m.ras),
+                    m.method,
+                ]
                 for m in findings.landmarks.values()
             ],
         )

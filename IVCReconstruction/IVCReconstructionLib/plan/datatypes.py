@@ -98,11 +98,13 @@ class PlanSettings:
 class ImagingFacts:
     """What the images say about how far a plan can be trusted (``plan.quality``): the label
     map's voxel edges (in-plane, between slices, mm), which branch ends the field of view cuts
-    off, and the vertebral levels when the spine was found (``spine.SpineLevels``)."""
+    off, the vertebral levels when the spine was found (``spine.SpineLevels``) and the femoral
+    heads' tops."""
 
     voxel_mm: tuple[float, float] | None = None
     cut_ends: dict[str, bool] = field(default_factory=dict)
     levels: Any = None
+    femoral_heads: dict[str, Any] = field(default_factory=dict)  # "left"/"right" -> RAS or None
 
 
 @dataclass
@@ -119,6 +121,8 @@ class Stent:
     path_ras: np.ndarray  # (N, 3) points along the stent's axis, cranial (proximal) end first
     coverage: dict[str, tuple[float, float]] = field(default_factory=dict)  # branch -> distance interval
     deployment_step: int = 0  # 1 first; stents of one step go in together (``plan.deployment``)
+    proximal_level: str | None = None  # vertebral level of each end ("L4", "L4/L5"), when known
+    distal_level: str | None = None
 
     def __post_init__(self) -> None:
         self.role = StentRole(self.role)  # a role given by its value ("left_limb") too
@@ -162,6 +166,9 @@ class Plan:
     lesions: list[Lesion] = field(default_factory=list)
     artefacts: list[Lesion] = field(default_factory=list)  # narrowings not taken for lesions
     deployment: list[DeploymentStep] = field(default_factory=list)  # in order (``plan.deployment``)
+    # The vertebral level of the confluence and the renal inflow, and how the levels were found
+    # ("method"); None where not known.
+    vertebral_levels: dict[str, str | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.template = Template(self.template)
@@ -185,6 +192,7 @@ class Plan:
             "reason": self.reason,
             "confluence_ras": ras(self.confluence_ras),
             "landmarks": {f"{k}_ras": ras(v) for k, v in self.landmarks.items()},
+            "vertebral_levels": dict(self.vertebral_levels),
             "branches": self.branches,
             "lesions": [les.to_json() for les in self.lesions],
             "artefacts": [art.to_json() for art in self.artefacts],
@@ -202,6 +210,8 @@ class Plan:
                     "distal_ras": ras(s.distal_ras),
                     "coverage": {b: [round(a, 1), round(z, 1)] for b, (a, z) in s.coverage.items()},
                     "deployment_step": s.deployment_step,
+                    "proximal_level": s.proximal_level,
+                    "distal_level": s.distal_level,
                 }
                 for s in self.stents
             ],

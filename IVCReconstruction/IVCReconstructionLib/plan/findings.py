@@ -241,6 +241,7 @@ def find_findings(
     *,
     voxel_mm: float | None = None,
     contacts_ras: np.ndarray | None = None,
+    femoral_heads: dict | None = None,
 ) -> Findings:
     """Reference diameters, lesions and landmarks of the three branches.
 
@@ -251,6 +252,8 @@ def find_findings(
         uncertain.
     :param contacts_ras: where two segments of another tool's segmentation touch
         (``measure.label_geometry.label_contacts``): a narrowing there is a LABEL_JUNCTION.
+    :param femoral_heads: the femoral-head tops (``spine.femoral_heads``): the inguinal
+        ligament's estimate where no Inguinal seed marks it.
     """
     settings = settings or FindingsSettings()
     voxel = float(voxel_mm or 0.0)
@@ -259,7 +262,7 @@ def find_findings(
     for occ in occlusions or []:
         ends = sorted(project(profiles[occ.branch], p)[0] for p in (occ.start_ras, occ.end_ras))
         occluded.setdefault(occ.branch, []).append((ends[0], ends[1]))
-    marks, notes = find_landmarks(tree, profiles, seeds, settings, occluded)
+    marks, notes = find_landmarks(tree, profiles, seeds, settings, occluded, femoral_heads)
     refs: dict[str, float] = {}
     found: list[Lesion] = []
     for branch, prof in profiles.items():
@@ -341,10 +344,14 @@ def find_findings(
 
 
 def findings_of(
-    measured: VeinMeasurements, seeds: dict | None = None, settings: FindingsSettings | None = None
+    measured: VeinMeasurements,
+    seeds: dict | None = None,
+    settings: FindingsSettings | None = None,
+    femoral_heads: dict | None = None,
 ) -> Findings:
     """The findings of measured veins, with what their label map says about trust: its voxel
-    size, and (for another tool's segmentation) where its segments touch."""
+    size, and (for another tool's segmentation) where its segments touch; ``femoral_heads``
+    estimate the inguinal ligaments (``find_findings``)."""
     contacts = measured.contacts_ras if measured.source is not VeinSource.SEEDS else None
     return find_findings(
         measured.tree,
@@ -354,4 +361,5 @@ def findings_of(
         settings=settings,
         voxel_mm=max(measured.voxel_mm) if measured.voxel_mm else None,
         contacts_ras=contacts,
+        femoral_heads=femoral_heads,
     )

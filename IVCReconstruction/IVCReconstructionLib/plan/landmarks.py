@@ -17,6 +17,7 @@ import numpy as np
 from ..inputs.seeds import as_seed_points
 from ..measure.datatypes import BranchProfile, CenterlineTree
 from ..names import SeedLabel
+from ..spine.femoral_heads import INGUINAL_SURROGATE
 
 if TYPE_CHECKING:
     from .findings import FindingsSettings
@@ -77,10 +78,13 @@ def find_landmarks(
     seeds: Mapping[str, Any] | None,
     settings: FindingsSettings,
     occluded: Mapping[str, list[tuple[float, float]]] | None = None,
+    femoral_heads: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Landmark], list[str]]:
     """The landmarks (confluence, renal inflow, CIV/EIV boundaries, inguinal ligaments) and
     notes on those that could not be found. ``seeds``' Renal and Inguinal points are used;
-    ``occluded`` (branch -> distance intervals) are stretches where no side branch is sought."""
+    ``occluded`` (branch -> distance intervals) are stretches where no side branch is sought;
+    ``femoral_heads`` ("left"/"right" -> RAS of the head's top) give the inguinal ligament's
+    estimate where no Inguinal seed marks it: where the vein comes down to the head's top."""
     occluded = occluded or {}
     marks_given = as_seed_points(seeds).landmarks
     notes: list[str] = []
@@ -133,11 +137,29 @@ def find_landmarks(
                 f"estimate: typical {side} common iliac vein length ({d:.0f} mm)",
             )
         key = SeedLabel(f"Inguinal{side.title()}")
+        head = (femoral_heads or {}).get(side)
         if key in marks_given:
             dist, ras, gap = project(prof, marks_given[key])
             marks[f"{side}_inguinal"] = Landmark(
                 f"{side}_inguinal", branch, dist, ras, f"Inguinal{side.title()} seed"
             )
+        elif head is not None:
+            below = np.flatnonzero(prof.points_ras[:, 2] <= float(np.asarray(head)[2]))
+            if len(below):
+                i = int(below[0])
+                marks[f"{side}_inguinal"] = Landmark(
+                    f"{side}_inguinal",
+                    branch,
+                    float(prof.distance_mm[i]),
+                    prof.points_ras[i].copy(),
+                    INGUINAL_SURROGATE,
+                )
+            else:
+                short = prof.points_ras[-1, 2] - float(np.asarray(head)[2])
+                notes.append(
+                    f"the {side} iliac vein is imaged only down to {short:.0f} mm above the {side} "
+                    "femoral head's top (the inguinal ligament's estimate)"
+                )
         else:
             notes.append(
                 f"{side} inguinal ligament not marked: place an Inguinal{side.title()} seed to check stents "

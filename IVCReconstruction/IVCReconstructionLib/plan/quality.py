@@ -89,7 +89,11 @@ def _coverage(ctx: PlanContext, plan: Plan) -> list[PlanWarning]:
             side = names.SIDES[branch]
             inguinal = marks.get(f"{side}_inguinal")
             eiv = imaged - marks[f"{side}_civ_end"].distance_mm
-            if inguinal is not None and imaged < inguinal.distance_mm:
+            head = ctx.imaging.femoral_heads.get(side)
+            above_head = head is not None and ctx.profiles[branch].points_ras[-1, 2] > float(head[2])
+            if above_head:
+                reasons.append("it is cut above the femoral head's top, the inguinal ligament's estimate")
+            elif inguinal is not None and imaged < inguinal.distance_mm:
                 reasons.append("it is cut above the inguinal ligament")
             elif inguinal is None and eiv < s.min_imaged_eiv_mm:
                 reasons.append(

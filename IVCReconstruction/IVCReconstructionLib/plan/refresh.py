@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import names
+from ..spine.levels import level_at
 from .datatypes import Plan
 from .deployment import deployment_order
 from .plan_warnings import check_warnings
@@ -32,5 +33,25 @@ def refresh(ctx: PlanContext, plan: Plan) -> Plan:
     plan.lesions = list(f.lesions)
     plan.artefacts = list(f.artefacts)
     plan.deployment = deployment_order(plan)
+    _name_levels(ctx, plan)
     plan.warnings = [w for w in plan.warnings if w.code == "DEVICE_OUT_OF_RANGE"] + check_warnings(ctx, plan)
     return plan
+
+
+def _name_levels(ctx: PlanContext, plan: Plan) -> None:
+    """The vertebral level of every stent end, lesion and landmark, when the spine was found."""
+    levels = ctx.imaging.levels
+
+    def level(point) -> str | None:
+        return None if levels is None or point is None else level_at(levels, point)
+
+    for st in plan.stents:
+        st.proximal_level, st.distal_level = level(st.proximal_ras), level(st.distal_ras)
+    for les in [*ctx.findings.lesions, *ctx.findings.artefacts]:
+        les.vertebral_level = level(les.narrowest_ras)
+    renal = ctx.findings.landmarks.get("renal_inflow")
+    plan.vertebral_levels = {
+        "confluence": level(plan.confluence_ras),
+        "renal_inflow": level(None if renal is None else renal.ras),
+        "method": None if levels is None else str(levels.method),
+    }

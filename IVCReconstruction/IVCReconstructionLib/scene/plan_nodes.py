@@ -147,7 +147,9 @@ def plan_table_columns(plan: Plan) -> dict[str, np.ndarray]:
     stents = plan.stents
     proximal = np.array([s.proximal_ras for s in stents], dtype=float).reshape(-1, 3)
     distal = np.array([s.distal_ras for s in stents], dtype=float).reshape(-1, 3)
-    (stent, product, manufacturer, diameter, length, *ends, coverage) = names.PLAN_TABLE_COLUMNS
+    (stent, product, manufacturer, diameter, length, *ends, coverage, up, down, step) = (
+        names.PLAN_TABLE_COLUMNS
+    )
     # dtype=str keeps empty text columns text (an empty list would become a float array).
     columns = {
         stent: np.array([s.id for s in stents], dtype=str),
@@ -160,6 +162,10 @@ def plan_table_columns(plan: Plan) -> dict[str, np.ndarray]:
     for n, name in enumerate(ends):
         columns[name] = points[:, n]
     columns[coverage] = np.array([_coverage_text(s.coverage) for s in stents], dtype=str)
+    # Vertebral levels of the ends ("" where the spine was not found) and the deployment order.
+    columns[up] = np.array([s.proximal_level or "" for s in stents], dtype=str)
+    columns[down] = np.array([s.distal_level or "" for s in stents], dtype=str)
+    columns[step] = np.array([s.deployment_step for s in stents], dtype=int)
     return columns
 
 

@@ -1,0 +1,69 @@
+"""The spine landmarks of one case, from whatever it offers: TotalSegmentator's vertebra labels
+when the segmentation given has them, else the CT's own bone (an estimate); and the femoral
+heads from the CT. What cannot be found is said in notes, never guessed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import names
+from .femoral_heads import femoral_heads
+from .from_ct import levels_from_ct
+from .from_labels import levels_from_labels
+from .levels import SpineLevels
+
+
+@dataclass
+class SpineFacts:
+    """The vertebral levels (None when not found), the femoral-head tops per side ("left",
+    "right": RAS or None) and notes on what was not found or how."""
+
+    levels: SpineLevels | None = None
+    femoral_heads: dict[str, np.ndarray | None] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def has_vertebra_labels(labels: np.ndarray | None) -> bool:
+    """Whether a label map holds any of TotalSegmentator's vertebra (or sacrum) labels."""
+    if labels is None:
+        return False
+    wanted = [*names.TOTALSEGMENTATOR_VERTEBRAE.values(), names.TOTALSEGMENTATOR_SACRUM]
+    return bool(np.isin(np.asarray(labels), wanted).any())
+
+
+def find_spine(
+    image: np.ndarray | None,
+    ijk_to_ras: np.ndarray | None,
+    near: np.ndarray | None = None,
+    vertebra_labels: np.ndarray | None = None,
+    vertebra_labels_ijk_to_ras: np.ndarray | None = None,
+) -> SpineFacts:
+    """The spine landmarks of a case (never raises for what the images do not show).
+
+    :param image: the CT (or MR: then no levels are counted, and a note says so), [k, j, i].
+    :param near: a point in front of the spine (the confluence) to search around.
+    :param vertebra_labels: a TotalSegmentator label map, when the segmentation came as one.
+    """
+    notes: list[str] = []
+    levels = None
+    if has_vertebra_labels(vertebra_labels):
+        try:
+            levels = levels_from_labels(vertebra_labels, np.asarray(vertebra_labels_ijk_to_ras, dtype=float))
+        except ValueError as exc:
+            notes.append(f"vertebral levels not read from the labels: {exc}")
+    if levels is None and image is not None:
+        try:
+            levels = levels_from_ct(image, np.asarray(ijk_to_ras, dtype=float), near)
+        except ValueError as exc:
+            notes.append(f"vertebral levels not found: {exc}")
+    heads: dict[str, np.ndarray | None] = {}
+    if image is not None:
+        try:
+            heads = femoral_heads(image, np.asarray(ijk_to_ras, dtype=float), levels)
+        except ValueError as exc:
+            notes.append(f"femoral heads not found: {exc}")
+    if levels is not None:
+        notes = [*notes, *levels.notes]
+    return SpineFacts(levels, heads, notes)
