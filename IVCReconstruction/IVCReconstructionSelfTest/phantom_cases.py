@@ -285,7 +285,8 @@ def _openCellCatalogFile(folder):
 
 def planPhantomVeins(test):
     """Segment, measure and plan a post-thrombotic phantom through the logic: no construct from
-    the built-in catalogue, an inverted-Y from a catalogue with an open-cell IVC stent, in the scene, edits that follow through, a report, and bad input refused."""
+    the built-in catalogue, an inverted-Y from a catalogue with an open-cell IVC stent, in the
+    scene, edits that follow through, a report, and bad input refused."""
     import os
     import tempfile
 
