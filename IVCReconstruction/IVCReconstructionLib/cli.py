@@ -128,7 +128,8 @@ def _print_plan(plan, files: list[Path], out: Path) -> None:
             print(f"  {w.severity}: {w.code}: {w.message}")
     print(f"wrote {len(files)} files to {out}:")
     for path in files:
-        print(f"  {path.name:36s} {path.stat().st_size / 1024:8.0f} kB")
+        shown = path.relative_to(out).as_posix() if path.is_relative_to(out) else path.name  # dicom/...
+        print(f"  {shown:36s} {path.stat().st_size / 1024:8.0f} kB")
 
 
 def _segmentation_labels(ctx, args) -> tuple[np.ndarray, np.ndarray]:
@@ -148,7 +149,7 @@ def plan_command(args: argparse.Namespace, clock=None) -> int:
     """ivc-plan plan: the pipeline on a patient's volume (architecture section 6). ``clock``
     (a ``stages.StageClock``) lets the benchmark time the stages and sample memory."""
     from .inputs.seeds import SeedPoints, read_seeds
-    from .inputs.volumes import describe_volume, read_volume
+    from .inputs.volumes import describe_volume, read_volume, series_files
     from .pipeline import PipelineInput, run_pipeline
     from .plan.catalog import load_catalog
     from .scene.context import create_scene
@@ -173,6 +174,8 @@ def plan_command(args: argparse.Namespace, clock=None) -> int:
         case = PipelineInput(
             volume, image, ijk_to_ras, describe_volume(args.volume, image, ijk_to_ras), seeds, labels, m
         )
+        if args.volume.is_dir():  # a DICOM series: the plan goes back to DICOM too (DIR/dicom/)
+            case.dicom_files = series_files(args.volume, args.series)
         result = run_pipeline(ctx, case, args.out, catalog=catalog, template=args.template, clock=clock)
     print(f"planned in {clock.total_seconds:.1f} s")
     _print_plan(result.plan, result.files, args.out)

@@ -54,6 +54,9 @@ class PipelineInput:
     seeds: SeedPoints = field(default_factory=SeedPoints)
     labels: np.ndarray | None = None
     labels_ijk_to_ras: np.ndarray | None = None
+    # The files of the DICOM series the volume was read from, if it was: the output folder then
+    # gets the plan as DICOM too (dicom/: outputs.dicom_export).
+    dicom_files: list[Path] | None = None
 
 
 @dataclass
@@ -92,6 +95,7 @@ class PipelineResult:
     clock: StageClock = field(default_factory=StageClock)
     segmentation: VeinSegmentation | None = None  # the seeded segmentation, when segmented here
     files: list[Path] = field(default_factory=list)
+    dicom_files: list[Path] | None = None  # the source DICOM series' files (PipelineInput's)
 
     @property
     def plan(self) -> Plan:
@@ -310,6 +314,7 @@ def run_pipeline(
         nodes=nodes,
         clock=clock,
         segmentation=segmentation,
+        dicom_files=case.dicom_files,
     )
     result.files = write_output_folder(ctx, result, Path(out), render=render, report=report)
     return result

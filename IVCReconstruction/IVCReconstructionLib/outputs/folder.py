@@ -2,7 +2,9 @@
 
 From a ``pipeline.PipelineResult``: ``segmentation.seg.nrrd`` and ``veins_labels.nii.gz`` (the
 veins measured), ``profile_<branch>.csv``, ``plan.json``, ``scene.mrb`` (the whole scene),
-``view3d.png`` (the veins, centerlines and stents rendered) and ``report.html``. The Slicer
+``view3d.png`` (the veins, centerlines and stents rendered) and ``report.html``; when the
+input was a DICOM series (``result.dicom_files``), ``dicom/veins_seg.dcm`` and
+``dicom/plan_sr.dcm`` too (``dicom_export``). The Slicer
 module's *Write report* writes the same files except the scene, which *Save scene* writes.
 """
 
@@ -43,12 +45,13 @@ def write_output_folder(
     scene_file: bool = True,
     render: bool | ViewRenderer = True,
     report: bool = True,
+    dicom: bool = True,
 ) -> list[Path]:
     """Write the output files of ``result`` into ``out`` (created if needed); return them in
     the order written. ``ctx`` has the ``scene`` (and ``app_logic`` for the offscreen
     renderer); ``render`` is True for the offscreen renderer, a renderer of one's own (the
-    application's 3D view), or False for no view3d.png. Each group of files is a stage of
-    ``clock`` (default: the result's)."""
+    application's 3D view), or False for no view3d.png; ``dicom`` False leaves out the DICOM
+    files of a DICOM input. Each group of files is a stage of ``clock`` (default: the result's)."""
     from ..scene.context import save_mrb
     from ..scene.nodes import add_volume_from_array, remove_nodes, save_node
     from .profile_csv import write_profiles
@@ -77,6 +80,12 @@ def write_output_folder(
         path = out / "plan.json"
         path.write_text(json.dumps(result.plan.to_json(), indent=2) + "\n")
         files.append(path)
+
+    if result.dicom_files and dicom:
+        from .dicom_export import DICOM_FOLDER, write_dicom_folder
+
+        with clock.stage("DICOM SEG and SR", "writing the DICOM segmentation and report"):
+            files += write_dicom_folder(result, out / DICOM_FOLDER)
 
     if scene_file:
         with clock.stage("scene.mrb", "saving the scene"):

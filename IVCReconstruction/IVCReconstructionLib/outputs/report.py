@@ -257,12 +257,13 @@ def write_report(path: str | Path, result: PipelineResult, view3d: str | Path | 
     )
 
     parts.append("<h2>Files</h2>")
-    listed = [f for f in result.files if Path(f).parent.resolve() == path.parent.resolve()]
-    parts.append(
-        "<ul>"
-        + "".join(f"<li><a href='{_esc(Path(f).name)}'>{_esc(Path(f).name)}</a></li>" for f in listed)
-        + "</ul>"
-    )
+    here = path.parent.resolve()  # files beside the report, or in a folder of it (dicom/)
+    listed = [
+        Path(f).resolve().relative_to(here).as_posix()
+        for f in result.files
+        if Path(f).resolve().is_relative_to(here)
+    ]
+    parts.append("<ul>" + "".join(f"<li><a href='{_esc(f)}'>{_esc(f)}</a></li>" for f in listed) + "</ul>")
     if result.clock.records:
         parts.append("<h2>Processing time</h2>")
         rows = [[r.name, f"{r.seconds:.1f}"] for r in result.clock.records]
