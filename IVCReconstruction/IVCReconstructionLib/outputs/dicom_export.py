@@ -107,15 +107,25 @@ def seg_labels_of(result: PipelineResult) -> tuple[np.ndarray, np.ndarray]:
 
 
 def write_dicom_folder(
-    result: PipelineResult, out: str | Path, source: Sequence[Any] | None = None
+    result: PipelineResult,
+    out: str | Path,
+    source: Sequence[Any] | None = None,
+    plan_to_source: np.ndarray | None = None,
 ) -> list[Path]:
     """``write_dicom_outputs`` for a pipeline result whose input was a DICOM series
-    (``result.dicom_files``, or the datasets ``source``) into ``out``."""
+    (``result.dicom_files``, or the datasets ``source``) into ``out``. ``plan_to_source`` maps
+    the plan's (the segmentation's) RAS coordinates to the source volume's when they differ."""
     from ..names import Modality
 
     if source is None:
+        if not result.dicom_files:
+            raise ValueError(
+                "the plan was not made from a DICOM series: there is no series to write DICOM for"
+            )
         source = read_source_datasets(result.dicom_files)
     labels, ijk_to_ras = seg_labels_of(result)
+    if plan_to_source is not None:
+        ijk_to_ras = np.asarray(plan_to_source, dtype=float) @ ijk_to_ras
     return write_dicom_outputs(
         source,
         labels,
@@ -124,4 +134,5 @@ def write_dicom_folder(
         out,
         seeded=result.origin.source is names.VeinSource.SEEDS,
         modality="MR" if result.modality is Modality.MR else "CT",
+        plan_to_source=plan_to_source,
     )
