@@ -266,6 +266,7 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self._observedSeeds = None
         self._observedHandles = None
         self._observedTable = None
+        self._observedIvusTable = None
         self._dragging = False  # a stent-end point is being dragged
         self._lastLiveUpdate = 0.0
         self._segmentationInPickers = None  # the segmentation whose segments the pickers list
@@ -349,6 +350,7 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self._observeSeeds(None)
         self._observeHandles(None)
         self._observePlanTable(None)
+        self._observeIvusTable(None)
         self.logic.clear()
         self._segmentationInPickers = None
 
@@ -804,6 +806,7 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             )
             self._observeHandles(self.logic.scenePlan.handles)
             self._observePlanTable(self.logic.scenePlan.nodes.plan_table)
+            self._observeIvusTable(self.logic.scenePlan.ivus_table)
             self._showPlan()
             slicer.util.showStatusMessage(
                 _("Stent plan: {template}, {count} stents, {warnings} warnings.").format(
@@ -819,6 +822,7 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             return
         self.ui.stentTableView.setMRMLTableNode(scenePlan.nodes.plan_table)
         self.ui.warningsTableView.setMRMLTableNode(scenePlan.nodes.warnings_table)
+        self.ui.ivusTableView.setMRMLTableNode(scenePlan.ivus_table)
         current = self.ui.stentComboBox.currentText
         self.ui.stentComboBox.blockSignals(True)
         self.ui.stentComboBox.clear()
@@ -902,6 +906,23 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             return
         with slicer.util.tryWithErrorDisplay(_("Failed to change the stent."), waitCursor=True):
             if self.logic.applyTableEdits():
+                self._showPlan()
+
+    def _observeIvusTable(self, tableNode) -> None:
+        """Re-size the plan from what the user types into the IVUS table."""
+        if self._observedIvusTable is not None:
+            self.removeObserver(
+                self._observedIvusTable, vtk.vtkCommand.ModifiedEvent, self.onIvusTableModified
+            )
+        self._observedIvusTable = tableNode
+        if tableNode is not None:
+            self.addObserver(tableNode, vtk.vtkCommand.ModifiedEvent, self.onIvusTableModified)
+
+    def onIvusTableModified(self, caller, event) -> None:
+        if self.logic.scenePlan is None or self.logic.isEditing():
+            return
+        with slicer.util.tryWithErrorDisplay(_("Failed to size the plan from IVUS."), waitCursor=True):
+            if self.logic.applyIvusTable():
                 self._showPlan()
 
     def _handleEvents(self) -> tuple:
@@ -1252,6 +1273,23 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
         anything moved. With snap (a drag ended) the handles are put back on the ends; without
         (while dragging) the dragged point stays under the mouse."""
         return self._plan().apply_handle_moves(snap)
+
+    def setIvus(self, ivus: Optional[dict] = None):
+        """Size the current plan from IVUS measurements, a mapping as ivc-plan's --ivus file
+        ({"references_mm": {"ivc": 22.0, "left_civ": 16.0, ...}, "lesions": [{"branch":
+        "left_iliac", "min_area_mm2": 60.0, "at_mm": 35.0}]}), or from the CT alone (None); the
+        plan is made again with the same construct and the IVUS table shows the values.
+        ValueError for a wrong key or value, or a lesion the CT did not find."""
+        from IVCReconstructionLib.inputs.ivus import ivus_from_mapping
+
+        scenePlan = self._plan()
+        return scenePlan.set_ivus(ivus_from_mapping(ivus, _("the IVUS measurements")) if ivus else None)
+
+    def applyIvusTable(self) -> bool:
+        """Re-size the plan from the IVUS values typed into the "IVUS measurements" table; True
+        if they changed. ValueError for a value that is not a number or no vein has: the table
+        then shows the plan's values again."""
+        return self._plan().apply_ivus_table()
 
     def applyTableEdits(self) -> bool:
         """Apply the products, diameters and lengths typed into the "Stent plan" table; True if

@@ -23,7 +23,6 @@ import highdicom as hd
 import pydicom
 
 from IVCReconstructionLib import names
-from IVCReconstructionLib.cli import main
 from IVCReconstructionLib.inputs.volumes import read_volume, series_files
 from IVCReconstructionLib.outputs.dicom_export import (
     read_source_datasets,
@@ -48,24 +47,11 @@ REAL_DICOM = Path(__file__).resolve().parents[2] / "shared" / "data" / "realct-d
 
 
 @pytest.fixture(scope="module")
-def planned(tmp_path_factory):
-    """The may-thurner phantom as a DICOM series, planned by ``ivc-plan plan`` from the folder."""
-    root = tmp_path_factory.mktemp("dicom_plan")
-    assert (
-        main(["phantom", "--out", str(root / "phantom"), "--spacing", "2", "--scenario", "may-thurner"]) == 0
-    )
-    image, ijk_to_ras = read_volume(root / "phantom" / "phantom_ct.nii.gz")
-    write_dicom_series(image, ijk_to_ras, root / "ct")
-    out = root / "out"
-    args = ["plan", "--volume", str(root / "ct"), "--seeds", str(root / "phantom" / "seeds.mrk.json")]
-    assert main([*args, "--out", str(out)]) == 0
-    slices = sort_slices(read_source_datasets(series_files(root / "ct")))
-    return {
-        "out": out,
-        "ct": root / "ct",
-        "slices": slices,
-        "plan": json.loads((out / "plan.json").read_text()),
-    }
+def planned(may_thurner_dicom):
+    """The may-thurner phantom's DICOM series planned by ``ivc-plan plan`` (conftest), with its
+    slices in order."""
+    slices = sort_slices(read_source_datasets(series_files(may_thurner_dicom["ct"])))
+    return {**may_thurner_dicom, "slices": slices}
 
 
 def test_the_dicom_files_are_in_the_output_folder_and_the_report(planned):

@@ -97,6 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plan.add_argument("--template", choices=[str(t) for t in TEMPLATE_CHOICES], default=str(Template.AUTO))
     plan.add_argument("--catalog", type=Path, action="append", default=[], help="user stent catalogue (JSON)")
+    plan.add_argument(
+        "--ivus",
+        type=Path,
+        help="IVUS measurements (JSON: references_mm per segment, lesion min_area_mm2) to size from",
+    )
     plan.add_argument("--out", required=True, type=Path, help="output folder (created if needed)")
     return parser
 
@@ -148,6 +153,7 @@ def _segmentation_labels(ctx, args) -> tuple[np.ndarray, np.ndarray]:
 def plan_command(args: argparse.Namespace, clock=None) -> int:
     """ivc-plan plan: the pipeline on a patient's volume (architecture section 6). ``clock``
     (a ``stages.StageClock``) lets the benchmark time the stages and sample memory."""
+    from .inputs.ivus import read_ivus
     from .inputs.seeds import SeedPoints, read_seeds
     from .inputs.volumes import describe_volume, read_volume, series_files
     from .pipeline import PipelineInput, run_pipeline
@@ -160,6 +166,7 @@ def plan_command(args: argparse.Namespace, clock=None) -> int:
         raise BadInputError("give --seeds (to segment the veins) or --segmentation (to use an existing one)")
     if args.labels and args.segmentation is None:
         raise BadInputError("--labels goes with --segmentation (the label values of a label map file)")
+    ivus = read_ivus(args.ivus) if args.ivus else None  # checked first: a small file, read at once
     seeds = read_seeds(args.seeds) if args.seeds else SeedPoints()
     catalog = load_catalog(*args.catalog)
     clock = clock or StageClock(progress=_progress)
@@ -176,7 +183,9 @@ def plan_command(args: argparse.Namespace, clock=None) -> int:
         )
         if args.volume.is_dir():  # a DICOM series: the plan goes back to DICOM too (DIR/dicom/)
             case.dicom_files = series_files(args.volume, args.series)
-        result = run_pipeline(ctx, case, args.out, catalog=catalog, template=args.template, clock=clock)
+        result = run_pipeline(
+            ctx, case, args.out, catalog=catalog, template=args.template, clock=clock, ivus=ivus
+        )
     print(f"planned in {clock.total_seconds:.1f} s")
     _print_plan(result.plan, result.files, args.out)
     return 0

@@ -186,6 +186,9 @@ PLAN_TABLE_COLUMNS = (
 # The plan-table columns a user may type into (product by name or id, sizes in mm).
 EDITABLE_PLAN_COLUMNS = ("Product", "Diameter (mm)", "Length (mm)")
 WARNING_TABLE_COLUMNS = ("Code", "Severity", "Stent", "Message")
+# The "IVUS measurements" table (scene/ivus_nodes.py): a row per reference segment and lesion;
+# the user types into "IVUS" (empty: no IVUS there).
+IVUS_TABLE_COLUMNS = ("Item", "Measurement", "CT", "IVUS")
 
 # ---------------------------------------------------------------------------------------------
 # Node attributes: how code finds the nodes it made (display names may be renamed in Slicer)

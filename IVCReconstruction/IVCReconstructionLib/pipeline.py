@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from . import names
+from .inputs.ivus import IvusMeasurements
 from .inputs.seeds import SeedPoints, as_seed_points
 from .measure.datatypes import VeinMeasurements
 from .names import Modality, Template
@@ -226,18 +227,24 @@ def plan_veins(
     template: str | Template = Template.AUTO,
     settings: PlanSettings | None = None,
     modality: Modality = Modality.CT,
+    ivus: IvusMeasurements | None = None,
 ) -> PlanSession:
-    """Findings (references, lesions, landmarks from the Renal and Inguinal seeds) and the
+    """Findings (references, lesions, landmarks from the Renal and Inguinal seeds), with the
+    IVUS measurements ``ivus`` in place of the CT's where given (plan/ivus.py), and the
     suggested plan of ``template``, in a session for editing.
 
-    :raises ValueError: for an unknown template, or one the anatomy cannot take.
+    :raises ValueError: for an unknown template, one the anatomy cannot take, or an IVUS lesion
+        where the CT found none.
     """
     from .plan.findings import find_findings
+    from .plan.ivus import apply_ivus
     from .plan.sizing import PlanContext
     from .plan.templates import make_plan, parse_template
 
     chosen = parse_template(template)
     findings = find_findings(measured.tree, measured.profiles, seeds=seeds, occlusions=measured.occlusions)
+    lengths = {branch: float(p.distance_mm[-1]) for branch, p in measured.profiles.items()}
+    findings = apply_ivus(findings, ivus, lengths)  # the sources recorded, also without IVUS
     context = PlanContext(
         measured.tree, measured.profiles, findings, catalog, settings or PlanSettings(), Modality(modality)
     )
@@ -259,9 +266,11 @@ def run_pipeline(
     clock: StageClock | None = None,
     render: bool = True,
     report: bool = True,
+    ivus: IvusMeasurements | None = None,
 ) -> PipelineResult:
     """Run every step on ``case``, put the results in ``ctx.scene`` and write the contract's
-    files (architecture section 6) to ``out``. Raises ValueError for input the user can fix."""
+    files (architecture section 6) to ``out``; ``ivus``: IVUS measurements to size from where
+    given. Raises ValueError for input the user can fix."""
     from .measure.veins import measure_labels
     from .outputs.folder import write_output_folder
     from .plan.templates import parse_template
@@ -301,7 +310,7 @@ def run_pipeline(
 
     with clock.stage("findings and plan"):
         modality = modality_of(case.image, case.ijk_to_ras, measured.labels, measured.labels_ijk_to_ras)
-        session = plan_veins(measured, seeds, catalog, template, settings, modality)
+        session = plan_veins(measured, seeds, catalog, template, settings, modality, ivus)
         nodes.plan = add_plan_to_scene(ctx.scene, session.plan)
 
     result = PipelineResult(

@@ -260,7 +260,8 @@ def seedLabelsAreChecked(test):
 
 def planPhantomVeins(test):
     """Segment, measure and plan a post-thrombotic phantom through the logic: an inverted-Y
-    construct in the scene, edits that follow through, a report, and bad input refused."""
+    construct in the scene, edits that follow through, IVUS re-sizing it, a report, and bad input
+    refused."""
     import os
     import tempfile
 
@@ -343,6 +344,21 @@ def planPhantomVeins(test):
     with test.assertRaises(ValueError):
         logic.editStent(ivcStent.id, diameterMm=7.0)
     test.assertEqual(logic.scenePlan.plan.stent(ivcStent.id).length_mm, other)
+
+    # IVUS: a wider left common iliac reference re-sizes the left limb at once (IVUS section)
+    limbBefore = max(st.diameter_mm for st in logic.scenePlan.plan.stents if st.role == "left_limb")
+    ctLeft = logic.scenePlan.session.context.findings.references_mm["left_civ"]
+    plan = logic.setIvus({"references_mm": {"left_civ": round(ctLeft + 5.0, 1)}})
+    test.assertGreater(max(st.diameter_mm for st in plan.stents if st.role == "left_limb"), limbBefore)
+    test.assertEqual(plan.branches["left_iliac"]["civ_reference_source"], "ivus")
+    test.assertIn("IVUS_CT_DISAGREE", [warning.code for warning in plan.warnings])
+    ivusTable = logic.scenePlan.ivus_table
+    keys = [ivusTable.GetCellText(r, 0) for r in range(ivusTable.GetNumberOfRows())]
+    test.assertEqual(ivusTable.GetCellText(keys.index("left_civ"), 3), f"{round(ctLeft + 5.0, 1):g}")
+    with test.assertRaisesRegex(ValueError, "no vein has"):
+        logic.setIvus({"references_mm": {"left_civ": 90.0}})
+    plan = logic.setIvus(None)
+    test.assertEqual(plan.branches["left_iliac"]["civ_reference_source"], "ct")
 
     # The report and the scene, in a temporary folder (removed again when the case ends: the
     # TemporaryDirectory's finalizer, also when an assertion fails)

@@ -46,6 +46,7 @@ FROM_CONFLUENCE = ("FROMCONFL", LOCAL_SCHEME, "Start, distance from the confluen
 TO_CONFLUENCE = ("TOCONFL", LOCAL_SCHEME, "End, distance from the confluence")
 PLAN_WARNING = ("PLANWARN", LOCAL_SCHEME, "Plan warning")
 QUALITATIVE_EVALUATIONS = ("C0034375", "UMLS", "Qualitative Evaluations")
+MEASUREMENT_METHOD = "370129005"  # SCT concept name of a measurement's method (TID 300)
 METHOD_CODES = {
     "CT": ("CT", "DCM", "Computed Tomography"),
     "MR": ("MR", "DCM", "Magnetic Resonance"),
@@ -448,7 +449,8 @@ def _walk(items: Sequence[Any]) -> Iterator[Any]:
 
 def read_sr_values(sr: Any) -> dict[str, Any]:
     """What an SR written by :func:`build_sr` says, as plain values: ``{"groups": {group
-    identifier: {plan.json key: number, ..., concept meaning: text or LPS point}}, "texts":
+    identifier: {plan.json key: number, ..., concept meaning: text or LPS point}}, "methods":
+    {group identifier: {plan.json key: method code ("CT", "MR", "IVUS")}}, "texts":
     [qualitative evaluation texts]}``."""
 
     def tracking_id(item) -> str | None:
@@ -458,22 +460,30 @@ def read_sr_values(sr: Any) -> dict[str, Any]:
         return None
 
     groups: dict[str, dict[str, Any]] = {}
+    methods: dict[str, dict[str, str]] = {}
     texts: list[str] = []
     for item in _walk(sr.ContentSequence):
         if item.ValueType != "CONTAINER":
             continue
         meaning = item.ConceptNameCodeSequence[0].CodeMeaning
         if meaning == "Measurement Group":
-            group = groups.setdefault(tracking_id(item) or "?", {})
+            group_id = tracking_id(item) or "?"
+            group = groups.setdefault(group_id, {})
             for child in item.ContentSequence:
                 name = child.ConceptNameCodeSequence[0].CodeMeaning
                 if child.ValueType == "NUM":
                     key = tracking_id(child) or name
                     group[key] = float(child.MeasuredValueSequence[0].NumericValue)
+                    for sub in getattr(child, "ContentSequence", []):
+                        if (
+                            sub.ConceptNameCodeSequence[0].CodeValue == MEASUREMENT_METHOD
+                            and sub.ValueType == "CODE"
+                        ):
+                            methods.setdefault(group_id, {})[key] = str(sub.ConceptCodeSequence[0].CodeValue)
                 elif child.ValueType == "TEXT" and name != "Tracking Identifier":
                     group[name] = str(child.TextValue)
                 elif child.ValueType == "SCOORD3D":
                     group[name] = [float(c) for c in child.GraphicData]
         elif meaning == QUALITATIVE_EVALUATIONS[2]:
             texts += [str(c.TextValue) for c in item.ContentSequence if c.ValueType == "TEXT"]
-    return {"groups": groups, "texts": texts}
+    return {"groups": groups, "methods": methods, "texts": texts}

@@ -190,10 +190,23 @@ def write_report(path: str | Path, result: PipelineResult, view3d: str | Path | 
         parts.append("<p>None.</p>")
 
     parts.append("<h2>Findings</h2>")
+    # CT and IVUS side by side (plan/ivus.py): the plan is sized from IVUS where it was given.
+    from ..plan.ivus import ct_findings, ivus_of, reference_sources
+
+    ct_refs, ivus = ct_findings(findings).references_mm, ivus_of(findings)
+    sources = reference_sources(findings)
     parts.append(
         _table(
-            ["reference (healthy) CE diameter", "mm"],
-            [[k.replace("_", " "), _fmt(v)] for k, v in findings.references_mm.items()],
+            ["reference (healthy) CE diameter", "CT (mm)", "IVUS (mm)", "sized from"],
+            [
+                [
+                    k.replace("_", " "),
+                    _fmt(ct_refs.get(k)),
+                    _fmt(ivus.references_mm.get(k)),
+                    sources.get(k, "ct"),
+                ]
+                for k in findings.references_mm
+            ],
         )
     )
     if findings.lesions:
@@ -206,6 +219,8 @@ def write_report(path: str | Path, result: PipelineResult, view3d: str | Path | 
                     "to (mm)",
                     "length (mm)",
                     "min area (mm2)",
+                    "CT min area (mm2)",
+                    "IVUS min area (mm2)",
                     "area / reference",
                 ],
                 [
@@ -216,6 +231,8 @@ def write_report(path: str | Path, result: PipelineResult, view3d: str | Path | 
                         _fmt(les.end_mm),
                         _fmt(les.length_mm),
                         _fmt(les.min_area_mm2),
+                        _fmt(getattr(les, "min_area_ct_mm2", les.min_area_mm2)),
+                        _fmt(les.min_area_mm2 if getattr(les, "min_area_source", "ct") == "ivus" else None),
                         _fmt(les.area_ratio, 2),
                     ]
                     for les in findings.lesions

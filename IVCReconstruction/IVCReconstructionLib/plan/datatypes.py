@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 def lesion_to_json(lesion) -> dict:
     """A lesion as plan.json's ``lesions`` entry (architecture section 7); works for the
     findings' lesions and the phantom's truth lesions alike."""
-    return {
+    out = {
         "branch": lesion.branch,
         "kind": lesion.kind,
         "start_mm": round(float(lesion.start_mm), 1),
@@ -29,6 +29,11 @@ def lesion_to_json(lesion) -> dict:
         "min_area_mm2": round(float(lesion.min_area_mm2), 1),
         "area_ratio": round(float(lesion.area_ratio), 3),
     }
+    source = getattr(lesion, "min_area_source", None)  # a plan's lesions (plan/ivus.py): CT or IVUS
+    if source is not None:
+        out["min_area_source"] = str(source)
+        out["min_area_ct_mm2"] = round(float(lesion.min_area_ct_mm2), 1)
+    return out
 
 
 @dataclass
@@ -50,6 +55,8 @@ class PlanSettings:
     renal_margin_mm: float = 5.0  # IVC stent's cranial end below the renal inflow (DESIGN DEFAULT)
     overlap_mismatch_mm: float = 2.0  # overlapping stents differing more warn (DESIGN DEFAULT)
     elliptical_landing: float = 0.7  # min/max diameter below this at a landing zone warns
+    ivus_ct_diameter_mm: float = 2.0  # IVUS_CT_DISAGREE: reference diameters differing more (DESIGN DEFAULT)
+    ivus_ct_area_fraction: float = 0.2  # IVUS_CT_DISAGREE: lesion areas differing more (DESIGN DEFAULT)
 
     DESIGN_DEFAULTS = (
         "landing_mm",
@@ -60,6 +67,8 @@ class PlanSettings:
         "ivc_max_mm",
         "renal_margin_mm",
         "overlap_mismatch_mm",
+        "ivus_ct_diameter_mm",
+        "ivus_ct_area_fraction",
     )
 
     @classmethod

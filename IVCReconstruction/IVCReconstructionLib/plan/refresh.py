@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .. import names
 from .datatypes import Plan
+from .ivus import add_reference_sources
 from .plan_warnings import check_warnings
 from .sizing import PlanContext, stent_path
 
@@ -28,6 +29,7 @@ def refresh(ctx: PlanContext, plan: Plan) -> Plan:
             "civ_reference_diameter_mm": round(f.references_mm[f"{side}_civ"], 1),
             "eiv_reference_diameter_mm": round(f.references_mm[f"{side}_eiv"], 1),
         }
+    add_reference_sources(f, plan.branches)  # each reference's source (CT or IVUS), the CT value
     plan.lesions = list(f.lesions)
     plan.warnings = [w for w in plan.warnings if w.code == "DEVICE_OUT_OF_RANGE"] + check_warnings(ctx, plan)
     return plan
