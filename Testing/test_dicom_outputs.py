@@ -335,3 +335,83 @@ def test_seg_on_the_real_ct_series(tmp_path):
     # SimpleITK orders the slices as sort_slices does (along the normal).
     assert np.array_equal(back == 1, resampled == 63)
     assert (back == 1).sum() == (labels == 63).sum() > 1000
+
+
+def test_an_occluded_stretch_segmented_from_seeds_round_trips(phantom_of, segmentation_of, tmp_path):
+    """The IVC-occlusion phantom's seeded segmentation (labels 1-4, as segmentation.seg.nrrd
+    holds it; shared with test_findings.py) as a SEG on the phantom written as a series: read
+    back exactly, and with the stretch filled exactly the label map the plan measures
+    (veins_labels.nii.gz)."""
+    from IVCReconstructionLib.segment.existing import vein_labels
+    from IVCReconstructionLib.segment.occlusion import fill_occluded
+
+    ph = phantom_of(ivc_occlusion_length_mm=40.0)
+    seg_result = segmentation_of(ivc_occlusion_length_mm=40.0)
+    labels = seg_result.labels
+    assert (labels == names.OCCLUDED_LABEL).any()
+    files = write_dicom_series(ph.image, ph.ijk_to_ras, tmp_path / "ct")
+    slices = sort_slices(read_source_datasets(files))
+    seg = build_seg(slices, labels, seg_result.ijk_to_ras, software_version="test")
+    seg.save_as(tmp_path / "seg.dcm")
+    back = read_seg_labels(hd.seg.segread(tmp_path / "seg.dcm"), slices)
+    assert np.array_equal(back, labels)  # the phantom's grid: slice k is frame k
+    assert np.array_equal(vein_labels(fill_occluded(back)), vein_labels(fill_occluded(labels)))
+
+
+# ---------------------------------------------------------------------------------------------
+# dicom/ in the output set: listed in the manifest, replaced with the set
+
+
+def test_the_manifest_lists_the_dicom_files(planned):
+    from IVCReconstructionLib.outputs.atomic import read_manifest, sha256_of
+
+    manifest = read_manifest(planned["out"])
+    listed = {entry["name"]: entry["sha256"] for entry in manifest["files"]}
+    for name in ("dicom/veins_seg.dcm", "dicom/plan_sr.dcm"):
+        assert listed[name] == sha256_of(planned["out"] / name), name
+    assert "plan.json" in listed
+
+
+def test_a_set_without_dicom_files_replaces_one_with_them(tmp_path):
+    from IVCReconstructionLib.outputs.atomic import OutputSet, read_manifest
+
+    out = tmp_path / "out"
+    with OutputSet(out, command="plan") as first:
+        first.path("plan.json").write_text("{}")
+        (first.folder / "dicom").mkdir()
+        (first.folder / "dicom" / "plan_sr.dcm").write_bytes(b"sr")
+    assert (out / "dicom" / "plan_sr.dcm").read_bytes() == b"sr"
+    assert first.files == [out / "dicom" / "plan_sr.dcm", out / "plan.json"]
+    # The next run (a NIfTI input) has no dicom/: the old DICOM files go, and the emptied folder.
+    with OutputSet(out, command="plan") as second:
+        second.path("plan.json").write_text("{}")
+    assert not (out / "dicom").exists()
+    assert [e["name"] for e in read_manifest(out)["files"]] == ["plan.json"]
+    # A user's file in dicom/ stays, and with it the folder.
+    with OutputSet(out, command="plan") as third:
+        (third.folder / "dicom").mkdir()
+        (third.folder / "dicom" / "plan_sr.dcm").write_bytes(b"sr2")
+    (out / "dicom" / "mine.txt").write_text("mine")
+    with OutputSet(out, command="plan") as fourth:
+        fourth.path("plan.json").write_text("{}")
+    assert sorted(p.name for p in (out / "dicom").iterdir()) == ["mine.txt"]
+
+
+def test_a_manifest_never_names_a_file_outside_its_folder(tmp_path):
+    import json as json_module
+
+    from IVCReconstructionLib.outputs.atomic import MANIFEST_NAME, OutputSet
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (tmp_path / "victim.txt").write_text("keep")
+    (out / "a").mkdir()
+    (out / "a" / "b").mkdir()
+    (out / "a" / "b" / "deep.txt").write_text("keep")
+    names = ["../victim.txt", "/etc/hostname", "a/b/deep.txt", "a\\b", "a/../x"]
+    manifest = {"tool": "ivc-plan", "files": [{"name": n} for n in names]}
+    (out / MANIFEST_NAME).write_text(json_module.dumps(manifest))
+    with OutputSet(out, command="plan") as output:
+        output.path("plan.json").write_text("{}")
+    assert (tmp_path / "victim.txt").read_text() == "keep"
+    assert (out / "a" / "b" / "deep.txt").read_text() == "keep"  # deeper than one sub-folder

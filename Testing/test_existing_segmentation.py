@@ -95,3 +95,61 @@ def test_segments_picked_by_hand_win_and_are_checked(mrml, phantom):
         find_vein_segments(seg, dict(chosen, ivc="nothing"))
     with pytest.raises(ValueError, match="same segment is chosen for two veins"):
         find_vein_segments(seg, dict(chosen, left_iliac="cava"))
+
+
+def _arteries_split(phantom) -> np.ndarray:
+    """The phantom's truth labels with its arteries (5) split into aorta 5, left 10 and right 11
+    iliac artery at 24 mm above the venous confluence (the aortic bifurcation is about 19 mm
+    above it)."""
+    labels = phantom.labels.astype(np.int16)
+    kji = np.argwhere(labels == 5)
+    ras = kji[:, ::-1] @ phantom.ijk_to_ras[:3, :3].T + phantom.ijk_to_ras[:3, 3]
+    split = np.where(ras[:, 2] > phantom.confluence_ras[2] + 24.0, 5, np.where(ras[:, 0] < 0, 10, 11))
+    labels[tuple(kji.T)] = split
+    return labels
+
+
+def test_the_veins_meet_at_a_confluence_and_arteries_do_not(phantom, segmentation_of):
+    """check_confluence: the phantom's veins (truth and seeded, with an occluded IVC too) pass;
+    its iliac arteries given for the iliac veins reach the IVC beside it, with the IVC running on
+    below: refused, naming the user's labels."""
+    from IVCReconstructionLib.segment.existing import check_confluence, labels_from_label_map
+
+    point = check_confluence(labels_from_label_map(phantom.labels), phantom.ijk_to_ras)
+    assert np.linalg.norm(point - phantom.confluence_ras) < 12.0
+    seeded = segmentation_of(ivc_occlusion_length_mm=40.0)  # shared with test_segmentation, test_findings
+    check_confluence(seeded.labels, seeded.ijk_to_ras)  # an occluded IVC (label 4) and all
+    split = _arteries_split(phantom)
+    arteries = labels_from_label_map(split, {"ivc": 1, "left_iliac": 10, "right_iliac": 11})
+    described = {"ivc": "label 1", "left_iliac": "label 10", "right_iliac": "label 11"}
+    with pytest.raises(ValueError, match=r"IVC segment \(label 1\) reaches \d+ mm below .* iliac arteries"):
+        check_confluence(arteries, phantom.ijk_to_ras, described)
+    aorta = labels_from_label_map(split, {"ivc": 5, "left_iliac": 2, "right_iliac": 3})
+    with pytest.raises(ValueError, match=r"\(label 5\), .* do not meet at one confluence"):
+        check_confluence(aorta, phantom.ijk_to_ras, {"ivc": "label 5"})
+
+
+def test_the_module_path_refuses_arteries_named_as_veins_by_their_segments(mrml, phantom):
+    """measure_segmentation_node (the module's Measure veins and Plan stents) runs the same
+    check: segments holding the iliac arteries are refused by their segment IDs."""
+    from IVCReconstructionLib.pipeline import measure_segmentation_node
+
+    split = _arteries_split(phantom)
+    node = add_segmentation_from_labelmap(
+        mrml.scene,
+        split,
+        phantom.ijk_to_ras,
+        {
+            1: ("inferior_vena_cava", "IVC", (0, 0, 1)),
+            10: ("iliac_artery_left", "left artery", (1, 0, 0)),
+            11: ("iliac_artery_right", "right artery", (1, 0, 0)),
+        },
+        "Arteries as veins",
+    )
+    chosen = {
+        "ivc": "inferior_vena_cava",
+        "left_iliac": "iliac_artery_left",
+        "right_iliac": "iliac_artery_right",
+    }
+    with pytest.raises(ValueError, match=r"segment 'inferior_vena_cava'\) reaches \d+ mm below"):
+        measure_segmentation_node(node, segment_ids=chosen)

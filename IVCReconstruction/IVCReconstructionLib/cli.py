@@ -4,9 +4,12 @@ messages only; the work is ``pipeline.run_pipeline``.
 ``ivc-plan plan --volume CT (--seeds S.mrk.json | --segmentation SEG [--labels ...]) --out DIR``
 runs the whole pipeline on a patient's volume; ``ivc-plan demo`` runs it on a built-in phantom
 (by default a post-thrombotic case that needs an inverted-Y); ``ivc-plan phantom`` only writes a
-phantom and its truth. Exit codes: 0 on success; 2 on bad input, with one line ``error: ...`` on
-stderr that says what is wrong and what to do; 1 on an internal failure. Progress goes to
-stderr, the summary to stdout.
+phantom and its truth. Exit codes (``EXIT_CODES``): 0 on success; 2 on bad input, with one line
+``error: ...`` on stderr that says what is wrong and what to do; 1 on an internal failure; 130
+(Ctrl-C) or 143 (SIGTERM) when interrupted. Progress goes to stderr, the summary to stdout.
+
+The output folder is checked before any work and written as one set (``outputs.atomic``): a
+run that fails or is interrupted leaves it as it was.
 """
 
 from __future__ import annotations
@@ -23,6 +26,28 @@ from .names import TEMPLATE_CHOICES, Severity, Template
 from .phantom.options import Scenario
 
 DEMO_OUT = Path("out") / "demo"
+
+EXIT_CODES = {
+    0: "success",
+    1: "internal error (one line `internal error: ...`; IVC_PLAN_DEBUG=1 shows the traceback)",
+    2: "bad input (one line `error: ...` saying what to change)",
+    130: "interrupted by Ctrl-C (SIGINT): nothing written",
+    143: "interrupted by SIGTERM: nothing written",
+}
+
+_EPILOG = (
+    "exit codes:\n"
+    + "".join(f"  {code:<4d} {text}\n" for code, text in EXIT_CODES.items())
+    + "\noutput: the folder receives the whole set of files with ivc-plan-manifest.json, or nothing\n"
+    "(a failed or interrupted run leaves it as it was); files ivc-plan did not write stay.\n"
+)
+_PLAN_EPILOG = (
+    "required together:\n"
+    "  exactly one of --seeds (the veins are segmented from the points) or --segmentation\n"
+    "  (the veins are taken from it); --labels only with a label map file as --segmentation\n"
+    "  (not a .seg.nrrd, whose segments are found by ID or terminology; TotalSegmentator:\n"
+    "  --labels ivc=63,left=67,right=68); --series only with a DICOM folder as --volume.\n\n"
+) + _EPILOG
 
 
 class _Parser(argparse.ArgumentParser):
@@ -75,25 +100,54 @@ def _phantom_arguments(p: argparse.ArgumentParser, scenario: Scenario, out: Path
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="ivc-plan", description="IVC and iliac vein stent planning (research use only).")
+    from . import __version__
+
+    parser = _Parser(
+        prog="ivc-plan",
+        description="IVC and iliac vein stent planning (research use only).",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    demo = sub.add_parser("demo", help="the whole pipeline on a built-in phantom, with its report")
+    raw = {"formatter_class": argparse.RawDescriptionHelpFormatter}
+    demo = sub.add_parser(
+        "demo", help="the whole pipeline on a built-in phantom, with its report", epilog=_EPILOG, **raw
+    )
     _phantom_arguments(demo, Scenario.POST_THROMBOTIC, DEMO_OUT)
-    phantom = sub.add_parser("phantom", help="write a synthetic CT venogram with its truth")
+    phantom = sub.add_parser(
+        "phantom", help="write a synthetic CT venogram with its truth", epilog=_EPILOG, **raw
+    )
     _phantom_arguments(phantom, Scenario.HEALTHY)
     plan = sub.add_parser(
-        "plan", help="segment (or take a segmentation), measure and plan stents for a volume"
+        "plan",
+        help="segment (or take a segmentation), measure and plan stents for a volume",
+        description="Segment the veins from seed points (--seeds) or take a segmentation "
+        "(--segmentation), measure them and plan stents.",
+        epilog=_PLAN_EPILOG,
+        **raw,
     )
     plan.add_argument("--volume", required=True, type=Path, help="CT/MR venogram: image file or DICOM folder")
-    plan.add_argument("--series", help="series instance UID, when the DICOM folder holds several series")
     plan.add_argument(
-        "--seeds", type=Path, help="points labelled IVC, Left, Right (Via..., Renal, Inguinal...)"
+        "--series",
+        help="series instance UID (as listed), when the DICOM folder holds several series "
+        "(with a DICOM folder only)",
     )
     plan.add_argument(
-        "--segmentation", type=Path, help="existing segmentation: .seg.nrrd, or a label map file"
+        "--seeds",
+        type=Path,
+        help="points labelled IVC, Left, Right (Via..., Renal, Inguinal...); "
+        "this or --segmentation is required",
     )
     plan.add_argument(
-        "--labels", help="label values of a label map, e.g. ivc=63,left=67,right=68 (default 1,2,3)"
+        "--segmentation",
+        type=Path,
+        help="existing segmentation: .seg.nrrd, or a label map file; this or --seeds is required",
+    )
+    plan.add_argument(
+        "--labels",
+        help="label values of a label map given as --segmentation, e.g. ivc=63,left=67,right=68 "
+        "(default 1,2,3)",
     )
     plan.add_argument("--template", choices=[str(t) for t in TEMPLATE_CHOICES], default=str(Template.AUTO))
     plan.add_argument("--catalog", type=Path, action="append", default=[], help="user stent catalogue (JSON)")
@@ -137,23 +191,72 @@ def _print_plan(plan, files: list[Path], out: Path) -> None:
         print(f"  {shown:36s} {path.stat().st_size / 1024:8.0f} kB")
 
 
-def _segmentation_labels(ctx, args) -> tuple[np.ndarray, np.ndarray]:
-    """Labels (the pipeline's values) and their geometry from --segmentation."""
+def _note(message: str) -> None:
+    print(f"note: {message}", file=sys.stderr, flush=True)
+
+
+def _is_seg_nrrd(path: Path) -> bool:
+    return path.name.lower().endswith(".seg.nrrd")
+
+
+def _check_plan_arguments(args: argparse.Namespace) -> None:
+    """Option combinations that cannot work, refused before anything is read."""
+    if args.seeds is None and args.segmentation is None:
+        raise BadInputError("give --seeds (to segment the veins) or --segmentation (to use an existing one)")
+    if args.seeds is not None and args.segmentation is not None:
+        raise BadInputError(
+            "give --seeds or --segmentation, not both: --seeds segments the veins from the points, "
+            "--segmentation takes them as they are (leave out one of them)"
+        )
+    if args.labels and args.segmentation is None:
+        raise BadInputError("--labels goes with --segmentation (the label values of a label map file)")
+    if args.labels and _is_seg_nrrd(args.segmentation):
+        raise BadInputError(
+            f"--labels applies to a label map file, and {args.segmentation.name} is a Slicer segmentation: "
+            "its segments are found by ID or terminology (inferior_vena_cava, iliac_vena_left, "
+            "iliac_vena_right); leave out --labels"
+        )
+    if args.series is not None and args.volume.exists() and not args.volume.is_dir():
+        raise BadInputError(f"--series applies to a DICOM folder, and {args.volume.name} is a file")
+
+
+def _segmentation_labels(ctx, args) -> tuple[np.ndarray, np.ndarray, dict[str, str]]:
+    """Labels (the pipeline's values), their geometry and each vein's name in the user's terms
+    (for messages) from --segmentation."""
     from .inputs.volumes import read_volume
     from .scene.segmentation_nodes import read_segmentation_file
-    from .segment.existing import labels_from_label_map, parse_label_mapping
+    from .segment.existing import check_label_map, labels_from_label_map, parse_label_mapping
 
-    if args.segmentation.name.endswith(".seg.nrrd"):
-        return read_segmentation_file(ctx.scene, args.segmentation)
-    raw, ijk_to_ras = read_volume(args.segmentation)
+    if _is_seg_nrrd(args.segmentation):
+        labels, m, found = read_segmentation_file(ctx.scene, args.segmentation, segments=True)
+        return labels, m, {b: f"segment {found[b]!r}" for b in names.BRANCHES}
     values = parse_label_mapping(args.labels) if args.labels else None
-    return labels_from_label_map(raw, values), ijk_to_ras
+    raw, ijk_to_ras = read_volume(args.segmentation)
+    check_label_map(raw, values, args.segmentation.name, args.labels)
+    shown = values or names.VEIN_LABELS
+    return labels_from_label_map(raw, values), ijk_to_ras, {b: f"label {v}" for b, v in shown.items()}
 
 
 def plan_command(args: argparse.Namespace, clock=None) -> int:
     """ivc-plan plan: the pipeline on a patient's volume (architecture section 6). ``clock``
     (a ``stages.StageClock``) lets the benchmark time the stages and sample memory."""
     from .inputs.ivus import read_ivus
+    from .outputs.atomic import OutputSet, check_output_folder
+    from .outputs.folder import OUTPUT_NAMES
+
+    _check_plan_arguments(args)
+    ivus = read_ivus(args.ivus) if args.ivus else None  # a small file, checked before any work
+    check_output_folder(args.out)
+    inputs = [("volume", args.volume), ("seeds", args.seeds), ("segmentation", args.segmentation)]
+    inputs += [("catalog", c) for c in args.catalog] + [("ivus", args.ivus)]
+    with OutputSet(args.out, command="plan", inputs=inputs, expected=OUTPUT_NAMES, note=_note) as output:
+        result, clock = _plan_into(args, output, clock, ivus)
+    print(f"planned in {clock.total_seconds:.1f} s")
+    _print_plan(result.plan, output.files, args.out)
+    return 0
+
+
+def _plan_into(args: argparse.Namespace, output, clock, ivus=None):
     from .inputs.seeds import SeedPoints, read_seeds
     from .inputs.volumes import describe_volume, read_volume, series_files
     from .pipeline import PipelineInput, run_pipeline
@@ -162,11 +265,6 @@ def plan_command(args: argparse.Namespace, clock=None) -> int:
     from .scene.nodes import add_volume_from_array
     from .stages import StageClock
 
-    if args.seeds is None and args.segmentation is None:
-        raise BadInputError("give --seeds (to segment the veins) or --segmentation (to use an existing one)")
-    if args.labels and args.segmentation is None:
-        raise BadInputError("--labels goes with --segmentation (the label values of a label map file)")
-    ivus = read_ivus(args.ivus) if args.ivus else None  # checked first: a small file, read at once
     seeds = read_seeds(args.seeds) if args.seeds else SeedPoints()
     catalog = load_catalog(*args.catalog)
     clock = clock or StageClock(progress=_progress)
@@ -174,21 +272,33 @@ def plan_command(args: argparse.Namespace, clock=None) -> int:
         image, ijk_to_ras = read_volume(args.volume, args.series)
     with create_scene() as ctx:
         volume = add_volume_from_array(ctx.scene, image, ijk_to_ras, "venogram")
-        labels = m = None
+        labels = m = described = None
         if args.segmentation is not None:
             with clock.stage("reading the segmentation"):
-                labels, m = _segmentation_labels(ctx, args)
+                labels, m, described = _segmentation_labels(ctx, args)
         case = PipelineInput(
-            volume, image, ijk_to_ras, describe_volume(args.volume, image, ijk_to_ras), seeds, labels, m
+            volume,
+            image,
+            ijk_to_ras,
+            describe_volume(args.volume, image, ijk_to_ras),
+            seeds,
+            labels,
+            m,
+            label_names=described,
         )
         if args.volume.is_dir():  # a DICOM series: the plan goes back to DICOM too (DIR/dicom/)
             case.dicom_files = series_files(args.volume, args.series)
         result = run_pipeline(
-            ctx, case, args.out, catalog=catalog, template=args.template, clock=clock, ivus=ivus
+            ctx,
+            case,
+            args.out,
+            catalog=catalog,
+            template=args.template,
+            clock=clock,
+            output=output,
+            ivus=ivus,
         )
-    print(f"planned in {clock.total_seconds:.1f} s")
-    _print_plan(result.plan, result.files, args.out)
-    return 0
+    return result, clock
 
 
 def _demo_summary(phantom, result) -> None:
@@ -216,6 +326,30 @@ def _demo_summary(phantom, result) -> None:
 def _run(args: argparse.Namespace) -> int:
     if args.command == "plan":
         return plan_command(args)
+    from .outputs.atomic import OutputSet, check_output_folder
+    from .outputs.folder import OUTPUT_NAMES
+    from .phantom.files import PHANTOM_FILE_NAMES
+
+    options = phantom_options(args)  # bad options first, then the folder, then the work
+    check_output_folder(args.out)
+    expected = (*PHANTOM_FILE_NAMES, *OUTPUT_NAMES)
+    with OutputSet(args.out, command=args.command, expected=expected, note=_note) as output:
+        done = _phantom_or_demo(args, options, output)
+    if args.command == "phantom":
+        print(f"wrote {len(output.files)} files to {args.out}")
+        return 0
+    phantom, result, clock = done
+    _demo_summary(phantom, result)
+    _print_plan(result.plan, output.files, args.out)
+    print(
+        f"Done in {clock.total_seconds:.1f} s. Open report.html in a browser, or scene.mrb in 3D Slicer "
+        "(the phantom and its truth, the segmentation, centerlines, diameter chart and stent plan). "
+        "The plan is a suggestion for a physician, for research use only."
+    )
+    return 0
+
+
+def _phantom_or_demo(args: argparse.Namespace, options, output):
     from .inputs.seeds import as_seed_points
     from .phantom.files import truth_summary, write_phantom
     from .phantom.generate import make_phantom
@@ -224,7 +358,6 @@ def _run(args: argparse.Namespace) -> int:
     from .scene.context import create_scene, save_mrb
     from .stages import StageClock
 
-    options = phantom_options(args)
     clock = StageClock(progress=_progress if args.command == "demo" else None)
     with clock.stage("phantom", "building the phantom"):
         phantom = make_phantom(options)
@@ -239,16 +372,18 @@ def _run(args: argparse.Namespace) -> int:
             f"  truth lesion: {les['kind']} of {les['branch']} at {les['start_mm']}-{les['end_mm']} mm "
             f"from the confluence, area ratio {les['area_ratio']}"
         )
+    # The demo knows where the renal veins enter (the phantom's truth), as a user marking them
+    # with a Renal seed would; its seed file holds that point too, so that `ivc-plan plan` on the
+    # demo's own files makes the same plan.
+    landmarks = {"Renal": phantom.renal_inflow_ras} if args.command == "demo" else None
     with create_scene() as ctx:
         with clock.stage("phantom files"):
-            files, nodes = write_phantom(ctx.scene, phantom, args.out)
+            _, nodes = write_phantom(ctx.scene, phantom, output.folder, landmarks=landmarks)
         if args.command == "phantom":
-            files.append(save_mrb(ctx, args.out / "scene.mrb"))
-            print(f"wrote {len(files)} files to {args.out}")
-            return 0
-        # The demo knows where the renal veins enter (the phantom's truth), as a user marking
-        # them with a Renal seed would.
-        seeds = dict(phantom.seeds, Renal=phantom.renal_inflow_ras)
+            with clock.stage("scene file"):
+                save_mrb(ctx, output.path("scene.mrb"))
+            return None
+        seeds = dict(phantom.seeds, **landmarks)
         description = {
             "format": f"built-in phantom ({args.scenario})",
             "size_ijk": summary["size_ijk"],
@@ -257,36 +392,41 @@ def _run(args: argparse.Namespace) -> int:
         case = PipelineInput(
             nodes.volume, phantom.image, phantom.ijk_to_ras, description, as_seed_points(seeds, "the demo")
         )
-        result = run_pipeline(ctx, case, args.out, catalog=load_catalog(), clock=clock)
-    _demo_summary(phantom, result)
-    _print_plan(result.plan, files + result.files, args.out)
-    print(
-        f"Done in {clock.total_seconds:.1f} s. Open report.html in a browser, or scene.mrb in 3D Slicer "
-        "(the phantom and its truth, the segmentation, centerlines, diameter chart and stent plan). "
-        "The plan is a suggestion for a physician, for research use only."
-    )
-    return 0
+        result = run_pipeline(ctx, case, args.out, catalog=load_catalog(), clock=clock, output=output)
+    return phantom, result, clock
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        args = build_parser().parse_args(argv)
-        return _run(args)
-    except (BadInputError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except Exception as exc:  # an internal failure: exit 1, one line unless debugging
-        if os.environ.get("IVC_PLAN_DEBUG"):
-            raise
-        print(
-            f"internal error: {type(exc).__name__}: {exc} (set IVC_PLAN_DEBUG=1 for the traceback; "
-            "please report it)",
-            file=sys.stderr,
-        )
-        return 1
+    from . import interrupts
+
+    out = None
+    with interrupts.deferred():
+        try:
+            args = build_parser().parse_args(argv)
+            out = getattr(args, "out", None)
+            return _run(args)
+        except interrupts.Interrupted as exc:
+            print(f"interrupted: nothing written{f' to {out}' if out else ''}", file=sys.stderr)
+            return exc.exit_code
+        except KeyboardInterrupt:  # raised where the handlers could not be installed
+            print(f"interrupted: nothing written{f' to {out}' if out else ''}", file=sys.stderr)
+            return 130
+        except (BadInputError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except OSError as exc:
+            where = f" {exc.filename}" if exc.filename and str(exc.filename) not in str(exc.strerror) else ""
+            print(f"error: cannot read or write{where}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
+        except Exception as exc:  # an internal failure: exit 1, one line unless debugging
+            if os.environ.get("IVC_PLAN_DEBUG"):
+                raise
+            print(
+                f"internal error: {type(exc).__name__}: {exc} (set IVC_PLAN_DEBUG=1 for the traceback; "
+                "please report it)",
+                file=sys.stderr,
+            )
+            return 1
 
 
 if __name__ == "__main__":

@@ -38,6 +38,24 @@ OCCLUDED_LABEL = 4
 
 # TotalSegmentator's "total" task numbers these veins 63, 67 and 68 in its label maps.
 TOTALSEGMENTATOR_LABELS = {"ivc": 63, "left_iliac": 67, "right_iliac": 68}
+# Some other labels of that task (version 2), named in messages about a label map that looks
+# like TotalSegmentator's: the values users mistake for the veins.
+TOTALSEGMENTATOR_NAMES = {
+    1: "spleen",
+    2: "kidney_right",
+    3: "kidney_left",
+    4: "gallbladder",
+    5: "liver",
+    52: "aorta",
+    62: "superior_vena_cava",
+    63: "inferior_vena_cava",
+    64: "portal_vein_and_splenic_vein",
+    65: "iliac_artery_left",
+    66: "iliac_artery_right",
+    67: "iliac_vena_left",
+    68: "iliac_vena_right",
+}
+TOTALSEGMENTATOR_MAX_LABEL = 117  # the "total" task's highest label value
 
 # SNOMED CT codes (architecture section 4): (code, meaning) of the anatomic type and the
 # optional laterality modifier. IVC SCT 64131007; common iliac vein SCT 46027005.

@@ -46,7 +46,8 @@ class PipelineInput:
     ``labels`` (the pipeline's values: 1 IVC, 2 left, 3 right, 4 occluded; others ignored) with
     their geometry to use an existing segmentation (``seeds`` then only mark ends and landmarks).
     ``description`` is what the report says about the input: file type, size and spacing, never
-    a name, path or date (no patient identifiers)."""
+    a name, path or date (no patient identifiers). ``label_names`` names each vein's segment of
+    given ``labels`` in the user's terms ("label 67", "segment 'iliac_vena_left'") for messages."""
 
     volume_node: Any
     image: np.ndarray
@@ -58,6 +59,7 @@ class PipelineInput:
     # The files of the DICOM series the volume was read from, if it was: the output folder then
     # gets the plan as DICOM too (dicom/: outputs.dicom_export).
     dicom_files: list[Path] | None = None
+    label_names: dict[str, str] | None = None
 
 
 @dataclass
@@ -186,12 +188,18 @@ def measure_segmentation_node(
     The three vein segments are ``segment_ids`` (branch -> segment ID) where given, else found
     by ID, then terminology. An occluded stretch this module segmented (segment
     ``occluded_vein``) joins the lumen for the centerlines and is reported in ``occlusions``.
+
+    :raises ValueError: when the segments are not the IVC and both iliac veins meeting at a
+        confluence (``segment.existing.check_confluence``, naming the segments), or cannot be
+        measured.
     """
     from .measure.veins import measure_labels
     from .scene.segmentation_nodes import vein_labels_from_segmentation
+    from .segment.existing import check_confluence
 
     chosen = dict(segment_ids) if segment_ids else None
-    labels, ijk_to_ras, _ = vein_labels_from_segmentation(segmentation_node, reference_volume, chosen)
+    labels, ijk_to_ras, found = vein_labels_from_segmentation(segmentation_node, reference_volume, chosen)
+    check_confluence(labels, ijk_to_ras, {b: f"segment {s!r}" for b, s in found.items()})
     return measure_labels(labels, ijk_to_ras, seeds=seeds, progress=progress)
 
 
@@ -255,6 +263,14 @@ def plan_veins(
 # The whole run
 
 
+def _stop_if_interrupted(_message: str) -> None:
+    """A step boundary inside a stage (its ``progress`` callback): where an interrupted command
+    line stops too, between native calls (``interrupts``), rather than only at the stage's end."""
+    from . import interrupts
+
+    interrupts.check()
+
+
 def run_pipeline(
     ctx: Any,
     case: PipelineInput,
@@ -266,11 +282,14 @@ def run_pipeline(
     clock: StageClock | None = None,
     render: bool = True,
     report: bool = True,
+    output: Any = None,
     ivus: IvusMeasurements | None = None,
 ) -> PipelineResult:
     """Run every step on ``case``, put the results in ``ctx.scene`` and write the contract's
-    files (architecture section 6) to ``out``; ``ivus``: IVUS measurements to size from where
-    given. Raises ValueError for input the user can fix."""
+    files (architecture section 6) to ``out`` as one set (``outputs.atomic``: nothing in ``out``
+    changes unless the whole run succeeds); ``output`` is the caller's ``OutputSet`` on ``out``
+    when the set holds more files (the demo's phantom); ``ivus``: IVUS measurements to size from
+    where given. Raises ValueError for input the user can fix."""
     from .measure.veins import measure_labels
     from .outputs.folder import write_output_folder
     from .plan.templates import parse_template
@@ -278,6 +297,7 @@ def run_pipeline(
     from .scene.nodes import add_model, place_in_folder
     from .scene.plan_nodes import add_plan_to_scene
     from .segment.checks import modality_of
+    from .segment.existing import check_confluence
 
     template = parse_template(template)
     seeds = as_seed_points(case.seeds)
@@ -288,19 +308,26 @@ def run_pipeline(
 
     if case.labels is None:
         with clock.stage("segmentation", "segmenting the veins from the seeds"):
-            node, segmentation = segment_into_scene(ctx.scene, case.volume_node, seeds)
+            node, segmentation = segment_into_scene(
+                ctx.scene, case.volume_node, seeds, progress=_stop_if_interrupted
+            )
             labels, ijk_to_ras = segmentation.labels, segmentation.ijk_to_ras
             occlusions = segmentation.occlusions
     else:
         with clock.stage("segmentation import"):
             labels = case.labels
             ijk_to_ras = np.asarray(case.labels_ijk_to_ras, dtype=float)
+            # Segments that are not the IVC and iliac veins meeting at a confluence are refused
+            # here, in the user's own names, before anything is measured or planned.
+            check_confluence(labels, ijk_to_ras, case.label_names)
             node = import_labels_into_scene(ctx.scene, labels, ijk_to_ras, case.volume_node)
             occlusions = None  # read back from the label map (a segmentation this module saved)
     nodes = SceneNodes(node)
 
     with clock.stage("centerlines and profiles", "extracting centerlines and diameter profiles"):
-        measured = measure_labels(labels, ijk_to_ras, seeds=seeds, occlusions=occlusions)
+        measured = measure_labels(
+            labels, ijk_to_ras, seeds=seeds, occlusions=occlusions, progress=_stop_if_interrupted
+        )
         nodes.centerlines = add_centerlines_to_scene(ctx.scene, measured.tree, measured.profiles)
         # The surface the centerlines were computed from, see-through so the stents show: what
         # the 3D view draws for the veins (converting the segmentation again would cost ~1.5 s
@@ -325,5 +352,5 @@ def run_pipeline(
         segmentation=segmentation,
         dicom_files=case.dicom_files,
     )
-    result.files = write_output_folder(ctx, result, Path(out), render=render, report=report)
+    result.files = write_output_folder(ctx, result, Path(out), render=render, report=report, output=output)
     return result

@@ -38,13 +38,19 @@ def _series_summary(reader_cls, files: list[str]) -> str:
     return ", ".join(parts)
 
 
+# The name of the files of a DICOM folder that have no series instance UID (GDCM groups them
+# into one series with an empty UID): listed under it, and ``--series no-uid`` picks them.
+NO_UID_SERIES = "no-uid"
+
+
 def dicom_series(folder: str | Path) -> dict[str, list[str]]:
-    """The DICOM series in a folder: series instance UID -> its files in slice order."""
+    """The DICOM series in a folder: series instance UID -> its files in slice order (files
+    without a UID under ``NO_UID_SERIES``)."""
     import SimpleITK as sitk  # noqa: N813 - SimpleITK's own documented alias
 
     reader = sitk.ImageSeriesReader()
     return {
-        uid: list(reader.GetGDCMSeriesFileNames(str(folder), uid))
+        (uid.strip().strip("\0") or NO_UID_SERIES): list(reader.GetGDCMSeriesFileNames(str(folder), uid))
         for uid in reader.GetGDCMSeriesIDs(str(folder))
     }
 
@@ -61,7 +67,7 @@ def read_volume(path: str | Path, series: str | None = None) -> tuple[np.ndarray
     """Voxels indexed [k, j, i] and the 4x4 IJK-to-RAS matrix of an image file or DICOM folder.
 
     A DICOM folder must hold one series, or ``series`` names the one to read (its series
-    instance UID).
+    instance UID, or ``NO_UID_SERIES`` for files without one).
     :raises ValueError: when the path does not exist, holds no readable 3D image, or a folder
         holds several series and none was chosen (the message lists them).
     """
@@ -85,8 +91,13 @@ def read_volume(path: str | Path, series: str | None = None) -> tuple[np.ndarray
                 listing = "; ".join(
                     f"{uid} ({_series_summary(sitk.ImageFileReader, files)})" for uid, files in found.items()
                 )
+                no_uid = (
+                    f" (--series {NO_UID_SERIES} for the files without a UID)"
+                    if NO_UID_SERIES in found
+                    else ""
+                )
                 raise ValueError(
-                    f"{path} holds {len(found)} DICOM series: choose one with --series UID "
+                    f"{path} holds {len(found)} DICOM series: choose one with --series UID{no_uid} "
                     f"(or give a folder with only that series): {listing}"
                 )
             reader = sitk.ImageSeriesReader()

@@ -45,13 +45,30 @@ def truth_summary(phantom: Phantom) -> dict[str, Any]:
     }
 
 
-def write_phantom(scene: Any, phantom: Phantom, out: Path) -> tuple[list[Path], PhantomNodes]:
+BRANCH_NAMES = ("ivc", "left_iliac", "right_iliac")
+# Every file write_phantom writes.
+PHANTOM_FILE_NAMES = (
+    "phantom_ct.nii.gz",
+    "truth_labels.nii.gz",
+    "truth_segmentation.seg.nrrd",
+    "seeds.mrk.json",
+    *(f"truth_centerline_{name}.csv" for name in BRANCH_NAMES),
+    "truth.json",
+)
+
+
+def write_phantom(
+    scene: Any, phantom: Phantom, out: Path, landmarks: dict[str, Any] | None = None
+) -> tuple[list[Path], PhantomNodes]:
     """Write the phantom and its truth into ``out``, and put both in the scene; return the files
-    and the nodes."""
+    and the nodes. ``landmarks`` (label -> RAS point, e.g. ``{"Renal": ...}``) join the seed
+    points (node and ``seeds.mrk.json``), for a run that uses them."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     nodes = add_phantom_to_scene(scene, phantom)
+    for label, point in (landmarks or {}).items():
+        nodes.seeds.AddControlPoint([float(c) for c in point], label)
     written.append(scene_nodes.save_node(nodes.volume, out / "phantom_ct.nii.gz"))
     labels = scene_nodes.add_volume_from_array(
         scene, phantom.labels, phantom.ijk_to_ras, "truth labels", True

@@ -40,6 +40,11 @@ from .options import REFERENCE_HU, PhantomOptions
 from .shapes import Canvas, Grid
 from .truth import Phantom, TruthBranch, TruthLesion
 
+# Each vein runs at least this far inside the volume from the confluence, so that its seed
+# (15 mm from the vein's end in the volume) lies 15 mm or more from the confluence and from the
+# other seeds.
+MIN_VEIN_IN_VOLUME_MM = 30.0
+
 # ---------------------------------------------------------------------------------------------
 # Tubes: a centerline, an elliptical section along it, and the signed distance to its wall
 # ---------------------------------------------------------------------------------------------
@@ -76,6 +81,7 @@ def make_phantom(options: PhantomOptions | None = None) -> Phantom:
     conf, veins = build_veins(an, opts, step)
     lesions = apply_lesions(veins, opts)
     grid = grid_for(opts, top=an.renal_level + 45.0)
+    _check_fits(veins, opts, an.renal_level + 45.0)
 
     occlusion = None
     vein_tubes = [veins["ivc"].tube, veins["left_iliac"].tube, veins["right_iliac"].tube]
@@ -165,6 +171,55 @@ def make_phantom(options: PhantomOptions | None = None) -> Phantom:
             for name in ("left_iliac", "right_iliac")
         },
     )
+
+
+def _run_in_volume_mm(v: Vein, grid: Grid) -> float:
+    """How far a vein's centerline runs from the confluence before it leaves the volume (the
+    truth branch's length, as ``truth_branch`` cuts it)."""
+    lo = grid.origin
+    hi = grid.origin + grid.spacing * (np.array(grid.shape[::-1]) - 1)
+    s1 = np.arange(0.0, v.s[-1], 1.0)
+    pts = np.stack([np.interp(s1, v.s, v.tube.points[:, c]) for c in range(3)], axis=1)
+    inside = np.all((pts >= lo + 1.0) & (pts <= hi - 1.0), axis=1)
+    return float(np.argmin(inside)) if not inside.all() else float(len(inside))
+
+
+def _check_fits(veins: dict[str, Vein], opts: PhantomOptions, top: float) -> None:
+    """Refuse a size that cuts a vein shorter than ``MIN_VEIN_IN_VOLUME_MM`` (its seeds would
+    coincide, or there would be no vein to seed), naming the smallest size of the same
+    proportions that fits."""
+    from dataclasses import replace
+
+    from .options import MAX_SIZE_IJK
+
+    def short(size) -> dict[str, float]:
+        grid = grid_for(replace(opts, size_ijk=tuple(int(n) for n in size)), top)
+        runs = {name: _run_in_volume_mm(veins[name], grid) for name in ("ivc", "left_iliac", "right_iliac")}
+        return {name: run for name, run in runs.items() if run < MIN_VEIN_IN_VOLUME_MM}
+
+    if opts.size_ijk is None:
+        return
+    size = np.array(opts.size_ijk, dtype=int)
+    cut = short(size)
+    if not cut:
+        return
+    spacing = ", ".join(f"{x:g}" for x in sorted(set(opts.spacing().tolist())))
+    what = ", ".join(f"{name.replace('_', ' ')} {run:.0f} mm" for name, run in cut.items())
+    head = (
+        f"a phantom of {size[0]} x {size[1]} x {size[2]} voxels at {spacing} mm is too small for its veins "
+        f"({what} inside the volume; each needs {MIN_VEIN_IN_VOLUME_MM:.0f} mm to place its seed apart from "
+        "the confluence and the other seeds)"
+    )
+    for scale in np.arange(1.05, 64.0, 0.05):
+        bigger = np.minimum(np.ceil(size * scale).astype(int), MAX_SIZE_IJK)
+        if not short(bigger):
+            raise ValueError(
+                f"{head}: use at least {bigger[0]} x {bigger[1]} x {bigger[2]} voxels (--size "
+                f"{bigger[0]} {bigger[1]} {bigger[2]}), or no size to fit the anatomy"
+            )
+        if np.all(bigger == MAX_SIZE_IJK):
+            break
+    raise ValueError(f"{head}: give no size, which fits the volume to the anatomy")
 
 
 def _noise(shape: tuple[int, int, int], sigma: float, rng: np.random.Generator) -> np.ndarray:

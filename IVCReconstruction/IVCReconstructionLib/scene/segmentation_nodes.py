@@ -338,10 +338,11 @@ def vein_labels_from_segmentation(
     return np.asarray(labels), ijk_to_ras, found
 
 
-def read_segmentation_file(scene: Any, path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+def read_segmentation_file(scene: Any, path: str | Path, segments: bool = False):
     """The pipeline's vein labels (with ``names.OCCLUDED_LABEL`` for an occluded stretch) and
-    their IJK-to-RAS matrix from a Slicer ``.seg.nrrd``. The file is read into a temporary node,
-    removed again: the scene is left as it was.
+    their IJK-to-RAS matrix from a Slicer ``.seg.nrrd`` (and, with ``segments``, the segment ID
+    used per branch). The file is read into a temporary node, removed again: the scene is left
+    as it was.
 
     :raises ValueError: when the file is missing or unreadable, or has no vein segments.
     """
@@ -357,7 +358,7 @@ def read_segmentation_file(scene: Any, path: str | Path) -> tuple[np.ndarray, np
             raise ValueError(
                 f"cannot read the segmentation {path}: give a Slicer .seg.nrrd or a label map file"
             )
-        labels, ijk_to_ras, _ = vein_labels_from_segmentation(node)
+        labels, ijk_to_ras, found = vein_labels_from_segmentation(node)
     finally:
         remove_nodes(scene, [node, storage])
-    return labels, ijk_to_ras
+    return (labels, ijk_to_ras, found) if segments else (labels, ijk_to_ras)
