@@ -338,15 +338,15 @@ def test_seg_on_the_real_ct_series(tmp_path):
 
 
 def test_an_occluded_stretch_segmented_from_seeds_round_trips(phantom_of, segmentation_of, tmp_path):
-    """The IVC-occlusion phantom's seeded segmentation (labels 1-4, as segmentation.seg.nrrd
-    holds it; shared with test_findings.py) as a SEG on the phantom written as a series: read
+    """The IVC-occlusion phantom's seeded segmentation (2 mm; labels 1-4, as segmentation.seg.nrrd
+    holds it) as a SEG on the phantom written as a series: read
     back exactly, and with the stretch filled exactly the label map the plan measures
     (veins_labels.nii.gz)."""
     from IVCReconstructionLib.segment.existing import vein_labels
     from IVCReconstructionLib.segment.occlusion import fill_occluded
 
-    ph = phantom_of(ivc_occlusion_length_mm=40.0)
-    seg_result = segmentation_of(ivc_occlusion_length_mm=40.0)
+    ph = phantom_of(ivc_occlusion_length_mm=40.0, spacing_mm=2.0)
+    seg_result = segmentation_of(ivc_occlusion_length_mm=40.0, spacing_mm=2.0)
     labels = seg_result.labels
     assert (labels == names.OCCLUDED_LABEL).any()
     files = write_dicom_series(ph.image, ph.ijk_to_ras, tmp_path / "ct")
