@@ -272,6 +272,12 @@ def test_labels_on_another_grid_are_taken_by_position(small_series):
     m2[:3, 3] = m[:3, :3] @ [labels.shape[2] - 1, 0, labels.shape[0] - 1] + m[:3, 3]
     expected = on_slices(labels, m, slices)
     assert np.array_equal(labels_on_slices(flipped, m2, slices), expected)
+    # i and j swapped (the label map's rows run along the slices' columns).
+    m4 = m[:, [1, 0, 2, 3]]
+    assert np.array_equal(labels_on_slices(labels.transpose(0, 2, 1).copy(), m4, slices), expected)
+    # k and i swapped (the label map stores the slices along its i axis).
+    m5 = m[:, [2, 1, 0, 3]]
+    assert np.array_equal(labels_on_slices(labels.transpose(2, 1, 0).copy(), m5, slices), expected)
     # Half as fine, shifted by a quarter voxel (the general path): each pixel takes its nearest voxel.
     fine = labels.repeat(2, axis=0).repeat(2, axis=1).repeat(2, axis=2)
     m3 = m.copy()

@@ -82,6 +82,13 @@ def slice_geometry(ds: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return origin, orientation[:3] * column_spacing * ras, orientation[3:] * row_spacing * ras
 
 
+def _run(values: np.ndarray) -> slice:
+    """The slice of an arithmetic run of indices with step +1 or -1."""
+    step = 1 if len(values) < 2 else int(values[1] - values[0])
+    stop = int(values[-1]) + step
+    return slice(int(values[0]), None if stop < 0 else stop, step)
+
+
 def _axis_step(vector: np.ndarray, tol: float = 1e-4) -> tuple[int, int] | None:
     """(axis, +1/-1) when a step in index space is one voxel along one axis, else None."""
     axis = int(np.argmax(np.abs(vector)))
@@ -114,10 +121,17 @@ def labels_on_slices(labels_kji: np.ndarray, ijk_to_ras: np.ndarray, slices: Seq
             x = int(rounded[ax]) + sx * np.arange(columns)
             y = int(rounded[ay]) + sy * np.arange(rows)
             ok_x, ok_y = (x >= 0) & (x < shape_ijk[ax]), (y >= 0) & (y < shape_ijk[ay])
+            if not (ok_x.any() and ok_y.any()):
+                continue
+            # The label array is [k, j, i]; the frame [row (y), column (x)]. Both index runs are
+            # arithmetic, so the block is a strided view of one k-, j- or i-plane.
             index: list[Any] = [None, None, None]  # per axis i, j, k
-            index[plane_axis], index[ax], index[ay] = plane, x[ok_x][None, :], y[ok_y][:, None]
-            # The label array is [k, j, i]; the frame [row (y), column (x)].
-            out[n][np.ix_(ok_y, ok_x)] = labels_kji[index[2], index[1], index[0]]
+            index[plane_axis], index[ax], index[ay] = plane, _run(x[ok_x]), _run(y[ok_y])
+            block = labels_kji[index[2], index[1], index[0]]
+            if ax > ay:  # the view's axes follow the array's (k, j, i): (x, y) when x is the slower one
+                block = block.T
+            columns_ok, rows_ok = np.flatnonzero(ok_x), np.flatnonzero(ok_y)
+            out[n, rows_ok[0] : rows_ok[-1] + 1, columns_ok[0] : columns_ok[-1] + 1] = block
         else:
             yy, xx = np.mgrid[0:rows, 0:columns]
             ijk = np.rint(o[:, None, None] + u[:, None, None] * xx + v[:, None, None] * yy).astype(np.int64)
@@ -193,14 +207,17 @@ def build_seg(
     from pydicom.sr.codedict import codes
     from pydicom.uid import generate_uid
 
-    frames = labels_on_slices(labels_kji, ijk_to_ras, slices)
-    specs = [s for s in vein_segment_specs() if np.any(frames == s.value)]
+    frames = labels_on_slices(np.asarray(labels_kji, dtype=np.uint8), ijk_to_ras, slices)
+    present = np.bincount(frames.ravel(), minlength=256)
+    specs = [s for s in vein_segment_specs() if present[s.value]]
     if not any(s.value in names.VEIN_LABELS.values() for s in specs):
         raise ValueError("the vein segmentation does not overlap the DICOM series it should be written on")
-    # Segment numbers 1..n in label order (the label values themselves when all are present).
-    numbered = np.zeros(frames.shape, dtype=np.uint8)
+    # Segment numbers 1..n in label order (the label values themselves when all are present);
+    # other values are not segments.
+    lookup = np.zeros(256, dtype=np.uint8)
     for number, spec in enumerate(specs, start=1):
-        numbered[frames == spec.value] = number
+        lookup[spec.value] = number
+    numbered = lookup[frames]
     algorithm = hd.AlgorithmIdentificationSequence(
         name=MANUFACTURER,
         family=codes.cid7162.MorphologicalOperations,
