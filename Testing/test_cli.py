@@ -10,10 +10,12 @@ import sys
 import numpy as np
 import pytest
 
+from IVCReconstructionLib import names
 from IVCReconstructionLib.cli import main
 from IVCReconstructionLib.measure.datatypes import PROFILE_COLUMNS
 from IVCReconstructionLib.outputs.profile_csv import read_profile_csv
 from IVCReconstructionLib.scene.context import load_mrb
+from support.catalogs import write_open_cell_catalog
 
 REAL_CT = __import__("pathlib").Path(__file__).resolve().parents[2] / "shared" / "data" / "totalseg-example"
 
@@ -32,10 +34,18 @@ CONTRACT_FILES = (
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    """`ivc-plan demo` as `make demo` runs it (post-thrombotic phantom), at 1.5 mm for speed."""
+def open_cell_catalog(tmp_path_factory) -> str:
+    """A catalogue file with an IVC stent the limbs of an inverted-Y can pass through (a test
+    device: the built-in catalogue has none with sizes, so it cannot make an inverted-Y)."""
+    return write_open_cell_catalog(tmp_path_factory.mktemp("catalog") / "open_cell.json")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory, open_cell_catalog):
+    """`ivc-plan demo` as `make demo` runs it (post-thrombotic phantom), at 1.5 mm for speed, with
+    the open-cell IVC stent's catalogue so that its plan is the inverted-Y."""
     out = tmp_path_factory.mktemp("demo")
-    assert main(["demo", "--out", str(out), "--spacing", "1.5"]) == 0
+    assert main(["demo", "--out", str(out), "--spacing", "1.5", "--catalog", open_cell_catalog]) == 0
     return out
 
 
@@ -88,8 +98,9 @@ def check_report(folder) -> str:
     for link in links:
         assert (folder / link).is_file(), link
     pictures = re.findall(r"src='(data:image/png;base64,[^']+)'", text)
-    assert len(pictures) == 1  # the 3D view; the three diameter profiles are inline SVG
-    assert text.count("<svg") >= 3
+    assert len(pictures) == 1  # the 3D view
+    # The three diameter profiles, inline SVG (drawn without a plotting library).
+    assert re.findall(r'<svg [^>]*class="profile" data-branch="([a-z_]+)"', text) == list(names.BRANCHES)
     assert "Research use only" in text
     return text
 
@@ -138,7 +149,7 @@ def test_demo_writes_one_set_with_its_manifest_and_every_seed_it_used(demo):
     from IVCReconstructionLib.phantom.files import PHANTOM_FILE_NAMES
 
     manifest = read_manifest(demo)
-    assert manifest["command"] == "demo" and manifest["inputs"] == []
+    assert manifest["command"] == "demo" and [i["role"] for i in manifest["inputs"]] == ["catalog"]
     listed = {f["name"]: f for f in manifest["files"]}
     assert set(listed) == set(CONTRACT_FILES) | set(PHANTOM_FILE_NAMES)  # the phantom's files too
     assert sorted(p.name for p in demo.iterdir()) == sorted([*listed, "ivc-plan-manifest.json"])
@@ -218,9 +229,10 @@ def test_bad_input_is_one_line_on_stderr_and_exit_code_2(tmp_path, args, message
     assert "Traceback" not in result.stderr
 
 
-def test_plan_from_a_volume_and_seed_file(demo, tmp_path, capsys):
+def test_plan_from_a_volume_and_seed_file(demo, open_cell_catalog, tmp_path, capsys):
     out = tmp_path / "plan"
     args = ["plan", "--volume", str(demo / "phantom_ct.nii.gz"), "--seeds", str(demo / "seeds.mrk.json")]
+    args += ["--catalog", open_cell_catalog]
     assert main([*args, "--out", str(out)]) == 0
     captured = capsys.readouterr()
     # Progress on stderr: a line when a long stage starts, one with its time when it ends.
@@ -269,6 +281,11 @@ def test_plan_from_a_volume_and_seed_file(demo, tmp_path, capsys):
     plan2 = json.loads((again / "plan.json").read_text())
     check_plan_json(plan2)
     assert plan2["template"] == "double-barrel"
+    # The two stents run up the IVC past the occlusion (built-in catalogue, no open cells needed).
+    assert "LESION_NOT_COVERED" not in {w["code"] for w in plan2["warnings"]}
+    (occluded,) = [les for les in plan2["lesions"] if les["kind"] == "occlusion"]
+    tops = [st["coverage"]["ivc"][1] for st in plan2["stents"] if "ivc" in st["coverage"]]
+    assert len(tops) >= 2 and min(tops) >= occluded["end_mm"] + 19.0
     # The occluded stretch the first run saved (segment occluded_vein) is an occlusion again.
     assert [les["branch"] for les in plan2["lesions"] if les["kind"] == "occlusion"] == ["ivc"]
     # The same veins measured again (without seeds the ends differ, so compare calibres).

@@ -35,7 +35,11 @@ from IVCReconstructionLib.outputs.dicom_seg import (
     sort_slices,
 )
 from IVCReconstructionLib.outputs.dicom_sr import (
+    BRANCH_FIELDS,
+    LESION_FIELDS,
+    STENT_FIELDS,
     branch_group_id,
+    field_concept,
     lesion_group_id,
     read_sr_values,
     stent_group_id,
@@ -144,15 +148,20 @@ def check_sr_against_plan(sr, plan: dict) -> int:
         got = {k: v for k, v in groups[group_id].items() if isinstance(v, float)}
         assert got == pytest.approx(numbers, rel=0, abs=0), group_id  # exact: DS strings of the same floats
         compared += len(numbers)
+    # Every point (the stent ends, a lesion's narrowest section): SCOORD3D in LPS, 32-bit floats.
+    tables = [(branch_group_id(b), e, BRANCH_FIELDS) for b, e in plan["branches"].items()]
+    tables += [(lesion_group_id(i, les), les, LESION_FIELDS) for i, les in enumerate(plan["lesions"])]
+    tables += [(stent_group_id(st), st, STENT_FIELDS) for st in plan["stents"]]
+    for group_id, entry, table in tables:
+        for key, value in entry.items():
+            if key.endswith("_ras") and value is not None:
+                got = groups[group_id][field_concept(table, key)[2]]
+                lps = np.array(value) * [-1, -1, 1]
+                assert np.array_equal(np.float32(got), np.float32(lps)), (group_id, key)  # FL
+                compared += 3
     for stent in plan["stents"]:
         group = groups[stent_group_id(stent)]
-        for key, concept in (
-            ("proximal_ras", "Proximal (cranial) end"),
-            ("distal_ras", "Distal (caudal) end"),
-        ):
-            lps = np.array(stent[key]) * [-1, -1, 1]
-            assert np.array_equal(np.float32(group[concept]), np.float32(lps)), key  # SCOORD3D is FL
-            compared += 3
+        assert group["Proximal (cranial) end"] and group["Distal (caudal) end"]
         assert group["Product"] == stent["product"] and group["Manufacturer"] == stent["manufacturer"]
     assert values["texts"][:2] == [plan["template"], plan["reason"]]
     assert values["texts"][2:] == [warning_text(w) for w in plan["warnings"]]

@@ -8,14 +8,14 @@ import pytest
 from IVCReconstructionLib.plan.edits import end_points, move_end_to
 from IVCReconstructionLib.plan.templates import make_plan
 from IVCReconstructionLib.scene.handles import add_handles, moved_handles, parse_handle_label, update_handles
-from test_planner import context_of
+from test_planner import y_context_of
 
 OPTIONS = {"ivc_occlusion_length_mm": 40.0, "bilateral_iliac_area_ratio": 0.4}
 
 
 @pytest.fixture(scope="module")
 def planned(phantom_of, segmentation_of):
-    _ph, ctx = context_of(phantom_of, segmentation_of, **OPTIONS)
+    _ph, ctx = y_context_of(phantom_of, segmentation_of, **OPTIONS)
     return ctx, make_plan(ctx)
 
 

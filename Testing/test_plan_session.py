@@ -11,14 +11,14 @@ from IVCReconstructionLib.names import StentRole
 from IVCReconstructionLib.plan.session import PlanSession
 from IVCReconstructionLib.plan.templates import make_plan
 from IVCReconstructionLib.scene import MeasurementCache, ScenePlan
-from test_planner import context_of
+from test_planner import y_context_of
 
 OPTIONS = {"ivc_occlusion_length_mm": 40.0, "bilateral_iliac_area_ratio": 0.4}
 
 
 @pytest.fixture
 def session(phantom_of, segmentation_of) -> PlanSession:
-    _ph, ctx = context_of(phantom_of, segmentation_of, **OPTIONS)
+    _ph, ctx = y_context_of(phantom_of, segmentation_of, **OPTIONS)
     return PlanSession(ctx, make_plan(ctx))
 
 

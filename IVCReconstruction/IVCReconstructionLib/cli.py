@@ -115,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="the whole pipeline on a built-in phantom, with its report", epilog=_EPILOG, **raw
     )
     _phantom_arguments(demo, Scenario.POST_THROMBOTIC, DEMO_OUT)
+    _plan_arguments(demo)
     phantom = sub.add_parser(
         "phantom", help="write a synthetic CT venogram with its truth", epilog=_EPILOG, **raw
     )
@@ -149,8 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="label values of a label map given as --segmentation, e.g. ivc=63,left=67,right=68 "
         "(default 1,2,3)",
     )
-    plan.add_argument("--template", choices=[str(t) for t in TEMPLATE_CHOICES], default=str(Template.AUTO))
-    plan.add_argument("--catalog", type=Path, action="append", default=[], help="user stent catalogue (JSON)")
+    _plan_arguments(plan)
     plan.add_argument(
         "--ivus",
         type=Path,
@@ -158,6 +158,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plan.add_argument("--out", required=True, type=Path, help="output folder (created if needed)")
     return parser
+
+
+def _plan_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--template", choices=[str(t) for t in TEMPLATE_CHOICES], default=str(Template.AUTO))
+    p.add_argument(
+        "--catalog",
+        type=Path,
+        action="append",
+        default=[],
+        help="a stent catalogue (JSON, as Resources/StentCatalog.json) adding to or replacing the built-in "
+        "products, e.g. your centre's IVC stent with large open cells for an inverted-Y; repeatable",
+    )
 
 
 def phantom_options(args: argparse.Namespace):
@@ -329,12 +341,16 @@ def _run(args: argparse.Namespace) -> int:
     from .outputs.atomic import OutputSet, check_output_folder
     from .outputs.folder import OUTPUT_NAMES
     from .phantom.files import PHANTOM_FILE_NAMES
+    from .plan.catalog import load_catalog
 
     options = phantom_options(args)  # bad options first, then the folder, then the work
+    catalogs = list(getattr(args, "catalog", []))
+    catalog = load_catalog(*catalogs) if args.command == "demo" else None
     check_output_folder(args.out)
     expected = (*PHANTOM_FILE_NAMES, *OUTPUT_NAMES)
-    with OutputSet(args.out, command=args.command, expected=expected, note=_note) as output:
-        done = _phantom_or_demo(args, options, output)
+    inputs = [("catalog", c) for c in catalogs]
+    with OutputSet(args.out, command=args.command, inputs=inputs, expected=expected, note=_note) as output:
+        done = _phantom_or_demo(args, options, output, catalog)
     if args.command == "phantom":
         print(f"wrote {len(output.files)} files to {args.out}")
         return 0
@@ -349,12 +365,11 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _phantom_or_demo(args: argparse.Namespace, options, output):
+def _phantom_or_demo(args: argparse.Namespace, options, output, catalog=None):
     from .inputs.seeds import as_seed_points
     from .phantom.files import truth_summary, write_phantom
     from .phantom.generate import make_phantom
     from .pipeline import PipelineInput, run_pipeline
-    from .plan.catalog import load_catalog
     from .scene.context import create_scene, save_mrb
     from .stages import StageClock
 
@@ -392,7 +407,15 @@ def _phantom_or_demo(args: argparse.Namespace, options, output):
         case = PipelineInput(
             nodes.volume, phantom.image, phantom.ijk_to_ras, description, as_seed_points(seeds, "the demo")
         )
-        result = run_pipeline(ctx, case, args.out, catalog=load_catalog(), clock=clock, output=output)
+        result = run_pipeline(
+            ctx,
+            case,
+            args.out,
+            catalog=catalog,
+            template=args.template,
+            clock=clock,
+            output=output,
+        )
     return phantom, result, clock
 
 

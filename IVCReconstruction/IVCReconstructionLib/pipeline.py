@@ -31,7 +31,7 @@ from .inputs.seeds import SeedPoints, as_seed_points
 from .measure.datatypes import VeinMeasurements
 from .names import Modality, Template
 from .plan.catalog import Catalog
-from .plan.datatypes import Plan, PlanSettings
+from .plan.datatypes import ImagingFacts, Plan, PlanSettings
 from .plan.session import PlanSession
 from .scene.centerline_nodes import CenterlineNodes
 from .scene.plan_nodes import PlanNodes
@@ -115,14 +115,16 @@ def segment_into_scene(
     seeds: Mapping[str, Any],
     name: str = "Veins",
     progress: Callable[[str], None] | None = None,
+    settings: PlanSettings | None = None,
 ) -> tuple[Any, VeinSegmentation]:
     """Segment the veins of a volume node from seed points and add the segmentation node (which
     records the seeds it came from, ``names.VEIN_SOURCE_ATTRIBUTE``).
 
     Everything is computed before the node is made, so a ValueError (bad volume, bad seeds, no
-    contrast), or whatever ``progress`` (called as each step starts) raises, leaves the scene as
-    it was.
+    contrast, voxels too coarse for ``settings.max_voxel_mm``), or whatever ``progress`` (called
+    as each step starts) raises, leaves the scene as it was.
     """
+    from .plan.quality import check_voxel_size
     from .scene.nodes import array_and_geometry
     from .scene.segmentation_nodes import add_vein_segmentation
     from .segment.seeded import segment_veins
@@ -133,6 +135,7 @@ def segment_into_scene(
     # A view of the node's voxels: segment_veins only reads them (a copy of a 512 x 512 x 400
     # CT costs 0.45 s and 210 MB).
     voxels, ijk_to_ras = array_and_geometry(volume_node, copy=False)
+    check_voxel_size(ijk_to_ras, f"the volume {volume_node.GetName()!r}", settings)
     result = segment_veins(voxels, ijk_to_ras, points, progress)
     node = add_vein_segmentation(scene, result.labels, result.ijk_to_ras, volume_node, name)
     used = tuple(label for label in points if label not in map(str, names.LANDMARK_SEEDS))
@@ -182,6 +185,7 @@ def measure_segmentation_node(
     reference_volume: Any = None,
     segment_ids: Mapping[str, str] | None = None,
     progress: Callable[[str], None] | None = None,
+    settings: PlanSettings | None = None,
 ) -> VeinMeasurements:
     """Measure the veins of a segmentation node (nothing is added to the scene).
 
@@ -190,17 +194,20 @@ def measure_segmentation_node(
     ``occluded_vein``) joins the lumen for the centerlines and is reported in ``occlusions``.
 
     :raises ValueError: when the segments are not the IVC and both iliac veins meeting at a
-        confluence (``segment.existing.check_confluence``, naming the segments), or cannot be
-        measured.
+        confluence (``segment.existing.check_confluence``, naming the segments), have voxels
+        too coarse for ``settings.max_voxel_mm``, or cannot be measured.
     """
     from .measure.veins import measure_labels
+    from .plan.quality import check_voxel_size
     from .scene.segmentation_nodes import vein_labels_from_segmentation
     from .segment.existing import check_confluence
 
     chosen = dict(segment_ids) if segment_ids else None
     labels, ijk_to_ras, found = vein_labels_from_segmentation(segmentation_node, reference_volume, chosen)
+    check_voxel_size(ijk_to_ras, f"the segmentation {segmentation_node.GetName()!r}", settings)
     check_confluence(labels, ijk_to_ras, {b: f"segment {s!r}" for b, s in found.items()})
-    return measure_labels(labels, ijk_to_ras, seeds=seeds, progress=progress)
+    source = veins_origin(segmentation_node).source
+    return measure_labels(labels, ijk_to_ras, seeds=seeds, progress=progress, source=source)
 
 
 def measure_into_scene(
@@ -244,17 +251,24 @@ def plan_veins(
     :raises ValueError: for an unknown template, one the anatomy cannot take, or an IVUS lesion
         where the CT found none.
     """
-    from .plan.findings import find_findings
+    from .plan.findings import findings_of
     from .plan.ivus import apply_ivus
     from .plan.sizing import PlanContext
     from .plan.templates import make_plan, parse_template
 
     chosen = parse_template(template)
-    findings = find_findings(measured.tree, measured.profiles, seeds=seeds, occlusions=measured.occlusions)
+    findings = findings_of(measured, seeds=seeds)
+    imaging = ImagingFacts(measured.voxel_mm, dict(measured.cut_ends))
     lengths = {branch: float(p.distance_mm[-1]) for branch, p in measured.profiles.items()}
     findings = apply_ivus(findings, ivus, lengths)  # the sources recorded, also without IVUS
     context = PlanContext(
-        measured.tree, measured.profiles, findings, catalog, settings or PlanSettings(), Modality(modality)
+        measured.tree,
+        measured.profiles,
+        findings,
+        catalog,
+        settings or PlanSettings(),
+        Modality(modality),
+        imaging,
     )
     return PlanSession(context, make_plan(context, chosen))
 
@@ -292,6 +306,7 @@ def run_pipeline(
     where given. Raises ValueError for input the user can fix."""
     from .measure.veins import measure_labels
     from .outputs.folder import write_output_folder
+    from .plan.quality import check_voxel_size
     from .plan.templates import parse_template
     from .scene.centerline_nodes import add_centerlines_to_scene
     from .scene.nodes import add_model, place_in_folder
@@ -303,13 +318,17 @@ def run_pipeline(
     seeds = as_seed_points(case.seeds)
     if case.labels is None and not seeds:
         raise ValueError("give seed points (to segment the veins) or an existing segmentation")
+    # Voxels too coarse to size stents from are refused before any work.
+    check_voxel_size(case.ijk_to_ras, "the image", settings)
+    if case.labels is not None:
+        check_voxel_size(case.labels_ijk_to_ras, "the segmentation", settings)
     clock = clock or StageClock()
     segmentation = None
 
     if case.labels is None:
         with clock.stage("segmentation", "segmenting the veins from the seeds"):
             node, segmentation = segment_into_scene(
-                ctx.scene, case.volume_node, seeds, progress=_stop_if_interrupted
+                ctx.scene, case.volume_node, seeds, progress=_stop_if_interrupted, settings=settings
             )
             labels, ijk_to_ras = segmentation.labels, segmentation.ijk_to_ras
             occlusions = segmentation.occlusions
@@ -326,7 +345,12 @@ def run_pipeline(
 
     with clock.stage("centerlines and profiles", "extracting centerlines and diameter profiles"):
         measured = measure_labels(
-            labels, ijk_to_ras, seeds=seeds, occlusions=occlusions, progress=_stop_if_interrupted
+            labels,
+            ijk_to_ras,
+            seeds=seeds,
+            occlusions=occlusions,
+            progress=_stop_if_interrupted,
+            source=names.VeinSource.SEEDS if segmentation is not None else names.VeinSource.SEGMENTATION,
         )
         nodes.centerlines = add_centerlines_to_scene(ctx.scene, measured.tree, measured.profiles)
         # The surface the centerlines were computed from, see-through so the stents show: what

@@ -258,10 +258,35 @@ def seedLabelsAreChecked(test):
     test.delayDisplay("Seed label test passed")
 
 
+def _openCellCatalogFile(folder):
+    """A catalogue file adding an IVC stent with large open cells and sizes: a test device, not a
+    product (no such product's sizes are sourced in the built-in catalogue)."""
+    import json
+    import os
+
+    path = os.path.join(folder, "test_catalog.json")
+    sizes = [{"diameter_mm": d, "lengths_mm": [60, 80, 100]} for d in (20, 22, 24)]
+    device = {
+        "id": "test-open-cell-ivc",
+        "product": "Test open-cell IVC stent",
+        "manufacturer": "(test device)",
+        "construction": "laser-cut",
+        "cell": "open",
+        "covered": False,
+        "large_open_cells": True,
+        "sizes": sizes,
+        "source": "self-test fixture: not a real device",
+        "verified": False,
+    }
+    with open(path, "w", encoding="utf-8") as catalogOut:
+        json.dump({"products": [device]}, catalogOut)
+    return path
+
+
 def planPhantomVeins(test):
-    """Segment, measure and plan a post-thrombotic phantom through the logic: an inverted-Y
-    construct in the scene, edits that follow through, IVUS re-sizing it, a report, and bad input
-    refused."""
+    """Segment, measure and plan a post-thrombotic phantom through the logic: no construct from
+    the built-in catalogue, an inverted-Y from a catalogue with an open-cell IVC stent, in the
+    scene, edits that follow through, IVUS re-sizing it, a report, and bad input refused."""
     import os
     import tempfile
 
@@ -285,7 +310,21 @@ def planPhantomVeins(test):
         measuredMm = float(np.median(np.asarray(profile.ce_diameter_mm)[keep]))
         test.assertAlmostEqual(measuredMm, truthMm, delta=1.5, msg=branch)
 
-    planNodes, plan = logic.planStents(segmentationNode, phantomNodes.seeds, phantomNodes.volume)
+    # The built-in catalogue cannot make an inverted-Y (no IVC stent with large open cells and
+    # known sizes), and two 16 mm iliac stents do not fit side by side in this IVC: no stent,
+    # and every lesion listed as untreated.
+    _planNodes, plan = logic.planStents(segmentationNode, phantomNodes.seeds, phantomNodes.volume)
+    test.assertEqual(plan.template, "none")
+    test.assertIn("large open cells", plan.reason)
+    untreated = [w for w in plan.warnings if w.code == "LESION_NOT_COVERED"]
+    test.assertEqual(len(untreated), len(plan.lesions))
+    test.assertTrue(all(w.severity == "critical" for w in untreated))
+    # A centre's catalogue with an open-cell IVC stent (here a test device) makes it possible.
+    catalogFolder = tempfile.TemporaryDirectory()
+    catalogFile = _openCellCatalogFile(catalogFolder.name)
+    planNodes, plan = logic.planStents(
+        segmentationNode, phantomNodes.seeds, phantomNodes.volume, catalogFile=catalogFile
+    )
     test.assertEqual(plan.template, "inverted-y")
     test.assertEqual(sorted(stent.role for stent in plan.stents), ["ivc", "left_limb", "right_limb"])
     for stent in plan.stents:

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..names import VeinSource
+
 # Columns of profile_<branch>.csv (architecture section 6), in order; `confluence_zone` is an
 # addition at the end (1 where the section is unreliable because the plane also cuts another
 # branch or the inscribed sphere is inflated by the confluence).
@@ -111,6 +113,14 @@ class VeinMeasurements:
     # The vein labels measured (1-3, occluded stretches filled in) and their geometry.
     labels: np.ndarray | None = None
     labels_ijk_to_ras: np.ndarray | None = None
+    # What the label map says about trust (``label_geometry``): its voxel edges (in-plane,
+    # between slices, mm), where two vein segments touch (RAS), which branch ends the field of
+    # view cuts off, and whether the segments came from another tool (their junctions can be
+    # artefacts) or from this module's seeded segmentation (one lumen split into three).
+    voxel_mm: tuple[float, float] | None = None
+    contacts_ras: np.ndarray | None = None
+    cut_ends: dict[str, bool] = field(default_factory=dict)
+    source: VeinSource = VeinSource.SEGMENTATION
 
     @property
     def tree(self) -> CenterlineTree:

@@ -35,6 +35,17 @@ def mask_to_surface(mask_kji: np.ndarray, ijk_to_ras: np.ndarray, target_points:
 
     :raises ValueError: when the mask is empty or too small for a surface.
     """
+    return next(surface_candidates(mask_kji, ijk_to_ras, target_points))
+
+
+def surface_candidates(mask_kji: np.ndarray, ijk_to_ras: np.ndarray, target_points: int = TARGET_POINTS):
+    """Closed, checked surfaces of a binary mask, best first: decimated to the target and to a
+    few nearby point counts, then topology-preserving decimation, then the full surface. A
+    caller whose VMTK run fails on one (a "degenerate descent" on a thin spot) takes the next.
+
+    :raises ValueError: when the mask is empty or too small for a surface, or no candidate
+        passes the checks (the first time ``next`` is called).
+    """
     from vtkmodules.util.numpy_support import numpy_to_vtk
     from vtkmodules.vtkCommonDataModel import vtkImageData
     from vtkmodules.vtkCommonTransforms import vtkTransform
@@ -116,7 +127,7 @@ def mask_to_surface(mask_kji: np.ndarray, ijk_to_ras: np.ndarray, target_points:
         pro.BoundaryVertexDeletionOff()
         tries = [round(target_points * f) for f in QUADRIC_TRIES if target_points * f < n]
         candidates = [*(quadric(p) for p in tries), pro, full]
-    error = None
+    error, found = None, False
     for candidate in candidates:
         if hasattr(candidate, "Update"):
             candidate.Update()
@@ -130,10 +141,13 @@ def mask_to_surface(mask_kji: np.ndarray, ijk_to_ras: np.ndarray, target_points:
         out = normals.GetOutput()
         try:
             check_surface(out)
-            return out
         except ValueError as exc:
             error = exc
-    raise error
+            continue
+        found = True
+        yield out
+    if not found:
+        raise error
 
 
 def _crop_and_refine(mask: np.ndarray, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

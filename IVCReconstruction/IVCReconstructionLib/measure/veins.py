@@ -12,11 +12,14 @@ from typing import Any
 import numpy as np
 
 from .. import names
+from ..inputs.orientation import canonical
+from ..names import VeinSource
 from ..segment.datatypes import OccludedStretch
 from ..segment.existing import vein_labels
 from ..segment.occlusion import fill_occluded, occlusions_from_labels
 from .centerline import extract_centerlines
 from .datatypes import BranchProfile, VeinMeasurements
+from .label_geometry import cut_ends, label_contacts, voxel_edges
 from .sections import compute_profiles
 
 
@@ -44,20 +47,31 @@ def measure_labels(
     seeds: Mapping[str, Any] | None = None,
     occlusions: list[OccludedStretch] | None = None,
     progress: Callable[[str], None] | None = None,
+    source: VeinSource | None = None,
 ) -> VeinMeasurements:
     """Measure a label map of the pipeline's values (1-3, and 4 for an occluded stretch this
     module segmented): the occluded stretches join the lumen for the centerlines (so the tree is
     one piece) and are reported in ``occlusions``: those given (the seeded segmentation's own,
     measured along its paths), else those read back from the label map. Only the IVC, Left and
-    Right seeds are used."""
-    filled = fill_occluded(labels_kji)
+    Right seeds are used. The labels measured (``measured.labels``) are in the input's geometry;
+    the work is done on their canonical storage order (``inputs.orientation``), so that the same
+    physical label map gives the same measurements however it is stored. ``source`` says whether
+    the labels are this module's seeded segmentation (``VeinSource.SEEDS``) or another tool's
+    (the default: their junctions are checked for artefacts)."""
+    labels, matrix, reorient = canonical(np.asarray(labels_kji), np.asarray(ijk_to_ras, dtype=float))
+    filled = fill_occluded(labels)
     ends = {k: seeds[k] for k in names.END_SEEDS if seeds and k in seeds}
-    measured = measure_veins(filled, ijk_to_ras, seeds=ends or None, progress=progress)
+    measured = measure_veins(filled, matrix, seeds=ends or None, progress=progress)
     if occlusions is None:
-        occlusions = occlusions_from_labels(labels_kji, ijk_to_ras, filled)
+        occlusions = occlusions_from_labels(labels, matrix, filled)
     measured.occlusions = list(occlusions)
-    measured.labels = vein_labels(filled)
+    measured.labels = reorient.back(vein_labels(filled))
     measured.labels_ijk_to_ras = np.asarray(ijk_to_ras, dtype=float)
+    measured.voxel_mm = voxel_edges(matrix)
+    measured.contacts_ras = label_contacts(filled, matrix)
+    measured.cut_ends = cut_ends(filled, matrix, measured.tree)
+    if source is not None:
+        measured.source = VeinSource(source)
     return measured
 
 

@@ -64,7 +64,7 @@ UNITS = {
     "deg": ("deg", "UCUM", "deg"),
 }
 # Unit of a field not in the tables, from the end of its name.
-UNIT_SUFFIXES = (("_mm2", "mm2"), ("_mm", "mm"), ("_percent", "%"), ("_deg", "deg"))
+UNIT_SUFFIXES = (("_mm2", "mm2"), ("_mm", "mm"), ("_percent", "%"), ("_pct", "%"), ("_deg", "deg"))
 
 
 @dataclass(frozen=True)
@@ -122,9 +122,13 @@ LESION_FIELDS: dict[str, Any] = {
     "min_area_ct_mm2": Num(SCT_AREA, "mm2", derivation=SCT_MINIMUM, source="ct"),
     "area_ratio": Num(AREA_RATIO, "1"),
     "min_diameter_mm": Num(SCT_DIAMETER, "mm", derivation=SCT_MINIMUM),
-    "stenosis_percent": Num(SCT_AREA_STENOSIS, "%"),
-    "area_stenosis_percent": Num(SCT_AREA_STENOSIS, "%"),
-    "diameter_stenosis_percent": Num(SCT_DIAMETER_STENOSIS, "%"),
+    "area_stenosis_pct": Num(SCT_AREA_STENOSIS, "%"),
+    "diameter_stenosis_pct": Num(SCT_DIAMETER_STENOSIS, "%"),
+    "reference_diameter_mm": Num(REFERENCE_DIAMETER, "mm"),
+    "reference_area_mm2": Num(("REFAREA", LOCAL_SCHEME, "Reference vessel lumen area"), "mm2"),
+    "narrowest_mm": Num(("NARROWEST", LOCAL_SCHEME, "Narrowest section, distance from the confluence"), "mm"),
+    "narrowest_ras": Point(("NARROWPT", LOCAL_SCHEME, "Narrowest section")),
+    "vertebral_level": Text(("VERTLEVEL", LOCAL_SCHEME, "Vertebral level of the narrowest section")),
 }
 
 # plan.json "stents" entries ("id" and "name" make the group's tracking identifier).
@@ -135,6 +139,7 @@ STENT_FIELDS: dict[str, Any] = {
     "manufacturer": Text(("MANUFACTURER", LOCAL_SCHEME, "Manufacturer")),
     "product_id": Text(("PRODUCTID", LOCAL_SCHEME, "Catalogue product ID")),
     "role": Text(("ROLE", LOCAL_SCHEME, "Role in the construct")),
+    "deployment_step": Num(("DEPLOYSTEP", LOCAL_SCHEME, "Deployment step"), "1"),
     "proximal_ras": Point(("PROXEND", LOCAL_SCHEME, "Proximal (cranial) end")),
     "distal_ras": Point(("DISTEND", LOCAL_SCHEME, "Distal (caudal) end")),
     "coverage": Interval(
@@ -161,6 +166,12 @@ def stent_group_id(stent: Mapping[str, Any]) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # Building
+
+
+def field_concept(table: Mapping[str, Any], key: str) -> tuple[str, str, str]:
+    """The concept a plan.json field is written under: its table's, else a local one."""
+    spec = table.get(key)
+    return spec.concept if isinstance(spec, Num | Text | Point) else _local(key)
 
 
 def _local(key: str) -> tuple[str, str, str]:
@@ -257,7 +268,7 @@ class _Builder:
                     self.num(key, value, spec or Num(_local(key), _unit_of(key)), entry, branch)
                 )
             elif _is_point(value):
-                concept = spec.concept if isinstance(spec, Point) else _local(key)
+                concept = field_concept(table, key)
                 items.append(
                     hd.sr.Scoord3DContentItem(
                         name=self.code(concept),
@@ -267,12 +278,11 @@ class _Builder:
                         relationship_type=hd.sr.RelationshipTypeValues.CONTAINS,
                     )
                 )
-            elif isinstance(value, str):
-                concept = spec.concept if isinstance(spec, Text) else _local(key)
+            elif isinstance(value, str | bool):
                 items.append(
                     hd.sr.TextContentItem(
-                        name=self.code(concept),
-                        value=value,
+                        name=self.code(field_concept(table, key)),
+                        value=("yes" if value else "no") if isinstance(value, bool) else value,
                         relationship_type=hd.sr.RelationshipTypeValues.CONTAINS,
                     )
                 )

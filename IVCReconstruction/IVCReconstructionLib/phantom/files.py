@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 
-from ..plan.datatypes import lesion_to_json
 from ..scene import nodes as scene_nodes
 from ..scene.phantom_nodes import PhantomNodes, add_phantom_to_scene
 from .truth import Phantom
@@ -38,7 +37,7 @@ def truth_summary(phantom: Phantom) -> dict[str, Any]:
         "inter_iliac_angle_deg": round(phantom.inter_iliac_angle_deg, 1),
         "seeds": {k: ras(v) for k, v in phantom.seeds.items()},
         "branches": branches,
-        "lesions": [lesion_to_json(les) for les in phantom.lesions],
+        "lesions": [les.to_json() for les in phantom.lesions],
         "enhancement_hu": {k: round(float(v), 1) for k, v in phantom.enhancement_hu.items()},
         "spacing_mm": [round(float(s), 3) for s in phantom.spacing_mm],
         "size_ijk": list(phantom.shape_ijk),

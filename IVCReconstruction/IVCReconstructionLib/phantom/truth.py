@@ -74,8 +74,24 @@ class TruthLesion:
         return self.min_area_mm2 / self.reference_area_mm2
 
     @property
+    def area_stenosis_pct(self) -> float:
+        return 100.0 * (1.0 - self.area_ratio)
+
+    @property
     def length_mm(self) -> float:
         return self.end_mm - self.start_mm
+
+    def to_json(self) -> dict:
+        """As plan.json's ``lesions`` entries (architecture section 7), the truth's fields."""
+        return {
+            "branch": self.branch,
+            "kind": self.kind,
+            "start_mm": round(float(self.start_mm), 1),
+            "end_mm": round(float(self.end_mm), 1),
+            "min_area_mm2": round(float(self.min_area_mm2), 1),
+            "area_ratio": round(float(self.area_ratio), 3),
+            "area_stenosis_pct": round(self.area_stenosis_pct, 1),
+        }
 
 
 @dataclass

@@ -2,7 +2,7 @@
 the catalogue, templates and sizing rules, warnings, edits, the editing session, stent geometry."""
 
 from .catalog import Catalog, Product, load_catalog
-from .datatypes import Plan, PlanSettings, PlanWarning, Stent, lesion_to_json
+from .datatypes import Plan, PlanSettings, PlanWarning, Stent
 from .edits import change_stent, end_points, move_end, move_end_to, remove_stent, switch_template
 from .findings import Findings, FindingsSettings, Lesion, find_findings
 from .landmarks import Landmark, find_landmarks
@@ -29,7 +29,6 @@ __all__ = [
     "end_points",
     "find_findings",
     "find_landmarks",
-    "lesion_to_json",
     "load_catalog",
     "make_plan",
     "move_end",

@@ -15,25 +15,8 @@ import numpy as np
 from ..names import Severity, StentRole, Template
 
 if TYPE_CHECKING:
+    from .deployment import DeploymentStep
     from .findings import Lesion
-
-
-def lesion_to_json(lesion) -> dict:
-    """A lesion as plan.json's ``lesions`` entry (architecture section 7); works for the
-    findings' lesions and the phantom's truth lesions alike."""
-    out = {
-        "branch": lesion.branch,
-        "kind": lesion.kind,
-        "start_mm": round(float(lesion.start_mm), 1),
-        "end_mm": round(float(lesion.end_mm), 1),
-        "min_area_mm2": round(float(lesion.min_area_mm2), 1),
-        "area_ratio": round(float(lesion.area_ratio), 3),
-    }
-    source = getattr(lesion, "min_area_source", None)  # a plan's lesions (plan/ivus.py): CT or IVUS
-    if source is not None:
-        out["min_area_source"] = str(source)
-        out["min_area_ct_mm2"] = round(float(lesion.min_area_ct_mm2), 1)
-    return out
 
 
 @dataclass
@@ -55,6 +38,20 @@ class PlanSettings:
     renal_margin_mm: float = 5.0  # IVC stent's cranial end below the renal inflow (DESIGN DEFAULT)
     overlap_mismatch_mm: float = 2.0  # overlapping stents differing more warn (DESIGN DEFAULT)
     elliptical_landing: float = 0.7  # min/max diameter below this at a landing zone warns
+    # Device choice stable near a size step: a reference up to this much above a catalogue
+    # diameter takes that diameter (and counts as fitting it in R6) (DESIGN DEFAULT).
+    size_tolerance_mm: float = 0.5
+    # R11: the two iliac stents side by side in the IVC (double-barrel), or the two limbs inside
+    # the IVC stent (inverted-Y), take at most this fraction of its cross-section (DESIGN DEFAULT).
+    barrel_area_max: float = 1.0
+    # Input quality: voxel edges above these warn (LOW_RESOLUTION, DESIGN DEFAULT); above the
+    # hard limit no stent is sized at all (DESIGN DEFAULT).
+    low_resolution_in_plane_mm: float = 2.0
+    low_resolution_slice_mm: float = 3.0
+    max_voxel_mm: float = 4.0
+    # INCOMPLETE_COVERAGE: an iliac vein cut by the field of view with less external iliac vein
+    # imaged than this (when the inguinal ligament is not known) (DESIGN DEFAULT).
+    min_imaged_eiv_mm: float = 40.0
     ivus_ct_diameter_mm: float = 2.0  # IVUS_CT_DISAGREE: reference diameters differing more (DESIGN DEFAULT)
     ivus_ct_area_fraction: float = 0.2  # IVUS_CT_DISAGREE: lesion areas differing more (DESIGN DEFAULT)
 
@@ -67,6 +64,12 @@ class PlanSettings:
         "ivc_max_mm",
         "renal_margin_mm",
         "overlap_mismatch_mm",
+        "size_tolerance_mm",
+        "barrel_area_max",
+        "low_resolution_in_plane_mm",
+        "low_resolution_slice_mm",
+        "max_voxel_mm",
+        "min_imaged_eiv_mm",
         "ivus_ct_diameter_mm",
         "ivus_ct_area_fraction",
     )
@@ -96,6 +99,17 @@ class PlanSettings:
 
 
 @dataclass
+class ImagingFacts:
+    """What the images say about how far a plan can be trusted (``plan.quality``): the label
+    map's voxel edges (in-plane, between slices, mm), which branch ends the field of view cuts
+    off, and the vertebral levels when the spine was found (``plan.levels.SpineLevels``)."""
+
+    voxel_mm: tuple[float, float] | None = None
+    cut_ends: dict[str, bool] = field(default_factory=dict)
+    levels: Any = None
+
+
+@dataclass
 class Stent:
     """One stent: a product at a size, placed along a centerline path (cranial end first)."""
 
@@ -108,6 +122,7 @@ class Stent:
     length_mm: float  # nominal length from the catalogue
     path_ras: np.ndarray  # (N, 3) points along the stent's axis, cranial (proximal) end first
     coverage: dict[str, tuple[float, float]] = field(default_factory=dict)  # branch -> distance interval
+    deployment_step: int = 0  # 1 first; stents of one step go in together (``plan.deployment``)
 
     def __post_init__(self) -> None:
         self.role = StentRole(self.role)  # a role given by its value ("left_limb") too
@@ -149,6 +164,8 @@ class Plan:
     landmarks: dict[str, np.ndarray | None] = field(default_factory=dict)
     branches: dict[str, dict[str, float]] = field(default_factory=dict)
     lesions: list[Lesion] = field(default_factory=list)
+    artefacts: list[Lesion] = field(default_factory=list)  # narrowings not taken for lesions
+    deployment: list[DeploymentStep] = field(default_factory=list)  # in order (``plan.deployment``)
 
     def __post_init__(self) -> None:
         self.template = Template(self.template)
@@ -173,7 +190,8 @@ class Plan:
             "confluence_ras": ras(self.confluence_ras),
             "landmarks": {f"{k}_ras": ras(v) for k, v in self.landmarks.items()},
             "branches": self.branches,
-            "lesions": [lesion_to_json(les) for les in self.lesions],
+            "lesions": [les.to_json() for les in self.lesions],
+            "artefacts": [art.to_json() for art in self.artefacts],
             "stents": [
                 {
                     "id": s.id,
@@ -187,9 +205,11 @@ class Plan:
                     "proximal_ras": ras(s.proximal_ras),
                     "distal_ras": ras(s.distal_ras),
                     "coverage": {b: [round(a, 1), round(z, 1)] for b, (a, z) in s.coverage.items()},
+                    "deployment_step": s.deployment_step,
                 }
                 for s in self.stents
             ],
+            "deployment": [step.as_dict() for step in self.deployment],
             "warnings": [
                 {"code": w.code, "severity": str(w.severity), "stent": w.stent, "message": w.message}
                 for w in self.warnings

@@ -11,10 +11,12 @@ A landmark found from the images says how; an estimate says that it is one.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 
 import numpy as np
 
-from ..measure.datatypes import BranchProfile, CenterlineTree
+from ..measure.datatypes import BranchProfile, CenterlineTree, VeinMeasurements
+from ..names import BRANCH_IN_TEXT, VeinSource
 from .landmarks import Landmark, find_landmarks, project
 
 
@@ -24,6 +26,18 @@ class FindingsSettings:
 
     stenosis_area_ratio: float = 0.5  # R3: >= 50 % area reduction against the reference
     min_lesion_mm: float = 3.0  # shorter runs below the threshold are noise (DESIGN DEFAULT)
+    # A lesion spans at least this many voxels, so that coarse images need several sections
+    # through it (DESIGN DEFAULT).
+    min_lesion_voxels: float = 2.0
+    # A lumen narrower than this many voxels is not resolved: the lesion is reported as
+    # uncertain, its area as measured (DESIGN DEFAULT).
+    resolved_voxels: float = 2.0
+    # Consecutive sections without any lumen that make a measured stenosis an occlusion; one
+    # empty section alone is a failed section, not an occlusion (DESIGN DEFAULT).
+    occlusion_sections: int = 3
+    # LABEL_JUNCTION: two segments touch within the narrowest lumen's radius plus this many
+    # voxels of the narrowest point (DESIGN DEFAULT).
+    junction_margin_voxels: float = 2.0
     side_branch_bump: float = 1.3  # max diameter / local median marking a side-branch inflow (DESIGN DEFAULT)
     # Typical common iliac vein lengths (docs/planning.md, R2's sources: textbook), used only when the
     # internal iliac inflow cannot be seen; the boundary is then flagged as an estimate.
@@ -32,15 +46,30 @@ class FindingsSettings:
     )
 
     # Thresholds without a published number (shown as defaults in the report).
-    DESIGN_DEFAULTS = ("min_lesion_mm", "side_branch_bump")
+    DESIGN_DEFAULTS = (
+        "min_lesion_mm",
+        "min_lesion_voxels",
+        "resolved_voxels",
+        "occlusion_sections",
+        "junction_margin_voxels",
+        "side_branch_bump",
+    )
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
+class Artefact(StrEnum):
+    """Why a narrowing is not taken for a lesion (its warning code, docs/planning.md)."""
+
+    LABEL_JUNCTION = "LABEL_JUNCTION"  # where two segments of another tool's segmentation touch
+    CONFLUENCE_ARTEFACT = "CONFLUENCE_ARTEFACT"  # only in sections that also cut the other vein
+
+
 @dataclass
 class Lesion:
-    """A stenosis or occlusion on one branch (plan.json's ``lesions``)."""
+    """A stenosis or occlusion on one branch (plan.json's ``lesions``), or a narrowing taken
+    for an artefact (plan.json's ``artefacts``: ``artefact`` says why)."""
 
     branch: str
     kind: str  # "stenosis" | "occlusion"
@@ -49,14 +78,65 @@ class Lesion:
     min_area_mm2: float
     reference_area_mm2: float
     segment: str  # "ivc", "civ" or "eiv": whose reference it is measured against
+    narrowest_mm: float = float("nan")  # distance from the confluence of the narrowest section
+    narrowest_ras: np.ndarray | None = None
+    min_diameter_mm: float = float("nan")  # smallest diameter of the narrowest section (MLD)
+    uncertain: bool = False  # the narrowest lumen is narrower than the images resolve
+    artefact: Artefact | None = None
+    vertebral_level: str | None = None  # of the narrowest point, when levels are known
 
     @property
     def area_ratio(self) -> float:
         return self.min_area_mm2 / self.reference_area_mm2 if self.reference_area_mm2 > 0 else 0.0
 
     @property
+    def area_stenosis_pct(self) -> float:
+        """100 x (1 - area / reference area): "72 % area loss"."""
+        return 100.0 * (1.0 - self.area_ratio)
+
+    @property
+    def reference_diameter_mm(self) -> float:
+        return float(np.sqrt(4.0 * self.reference_area_mm2 / np.pi))
+
+    @property
+    def diameter_stenosis_pct(self) -> float:
+        """100 x (1 - minimum diameter / reference diameter), as read on a venogram or IVUS."""
+        ref = self.reference_diameter_mm
+        return 100.0 * (1.0 - self.min_diameter_mm / ref) if ref > 0 else float("nan")
+
+    @property
     def length_mm(self) -> float:
         return self.end_mm - self.start_mm
+
+    def to_json(self) -> dict:
+        """plan.json's ``lesions`` (or ``artefacts``) entry (architecture section 7)."""
+
+        def number(x: float, digits: int = 1) -> float | None:
+            return None if not np.isfinite(x) else round(float(x), digits)
+
+        out = {
+            "branch": self.branch,
+            "kind": self.kind,
+            "start_mm": round(float(self.start_mm), 1),
+            "end_mm": round(float(self.end_mm), 1),
+            "segment": self.segment,
+            "min_area_mm2": round(float(self.min_area_mm2), 1),
+            "reference_area_mm2": round(float(self.reference_area_mm2), 1),
+            "area_ratio": round(float(self.area_ratio), 3),
+            "area_stenosis_pct": round(self.area_stenosis_pct, 1),
+            "min_diameter_mm": number(self.min_diameter_mm),
+            "reference_diameter_mm": number(self.reference_diameter_mm),
+            "diameter_stenosis_pct": number(self.diameter_stenosis_pct),
+            "narrowest_mm": number(self.narrowest_mm),
+            "narrowest_ras": None
+            if self.narrowest_ras is None
+            else [round(float(c), 2) for c in self.narrowest_ras],
+            "vertebral_level": self.vertebral_level,
+            "uncertain": self.uncertain,
+        }
+        if self.artefact is not None:
+            out["artefact"] = str(self.artefact)
+        return out
 
 
 @dataclass
@@ -66,6 +146,9 @@ class Findings:
     landmarks: dict[str, Landmark]
     notes: list[str]
     settings: FindingsSettings
+    # Narrowings that are not lesions (label junctions, confluence sections): reported, never stented.
+    artefacts: list[Lesion] = field(default_factory=list)
+    voxel_mm: float | None = None  # the largest voxel edge of the label map measured
 
 
 def _runs(mask: np.ndarray, min_len: int, bridge: int) -> list[tuple[int, int]]:
@@ -94,22 +177,91 @@ def _segment_of(branch: str, distance: np.ndarray, marks: dict[str, Landmark]) -
     return seg
 
 
+def _stenosis(
+    prof: BranchProfile,
+    a: int,
+    b: int,
+    ref_area: np.ndarray,
+    seg: np.ndarray,
+    settings: FindingsSettings,
+    voxel: float,
+    contacts_ras: np.ndarray | None,
+) -> Lesion:
+    """The lesion (or artefact) of a run of low sections a..b of a profile."""
+    area = prof.area_mm2
+    run = np.arange(a, b + 1)
+    zone = prof.confluence_zone[run].astype(bool)
+    # The narrowest section outside the confluence zone, where sections are reliable.
+    candidates = run[~zone] if (~zone).any() else run
+    empty = area[run] <= 0.0
+    longest_empty = max(
+        (len(g) for g in np.split(empty, np.flatnonzero(np.diff(empty)) + 1) if g[0]), default=0
+    )
+    kind, uncertain = "stenosis", False
+    if longest_empty >= settings.occlusion_sections:
+        kind = "occlusion"
+        i = int(candidates[np.argmin(area[candidates])])
+    else:
+        # A lone empty section is a section that failed, not an absent lumen.
+        lumen = candidates[area[candidates] > 0.0]
+        uncertain = bool(empty.any())
+        i = int(lumen[np.argmin(area[lumen])]) if len(lumen) else int(candidates[0])
+    min_diameter = 0.0 if kind == "occlusion" else float(prof.min_diameter_mm[i])
+    if kind == "stenosis" and voxel > 0 and min_diameter < settings.resolved_voxels * voxel:
+        uncertain = True
+    artefact = None
+    if zone.all():
+        artefact = Artefact.CONFLUENCE_ARTEFACT
+    elif contacts_ras is not None and len(contacts_ras):
+        reach = float(prof.ce_diameter_mm[i]) / 2.0 + settings.junction_margin_voxels * voxel
+        if float(np.min(np.linalg.norm(contacts_ras - prof.points_ras[i], axis=1))) <= reach:
+            artefact = Artefact.LABEL_JUNCTION
+    return Lesion(
+        prof.name,
+        kind,
+        float(prof.distance_mm[a]),
+        float(prof.distance_mm[b]),
+        0.0 if kind == "occlusion" else float(area[i]),
+        float(ref_area[i]),
+        str(seg[i]),
+        narrowest_mm=float(prof.distance_mm[i]),
+        narrowest_ras=np.asarray(prof.points_ras[i], dtype=float).copy(),
+        min_diameter_mm=min_diameter,
+        uncertain=uncertain and kind == "stenosis",
+        artefact=artefact,
+    )
+
+
 def find_findings(
     tree: CenterlineTree,
     profiles: dict[str, BranchProfile],
     seeds: dict | None = None,
     occlusions: list | None = None,
     settings: FindingsSettings | None = None,
+    *,
+    voxel_mm: float | None = None,
+    contacts_ras: np.ndarray | None = None,
 ) -> Findings:
     """Reference diameters, lesions and landmarks of the three branches.
 
     :param occlusions: stretches without lumen reported by the segmentation
         (``segmentation.OccludedStretch``), placed on the branch axes as occlusions.
+    :param voxel_mm: the largest voxel edge of the label map measured: a lesion spans at
+        least ``min_lesion_voxels`` of it, and one narrower than ``resolved_voxels`` of it is
+        uncertain.
+    :param contacts_ras: where two segments of another tool's segmentation touch
+        (``measure.label_geometry.label_contacts``): a narrowing there is a LABEL_JUNCTION.
     """
     settings = settings or FindingsSettings()
-    marks, notes = find_landmarks(tree, profiles, seeds, settings)
+    voxel = float(voxel_mm or 0.0)
+    min_samples = int(np.ceil(max(settings.min_lesion_mm, settings.min_lesion_voxels * voxel)))
+    occluded: dict[str, list[tuple[float, float]]] = {}
+    for occ in occlusions or []:
+        ends = sorted(project(profiles[occ.branch], p)[0] for p in (occ.start_ras, occ.end_ras))
+        occluded.setdefault(occ.branch, []).append((ends[0], ends[1]))
+    marks, notes = find_landmarks(tree, profiles, seeds, settings, occluded)
     refs: dict[str, float] = {}
-    lesions: list[Lesion] = []
+    found: list[Lesion] = []
     for branch, prof in profiles.items():
         seg = _segment_of(branch, prof.distance_mm, marks)
         usable = ~prof.confluence_zone & (prof.distance_mm < prof.distance_mm[-1] - 5.0)
@@ -128,7 +280,7 @@ def find_findings(
         for _ in range(2):
             ref_area = np.array([np.pi * (reference.get(s, reference[names[-1]]) / 2.0) ** 2 for s in seg])
             low = prof.area_mm2 <= settings.stenosis_area_ratio * ref_area
-            runs = _runs(low, int(np.ceil(settings.min_lesion_mm)), bridge=1)
+            runs = _runs(low, min_samples, bridge=1)
             in_lesion = np.zeros(len(low), dtype=bool)
             for a, b in runs:
                 in_lesion[a : b + 1] = True
@@ -143,35 +295,63 @@ def find_findings(
                 reference["civ"] = reference["eiv"]
         for name in names:
             refs[f"{side}{name}" if side else name] = reference[name]
-        for a, b in runs:
-            i = a + int(np.argmin(prof.area_mm2[a : b + 1]))
-            lesions.append(
-                Lesion(
-                    branch,
-                    "stenosis",
-                    float(prof.distance_mm[a]),
-                    float(prof.distance_mm[b]),
-                    float(prof.area_mm2[i]),
-                    float(ref_area[i]),
-                    str(seg[i]),
-                )
-            )
+        found += [_stenosis(prof, a, b, ref_area, seg, settings, voxel, contacts_ras) for a, b in runs]
     for occ in occlusions or []:
         prof = profiles[occ.branch]
         d0, _, _ = project(prof, occ.start_ras)
         d1, _, _ = project(prof, occ.end_ras)
         start, end = min(d0, d1), max(d0, d1)
-        # The occluded stretch replaces any stenosis measured across it.
-        lesions = [
+        # The occluded stretch replaces any narrowing measured across it.
+        found = [
             les
-            for les in lesions
+            for les in found
             if not (les.branch == occ.branch and les.end_mm >= start and les.start_mm <= end)
         ]
         seg = _segment_of(occ.branch, np.array([(start + end) / 2.0]), marks)[0]
         key = seg if occ.branch == "ivc" else f"{'left' if occ.branch == 'left_iliac' else 'right'}_{seg}"
         ref = refs.get(key, float("nan"))
-        lesions.append(
-            Lesion(occ.branch, "occlusion", start, end, 0.0, float(np.pi * (ref / 2.0) ** 2), str(seg))
+        middle = (start + end) / 2.0
+        found.append(
+            Lesion(
+                occ.branch,
+                "occlusion",
+                start,
+                end,
+                0.0,
+                float(np.pi * (ref / 2.0) ** 2),
+                str(seg),
+                narrowest_mm=middle,
+                narrowest_ras=np.array(
+                    [np.interp(middle, prof.distance_mm, prof.points_ras[:, c]) for c in range(3)]
+                ),
+                min_diameter_mm=0.0,
+            )
         )
-    lesions.sort(key=lambda les: (les.branch, les.start_mm))
-    return Findings(refs, lesions, marks, notes, settings)
+    found.sort(key=lambda les: (les.branch, les.start_mm))
+    lesions = [les for les in found if les.artefact is None]
+    artefacts = [les for les in found if les.artefact is not None]
+    for art in artefacts:
+        where = BRANCH_IN_TEXT[art.branch]
+        notes.append(
+            f"a narrowing of the {where} at {art.start_mm:.0f}-{art.end_mm:.0f} mm from the confluence "
+            f"({art.area_stenosis_pct:.0f} % area loss) is taken for an artefact ({art.artefact}) and not "
+            "treated: check it in the images"
+        )
+    return Findings(refs, lesions, marks, notes, settings, artefacts, voxel or None)
+
+
+def findings_of(
+    measured: VeinMeasurements, seeds: dict | None = None, settings: FindingsSettings | None = None
+) -> Findings:
+    """The findings of measured veins, with what their label map says about trust: its voxel
+    size, and (for another tool's segmentation) where its segments touch."""
+    contacts = measured.contacts_ras if measured.source is not VeinSource.SEEDS else None
+    return find_findings(
+        measured.tree,
+        measured.profiles,
+        seeds=seeds,
+        occlusions=measured.occlusions,
+        settings=settings,
+        voxel_mm=max(measured.voxel_mm) if measured.voxel_mm else None,
+        contacts_ras=contacts,
+    )

@@ -13,7 +13,7 @@ for segments without IVUS and IVUS_CT_DISAGREE where the two differ by more than
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from .. import names
 from ..inputs.ivus import IvusLesion, IvusMeasurements
@@ -30,6 +30,20 @@ class SourcedLesion(Lesion):
 
     min_area_source: str = ReferenceSource.CT
     min_area_ct_mm2: float = 0.0
+
+    def to_json(self) -> dict:
+        """plan.json's entry, with where the minimum area came from and the CT's."""
+        out = super().to_json()
+        out["min_area_source"] = str(self.min_area_source)
+        out["min_area_ct_mm2"] = round(float(self.min_area_ct_mm2), 1)
+        return out
+
+
+def _copy(cls, source, **changes):
+    """An instance of ``cls`` (a subclass of ``source``'s dataclass) with ``source``'s fields,
+    and ``changes``: new fields of the findings and lesions come along without a change here."""
+    values = {f.name: getattr(source, f.name) for f in fields(source) if f.init}
+    return cls(**{**values, **changes})
 
 
 @dataclass
@@ -126,16 +140,12 @@ def apply_ivus(
         if key in ivus.references_mm:
             reference_area = math.pi * (refs[key] / 2.0) ** 2
         lesions.append(
-            SourcedLesion(
-                les.branch,
-                les.kind,
-                les.start_mm,
-                les.end_mm,
-                les.min_area_mm2,
-                reference_area,
-                les.segment,
-                str(ReferenceSource.CT),
-                les.min_area_mm2,
+            _copy(
+                SourcedLesion,
+                les,
+                reference_area_mm2=reference_area,
+                min_area_source=str(ReferenceSource.CT),
+                min_area_ct_mm2=les.min_area_mm2,
             )
         )
     taken: set[int] = set()
@@ -143,7 +153,7 @@ def apply_ivus(
         i = _match(lesions, wanted, branch_lengths_mm.get(wanted.branch, math.inf), taken)
         lesions[i].min_area_mm2 = wanted.min_area_mm2
         lesions[i].min_area_source = str(ReferenceSource.IVUS)
-    return IvusFindings(refs, lesions, ct.landmarks, ct.notes, ct.settings, ct, ivus, sources)
+    return _copy(IvusFindings, ct, references_mm=refs, lesions=lesions, ct=ct, ivus=ivus, sources=sources)
 
 
 def add_reference_sources(findings: Findings, branches: dict[str, dict]) -> None:

@@ -44,14 +44,29 @@ def project(profile: BranchProfile, ras: np.ndarray) -> tuple[float, np.ndarray,
     return float(profile.distance_mm[i]), profile.points_ras[i].copy(), float(d[i])
 
 
-def side_branch_bumps(profile: BranchProfile, lo: float, hi: float, factor: float) -> list[int]:
+# A side-branch bump is not looked for this close to a narrowing (a lumen reopening after an
+# occlusion or a stenosis widens as abruptly as a section cutting a renal vein's stub).
+NEAR_NARROWING_MM = 15.0
+
+
+def side_branch_bumps(
+    profile: BranchProfile, lo: float, hi: float, factor: float, avoid: list[tuple[float, float]] = ()
+) -> list[int]:
     """Samples in [lo, hi] mm where the maximum diameter jumps above its local median: the
-    section there also cuts the stub of a side branch (renal or internal iliac vein)."""
-    from scipy.ndimage import median_filter
+    section there also cuts the stub of a side branch (renal or internal iliac vein). Samples
+    within ``NEAR_NARROWING_MM`` of a narrowing (CE diameter below half the branch's median) or
+    of a stretch in ``avoid`` (distance intervals, e.g. occlusions) are left out."""
+    from scipy.ndimage import median_filter, minimum_filter1d
 
     dmax = profile.max_diameter_mm
+    d = profile.distance_mm
     local = median_filter(dmax, size=21, mode="nearest")
-    ok = (profile.distance_mm >= lo) & (profile.distance_mm <= hi) & ~profile.confluence_zone
+    ok = (d >= lo) & (d <= hi) & ~profile.confluence_zone
+    ce = profile.ce_diameter_mm
+    window = 2 * int(NEAR_NARROWING_MM) + 1
+    ok &= minimum_filter1d(ce, window, mode="nearest") >= 0.5 * float(np.median(ce))
+    for a, b in avoid:
+        ok &= (d < a - NEAR_NARROWING_MM) | (d > b + NEAR_NARROWING_MM)
     peak = ok & (dmax > factor * local)
     return list(np.flatnonzero(peak))
 
@@ -61,9 +76,12 @@ def find_landmarks(
     profiles: dict[str, BranchProfile],
     seeds: Mapping[str, Any] | None,
     settings: FindingsSettings,
+    occluded: Mapping[str, list[tuple[float, float]]] | None = None,
 ) -> tuple[dict[str, Landmark], list[str]]:
     """The landmarks (confluence, renal inflow, CIV/EIV boundaries, inguinal ligaments) and
-    notes on those that could not be found. ``seeds``' Renal and Inguinal points are used."""
+    notes on those that could not be found. ``seeds``' Renal and Inguinal points are used;
+    ``occluded`` (branch -> distance intervals) are stretches where no side branch is sought."""
+    occluded = occluded or {}
     marks_given = as_seed_points(seeds).landmarks
     notes: list[str] = []
     marks: dict[str, Landmark] = {
@@ -78,7 +96,7 @@ def find_landmarks(
             "renal_inflow", "ivc", dist, ras, f"Renal seed ({gap:.0f} mm from the IVC axis)"
         )
     else:
-        bumps = side_branch_bumps(ivc, 40.0, 250.0, settings.side_branch_bump)
+        bumps = side_branch_bumps(ivc, 40.0, 250.0, settings.side_branch_bump, occluded.get("ivc", []))
         if bumps:
             i = bumps[0]  # the lowest: stents stay below the lowest renal vein (R13)
             marks["renal_inflow"] = Landmark(
@@ -94,7 +112,7 @@ def find_landmarks(
             )
     for branch, side in (("left_iliac", "left"), ("right_iliac", "right")):
         prof = profiles[branch]
-        bumps = side_branch_bumps(prof, 30.0, 120.0, settings.side_branch_bump)
+        bumps = side_branch_bumps(prof, 30.0, 120.0, settings.side_branch_bump, occluded.get(branch, []))
         if bumps:
             i = bumps[0]
             marks[f"{side}_civ_end"] = Landmark(

@@ -15,6 +15,7 @@ from .. import names
 from ..names import Modality, Severity, StentRole, Template
 from .datatypes import Plan, PlanWarning
 from .ivus import disagreements, segment_label, unconfirmed_segments
+from .quality import quality_warnings
 from .sizing import PlanContext, is_healthy, reference_at, stent_ends
 
 
@@ -48,7 +49,9 @@ def check_warnings(ctx: PlanContext, plan: Plan) -> list[PlanWarning]:
         a, b = st.coverage[branch]
         ref, segment = reference_at(ctx, branch, (a + b) / 2.0)
         ratio = st.diameter_mm / ref if ref > 0 else float("inf")
-        if ratio > s.oversize_max or ratio < s.undersize_min:
+        # A reference within the size tolerance above a nominal diameter fits it (sizing's rule).
+        undersized = st.diameter_mm + s.size_tolerance_mm < s.undersize_min * ref
+        if ratio > s.oversize_max or undersized:
             warn(
                 "DIAMETER_MISMATCH",
                 Severity.WARNING,
@@ -84,7 +87,8 @@ def check_warnings(ctx: PlanContext, plan: Plan) -> list[PlanWarning]:
                 into = st.coverage.get("ivc", (0.0, 0.0))[1]
                 if into <= 0.0:
                     continue
-                br, window = "ivc", (0.0, into)
+                # Its landing zone is the last landing length below its cranial end.
+                br, window = "ivc", (max(0.0, into - s.landing_mm), into)
             # A limb's proximal end lands inside the IVC stent, not on the vein wall.
             lands_on_wall = not (
                 st.role in (StentRole.LEFT_LIMB, StentRole.RIGHT_LIMB) and where == "proximal"
@@ -168,6 +172,18 @@ def check_warnings(ctx: PlanContext, plan: Plan) -> list[PlanWarning]:
                     f"{limb.id} overlaps the IVC stent {ivc.id} by {max(overlap, 0):.0f} mm "
                     f"(at least {s.overlap_mm:g} mm)",
                 )
+        inside = [limb for limb in limbs if limb.coverage["ivc"][1] > ivc.coverage["ivc"][0]]
+        if len(inside) >= 2:
+            area = sum(math.pi * limb.diameter_mm**2 / 4 for limb in inside)
+            room = math.pi * ivc.diameter_mm**2 / 4
+            if area > s.barrel_area_max * room:
+                warn(
+                    "LIMB_AREA",
+                    Severity.WARNING,
+                    ivc.id,
+                    f"the limbs {' and '.join(limb.id for limb in inside)} ({area:.0f} mm2) do not fit "
+                    f"side by side inside {ivc.name} ({room:.0f} mm2): they would compress each other",
+                )
         if not ctx.catalog.products[ivc.product_id].large_open_cells:
             warn(
                 "CONTRALATERAL_JAILING",
@@ -179,7 +195,7 @@ def check_warnings(ctx: PlanContext, plan: Plan) -> list[PlanWarning]:
         iliac = [st for st in plan.stents if "ivc" in st.coverage]
         area = sum(math.pi * st.diameter_mm**2 / 4 for st in iliac)
         ivc_area = math.pi * f.references_mm["ivc"] ** 2 / 4
-        if area > ivc_area:
+        if area > s.barrel_area_max * ivc_area:
             warn(
                 "DOUBLE_BARREL_AREA",
                 Severity.WARNING,
@@ -224,6 +240,7 @@ def check_warnings(ctx: PlanContext, plan: Plan) -> list[PlanWarning]:
             None,
             "MR or non-contrast input: absolute diameters are less reliable; prefer the % stenosis",
         )
+    out += quality_warnings(ctx, plan)
     # IVUS (plan/ivus.py): the segments without it, and where it disagrees with the CT.
     unconfirmed = unconfirmed_segments(f)
     if len(unconfirmed) == len(names.CT_REFERENCE_SEGMENTS):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .. import names
 from .datatypes import Plan
+from .deployment import deployment_order
 from .ivus import add_reference_sources
 from .plan_warnings import check_warnings
 from .sizing import PlanContext, stent_path
@@ -31,5 +32,7 @@ def refresh(ctx: PlanContext, plan: Plan) -> Plan:
         }
     add_reference_sources(f, plan.branches)  # each reference's source (CT or IVUS), the CT value
     plan.lesions = list(f.lesions)
+    plan.artefacts = list(f.artefacts)
+    plan.deployment = deployment_order(plan)
     plan.warnings = [w for w in plan.warnings if w.code == "DEVICE_OUT_OF_RANGE"] + check_warnings(ctx, plan)
     return plan

@@ -17,7 +17,7 @@ from .. import names
 from ..measure.datatypes import BranchProfile, CenterlineTree
 from ..names import Modality, Severity, StentRole
 from .catalog import Catalog, Product
-from .datatypes import PlanSettings, PlanWarning, Stent
+from .datatypes import ImagingFacts, PlanSettings, PlanWarning, Stent
 from .findings import Findings, Lesion
 
 
@@ -31,6 +31,7 @@ class PlanContext:
     catalog: Catalog
     settings: PlanSettings = field(default_factory=PlanSettings)
     modality: Modality = Modality.CT
+    imaging: ImagingFacts = field(default_factory=ImagingFacts)
 
     def __post_init__(self) -> None:
         self.modality = Modality(self.modality)  # given by its value ("mr") too
@@ -117,7 +118,9 @@ def choose_product(
 ) -> tuple[Product, float, float] | None:
     """(product, diameter, length) for a stent at least this wide and long, or the longest that
     is wide enough (the caller then chains), or None when nothing is wide enough."""
-    options = ctx.catalog.smallest_at_least(diameter, require)
+    # A reference just above a size step takes that size (size_tolerance_mm), so that a tenth
+    # of a millimetre of measurement does not flip the product or the size.
+    options = ctx.catalog.smallest_at_least(diameter - ctx.settings.size_tolerance_mm, require)
     if not options:
         return None
     best = options[0][1]

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from .. import names
+from ..inputs.orientation import canonical
 from ..inputs.seeds import as_seed_points
 from .branches import assign_branches, tidy_labels
 from .checks import check_seeds, check_volume, looks_like_ct
@@ -64,6 +65,10 @@ def segment_veins(
     say = progress or (lambda message: None)
     say("checking the seeds and the contrast")
     check_volume(image, matrix)
+    # Work on the canonical storage order, so that the same physical image gives the same veins
+    # however its voxels are stored; the labels go back into the input's order at the end.
+    input_matrix = matrix
+    image, matrix, reorient = canonical(image, matrix)
     ivc, left, right, legs = seed_legs(as_seed_points(seeds))
     blood, spread, warnings = check_seeds(image, matrix, {"IVC": ivc, "Left": left, "Right": right})
     # Background: the soft tissue and fat around the seeds, below the blood.
@@ -105,8 +110,8 @@ def segment_veins(
                 "contrast-filled vein"
             )
     return VeinSegmentation(
-        labels=labels,
-        ijk_to_ras=matrix,
+        labels=reorient.back(labels),
+        ijk_to_ras=input_matrix,
         paths_ras=dense,
         confluence_ras=confluence,
         occlusions=occlusions,
