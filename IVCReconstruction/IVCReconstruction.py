@@ -32,6 +32,10 @@ from slicer.util import VTKObservationMixin
 # The Slicer versions the module supports (Slicer 5.10 runs Python 3.12, which the library needs).
 MINIMUM_SLICER_VERSION = (5, 10)
 
+# Export to DICOM needs highdicom, which Slicer does not bundle: the panel offers to install this
+# version (the one requirements.txt pins and the tests use) on first use.
+HIGHDICOM_REQUIREMENT = "highdicom==0.28.2"
+
 
 #
 # IVCReconstruction
@@ -262,6 +266,7 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self._observedSeeds = None
         self._observedHandles = None
         self._observedTable = None
+        self._observedIvusTable = None
         self._dragging = False  # a stent-end point is being dragged
         self._lastLiveUpdate = 0.0
         self._segmentationInPickers = None  # the segmentation whose segments the pickers list
@@ -308,6 +313,7 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self.ui.removeStentButton.connect("clicked(bool)", self.onRemoveStentButton)
         self.ui.writeReportButton.connect("clicked(bool)", self.onWriteReportButton)
         self.ui.saveSceneButton.connect("clicked(bool)", self.onSaveSceneButton)
+        self.ui.exportDicomButton.connect("clicked(bool)", self.onExportDicomButton)
         self.ui.stentComboBox.connect("currentIndexChanged(int)", self._fillStentEditor)
         self.ui.productComboBox.connect("currentIndexChanged(int)", self._fillDiameters)
         self.ui.diameterComboBox.connect("currentIndexChanged(int)", self._fillLengths)
@@ -344,6 +350,7 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self._observeSeeds(None)
         self._observeHandles(None)
         self._observePlanTable(None)
+        self._observeIvusTable(None)
         self.logic.clear()
         self._segmentationInPickers = None
 
@@ -514,6 +521,16 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             ).format(folder=folder)
             if planned and hasFolder
             else _("Plan stents and choose an output folder first.")
+        )
+        self.ui.exportDicomButton.enabled = planned and hasFolder
+        self.ui.exportDicomButton.toolTip = (
+            _(
+                "Write the plan as DICOM into {folder}/dicom: a segmentation of the veins and a structured "
+                "report of the plan, in the venogram's study (it must have been loaded from DICOM), and add "
+                "them to the DICOM database to send to PACS."
+            ).format(folder=folder)
+            if planned and hasFolder
+            else _("Plan stents on a venogram loaded from DICOM and choose an output folder first.")
         )
         self.ui.saveSceneButton.enabled = hasFolder
         self.ui.saveSceneButton.toolTip = (
@@ -789,6 +806,7 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             )
             self._observeHandles(self.logic.scenePlan.handles)
             self._observePlanTable(self.logic.scenePlan.nodes.plan_table)
+            self._observeIvusTable(self.logic.scenePlan.ivus_table)
             self._showPlan()
             slicer.util.showStatusMessage(
                 _("Stent plan: {template}, {count} stents, {warnings} warnings.").format(
@@ -804,6 +822,7 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             return
         self.ui.stentTableView.setMRMLTableNode(scenePlan.nodes.plan_table)
         self.ui.warningsTableView.setMRMLTableNode(scenePlan.nodes.warnings_table)
+        self.ui.ivusTableView.setMRMLTableNode(scenePlan.ivus_table)
         current = self.ui.stentComboBox.currentText
         self.ui.stentComboBox.blockSignals(True)
         self.ui.stentComboBox.clear()
@@ -889,6 +908,23 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             if self.logic.applyTableEdits():
                 self._showPlan()
 
+    def _observeIvusTable(self, tableNode) -> None:
+        """Re-size the plan from what the user types into the IVUS table."""
+        if self._observedIvusTable is not None:
+            self.removeObserver(
+                self._observedIvusTable, vtk.vtkCommand.ModifiedEvent, self.onIvusTableModified
+            )
+        self._observedIvusTable = tableNode
+        if tableNode is not None:
+            self.addObserver(tableNode, vtk.vtkCommand.ModifiedEvent, self.onIvusTableModified)
+
+    def onIvusTableModified(self, caller, event) -> None:
+        if self.logic.scenePlan is None or self.logic.isEditing():
+            return
+        with slicer.util.tryWithErrorDisplay(_("Failed to size the plan from IVUS."), waitCursor=True):
+            if self.logic.applyIvusTable():
+                self._showPlan()
+
     def _handleEvents(self) -> tuple:
         markups = slicer.vtkMRMLMarkupsNode
         return (
@@ -939,6 +975,38 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             path = self.logic.exportReport(str(self._parameterNode.exportFolder))
             slicer.util.showStatusMessage(_("Wrote {path}.").format(path=path), 5000)
 
+    def onExportDicomButton(self) -> None:
+        """Write the plan as DICOM SEG and SR (installing highdicom first, if the user agrees)."""
+        if not self._ensureHighdicom():
+            return
+        with slicer.util.tryWithErrorDisplay(_("Failed to export to DICOM."), waitCursor=True):
+            slicer.util.showStatusMessage(_("Writing the DICOM segmentation and report..."))
+            files, imported = self.logic.exportDicom(str(self._parameterNode.exportFolder))
+            folder = os.path.dirname(files[0])
+            if imported:
+                message = _(
+                    "Wrote the DICOM segmentation and report to {folder} and added them to the DICOM "
+                    "database: send them to PACS from the DICOM module."
+                )
+            else:
+                message = _("Wrote the DICOM segmentation and report to {folder}.")
+            slicer.util.showStatusMessage(message.format(folder=folder), 8000)
+
+    def _ensureHighdicom(self) -> bool:
+        """Whether highdicom can be imported, after installing it if the user agrees (once)."""
+        if self.logic.canWriteDicom():
+            return True
+        question = _(
+            "Export to DICOM needs the Python package {package}, which 3D Slicer does not include. "
+            "Install it now from the Python Package Index (this takes a minute)?"
+        ).format(package=HIGHDICOM_REQUIREMENT)
+        if not slicer.util.confirmOkCancelDisplay(question, windowTitle=_("Install highdicom")):
+            slicer.util.showStatusMessage(_("Export to DICOM cancelled: it needs highdicom."), 5000)
+            return False
+        with slicer.util.tryWithErrorDisplay(_("Failed to install highdicom."), waitCursor=True):
+            slicer.util.pip_install(HIGHDICOM_REQUIREMENT)
+        return self.logic.canWriteDicom()
+
     def onSaveSceneButton(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Failed to save the scene."), waitCursor=True):
             path = self.logic.saveScene(os.path.join(str(self._parameterNode.exportFolder), "plan.mrb"))
@@ -968,6 +1036,7 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
         self._measuredNode = None
         self.scenePlan = None
         self._planned = None
+        self._plannedVolume = None  # the venogram planned on (its DICOM series for exportDicom)
         # A closed scene takes the measured and planned nodes with it: forget them (the Narrowest
         # buttons would otherwise jump to the old case).
         slicer.mrmlScene.AddObserver(slicer.mrmlScene.StartCloseEvent, lambda caller, event: self.clear())
@@ -982,6 +1051,7 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
         self._measuredNode = None
         self.scenePlan = None
         self._planned = None
+        self._plannedVolume = None
 
     def createPhantom(
         self,
@@ -1181,6 +1251,7 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
             description=description,
             nodes=SceneNodes(segmentationNode),
         )
+        self._plannedVolume = volumeNode
         plan = session.plan
         logging.info(
             f"Stent plan {plan.template}: {', '.join(st.name for st in plan.stents) or 'no stent'}; "
@@ -1209,6 +1280,23 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
         anything moved. With snap (a drag ended) the handles are put back on the ends; without
         (while dragging) the dragged point stays under the mouse."""
         return self._plan().apply_handle_moves(snap)
+
+    def setIvus(self, ivus: Optional[dict] = None):
+        """Size the current plan from IVUS measurements, a mapping as ivc-plan's --ivus file
+        ({"references_mm": {"ivc": 22.0, "left_civ": 16.0, ...}, "lesions": [{"branch":
+        "left_iliac", "min_area_mm2": 60.0, "at_mm": 35.0}]}), or from the CT alone (None); the
+        plan is made again with the same construct and the IVUS table shows the values.
+        ValueError for a wrong key or value, or a lesion the CT did not find."""
+        from IVCReconstructionLib.inputs.ivus import ivus_from_mapping
+
+        scenePlan = self._plan()
+        return scenePlan.set_ivus(ivus_from_mapping(ivus, _("the IVUS measurements")) if ivus else None)
+
+    def applyIvusTable(self) -> bool:
+        """Re-size the plan from the IVUS values typed into the "IVUS measurements" table; True
+        if they changed. ValueError for a value that is not a number or no vein has: the table
+        then shows the plan's values again."""
+        return self._plan().apply_ivus_table()
 
     def applyTableEdits(self) -> bool:
         """Apply the products, diameters and lengths typed into the "Stent plan" table; True if
@@ -1266,6 +1354,55 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
             self._renderContext(), result, Path(folder), scene_file=False, render=self._viewRenderer()
         )
         return str(Path(folder) / "report.html")
+
+    def canWriteDicom(self) -> bool:
+        """Whether the Python package highdicom, which exportDicom needs, can be imported."""
+        try:
+            import highdicom  # noqa: F401
+        except ImportError:
+            return False
+        return True
+
+    def exportDicom(
+        self, folder: str, sourceFiles: Optional[list] = None, importToDatabase: bool = True
+    ) -> tuple:
+        """Write the current plan as DICOM into folder/dicom, as ivc-plan does for a DICOM input:
+        veins_seg.dcm (a DICOM Segmentation of the veins) and plan_sr.dcm (a TID 1500 structured
+        report of the references, lesions, stents and warnings), new series in the venogram's
+        study, for its patient and on its frame of reference.
+
+        :param sourceFiles: the venogram's DICOM files; by default those of the volume planned on,
+            from its DICOM.instanceUIDs attribute (set by the DICOM module) and slicer.dicomDatabase.
+        :param importToDatabase: add the files to Slicer's DICOM database (when it is set up), so
+            that the DICOM module can send them to PACS.
+        :return: (paths written, whether they were added to the DICOM database).
+        :raises ImportError: when highdicom is not installed (the widget offers to install it).
+        :raises ValueError: without a plan, or when the venogram did not come from DICOM.
+        """
+        from pathlib import Path
+
+        from IVCReconstructionLib.outputs.dicom_export import (
+            DICOM_FOLDER,
+            read_source_datasets,
+            write_dicom_folder,
+        )
+        from IVCReconstructionLib.outputs.dicom_seg import require_highdicom
+        from IVCReconstructionLib.scene.nodes import matrix_between
+
+        require_highdicom()
+        self._plan()
+        if not folder:
+            raise ValueError(_("Choose a folder to write the DICOM files to."))
+        files = list(sourceFiles) if sourceFiles else self._dicomSourceFiles(self._plannedVolume)
+        result = self._planned
+        planToSource = None
+        if self._plannedVolume is not None and result.nodes.segmentation is not None:
+            # The plan is in the segmentation's coordinates; the DICOM files are in the volume's.
+            planToSource = matrix_between(result.nodes.segmentation, self._plannedVolume)
+        out = Path(folder) / DICOM_FOLDER
+        written = write_dicom_folder(result, out, read_source_datasets(files), planToSource)
+        imported = importToDatabase and self._importIntoDicomDatabase(str(out))
+        return [str(path) for path in written], imported
 
     def saveScene(self, path: str) -> str:
         """Save the whole scene as a Slicer scene bundle (.mrb); returns the path written."""
@@ -1334,6 +1471,52 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
             return SeedPoints()
         seeds = seeds_from_markups(seedsNode)
         return seeds.mapped(world_to_node(frameNode)) if frameNode is not None else seeds
+
+    @staticmethod
+    def _dicomSourceFiles(volumeNode) -> list:
+        """The files of the DICOM series a volume was loaded from (Slicer's DICOM module sets
+        DICOM.instanceUIDs on the volumes it loads; the DICOM database knows their files)."""
+        if volumeNode is None:
+            raise ValueError(
+                _(
+                    "Plan stents with the venogram selected (Segment veins: Volume): the DICOM files "
+                    "are its series."
+                )
+            )
+        uids = (volumeNode.GetAttribute("DICOM.instanceUIDs") or "").split()
+        if not uids:
+            raise ValueError(
+                _(
+                    "The venogram {name} was not loaded from DICOM (it has no DICOM.instanceUIDs attribute): "
+                    "load its series with the DICOM module and plan again, or use Write report instead."
+                ).format(name=volumeNode.GetName())
+            )
+        database = getattr(slicer, "dicomDatabase", None)
+        if database is None or not database.isOpen:
+            raise ValueError(
+                _("Slicer's DICOM database is not open: open the DICOM module once, then try again.")
+            )
+        files = [database.fileForInstance(uid) for uid in uids]
+        missing = [uids[n] for n, path in enumerate(files) if not path or not os.path.isfile(path)]
+        if missing:
+            raise ValueError(
+                _(
+                    "{count} of the {total} DICOM files of {name} are not in the DICOM database any more "
+                    "(first: {uid}): import the series again with the DICOM module."
+                ).format(count=len(missing), total=len(uids), name=volumeNode.GetName(), uid=missing[0])
+            )
+        return files
+
+    @staticmethod
+    def _importIntoDicomDatabase(folder: str) -> bool:
+        """Add the files of folder to Slicer's DICOM database; False when there is none."""
+        database = getattr(slicer, "dicomDatabase", None)
+        if database is None or not database.isOpen:
+            return False
+        from DICOMLib import DICOMUtils
+
+        DICOMUtils.importDicom(folder, database)
+        return True
 
     def _checkVolume(self, volumeNode, message: str) -> None:
         if not isinstance(volumeNode, vtkMRMLScalarVolumeNode) or volumeNode.IsA("vtkMRMLLabelMapVolumeNode"):
@@ -1417,6 +1600,8 @@ class IVCReconstructionTest(ScriptedLoadableModuleTest):
         self.test_PlanUnenhancedPhantom()
         self.setUp()
         self.test_TransformedPhantom()
+        self.setUp()
+        self.test_ExportDicomPhantom()
 
     def test_HealthyPhantom(self):
         self._runCase("healthyPhantom")
@@ -1444,6 +1629,9 @@ class IVCReconstructionTest(ScriptedLoadableModuleTest):
 
     def test_TransformedPhantom(self):
         self._runCase("transformedPhantom")
+
+    def test_ExportDicomPhantom(self):
+        self._runCase("exportDicomPhantom")
 
     def _runCase(self, name: str) -> None:
         """Run one case of IVCReconstructionSelfTest/phantom_cases.py (its docstring says what)."""

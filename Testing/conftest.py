@@ -73,3 +73,30 @@ def segmentation_of(phantom_of):
         return cache[key]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def may_thurner_dicom(tmp_path_factory):
+    """A May-Thurner phantom (2 mm: a left common iliac compression, one stent) written as a
+    DICOM CT series and planned from it by ``ivc-plan plan`` without IVUS, once per session:
+    the DICOM outputs' tests and the IVUS tests start from it."""
+    import json
+
+    from IVCReconstructionLib.cli import main
+    from IVCReconstructionLib.inputs.volumes import read_volume
+    from IVCReconstructionLib.phantom.dicom_series import write_dicom_series
+
+    root = tmp_path_factory.mktemp("may_thurner_dicom")
+    phantom = root / "phantom"
+    assert main(["phantom", "--out", str(phantom), "--spacing", "2", "--scenario", "may-thurner"]) == 0
+    image, ijk_to_ras = read_volume(phantom / "phantom_ct.nii.gz")
+    write_dicom_series(image, ijk_to_ras, root / "ct")
+    out = root / "out"
+    seeds = phantom / "seeds.mrk.json"
+    assert main(["plan", "--volume", str(root / "ct"), "--seeds", str(seeds), "--out", str(out)]) == 0
+    return {
+        "ct": root / "ct",
+        "seeds": seeds,
+        "out": out,
+        "plan": json.loads((out / "plan.json").read_text()),
+    }

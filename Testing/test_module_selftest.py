@@ -21,3 +21,16 @@ def test_module_self_test_passes_on_slicer_core_with_only_slicers_packages():
     assert "not importable, as in a stock Slicer: matplotlib, nibabel, highdicom" in result.stdout
     # Every test of IVCReconstructionTest ran, the measurement one included.
     assert "Vein measurement test passed" in result.stdout
+
+
+def test_export_to_dicom_through_the_logic_with_highdicom():
+    # The stock-Slicer run above checks the message without highdicom; this one exports (the
+    # venv has highdicom, as a Slicer has after the panel installed it).
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--case", "exportDicomPhantom"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Export to DICOM test passed" in result.stdout

@@ -619,7 +619,8 @@ def test_ui_segment_veins_section(ui_root, ui_widgets):
     seeds_tip = widget_property(inside["segmentationSeedsSelector"], "toolTip")
     for needed in ("IVC", "Left", "Right", "Via"):
         assert needed in seeds_tip, f"the segmentation seed points tooltip does not mention {needed}"
-    # The user's steps, top to bottom: phantom (to try the planner), segment, measure, plan, export.
+    # The user's steps, top to bottom: phantom (to try the planner), segment, measure, plan, IVUS
+    # (re-size the plan), export.
     top = ui_root.find("widget")
     sections = [
         item.find("widget").get("name")
@@ -631,6 +632,7 @@ def test_ui_segment_veins_section(ui_root, ui_widgets):
         "segmentVeinsCollapsibleButton",
         "centerlinesCollapsibleButton",
         "stentPlanCollapsibleButton",
+        "ivusCollapsibleButton",
         "exportCollapsibleButton",
     ], sections
 

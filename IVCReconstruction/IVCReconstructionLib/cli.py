@@ -151,6 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
         "(default 1,2,3)",
     )
     _plan_arguments(plan)
+    plan.add_argument(
+        "--ivus",
+        type=Path,
+        help="IVUS measurements (JSON: references_mm per segment, lesion min_area_mm2) to size from",
+    )
     plan.add_argument("--out", required=True, type=Path, help="output folder (created if needed)")
     return parser
 
@@ -197,7 +202,8 @@ def _print_plan(plan, files: list[Path], out: Path) -> None:
             print(f"  {w.severity}: {w.code}: {w.message}")
     print(f"wrote {len(files)} files to {out}:")
     for path in files:
-        print(f"  {path.name:36s} {path.stat().st_size / 1024:8.0f} kB")
+        shown = path.relative_to(out).as_posix() if path.is_relative_to(out) else path.name  # dicom/...
+        print(f"  {shown:36s} {path.stat().st_size / 1024:8.0f} kB")
 
 
 def _note(message: str) -> None:
@@ -253,23 +259,25 @@ def _segmentation_labels(ctx, args) -> tuple[np.ndarray, np.ndarray, dict[str, s
 def plan_command(args: argparse.Namespace, clock=None) -> int:
     """ivc-plan plan: the pipeline on a patient's volume (architecture section 6). ``clock``
     (a ``stages.StageClock``) lets the benchmark time the stages and sample memory."""
+    from .inputs.ivus import read_ivus
     from .outputs.atomic import OutputSet, check_output_folder
     from .outputs.folder import OUTPUT_NAMES
 
     _check_plan_arguments(args)
+    ivus = read_ivus(args.ivus) if args.ivus else None  # a small file, checked before any work
     check_output_folder(args.out)
     inputs = [("volume", args.volume), ("seeds", args.seeds), ("segmentation", args.segmentation)]
-    inputs += [("catalog", c) for c in args.catalog]
+    inputs += [("catalog", c) for c in args.catalog] + [("ivus", args.ivus)]
     with OutputSet(args.out, command="plan", inputs=inputs, expected=OUTPUT_NAMES, note=_note) as output:
-        result, clock = _plan_into(args, output, clock)
+        result, clock = _plan_into(args, output, clock, ivus)
     print(f"planned in {clock.total_seconds:.1f} s")
     _print_plan(result.plan, output.files, args.out)
     return 0
 
 
-def _plan_into(args: argparse.Namespace, output, clock):
+def _plan_into(args: argparse.Namespace, output, clock, ivus=None):
     from .inputs.seeds import SeedPoints, read_seeds
-    from .inputs.volumes import describe_volume, read_volume
+    from .inputs.volumes import describe_volume, read_volume, series_files
     from .pipeline import PipelineInput, run_pipeline
     from .plan.catalog import load_catalog
     from .scene.context import create_scene
@@ -298,8 +306,17 @@ def _plan_into(args: argparse.Namespace, output, clock):
             label_names=described,
             vertebra_labels=vertebrae,
         )
+        if args.volume.is_dir():  # a DICOM series: the plan goes back to DICOM too (DIR/dicom/)
+            case.dicom_files = series_files(args.volume, args.series)
         result = run_pipeline(
-            ctx, case, args.out, catalog=catalog, template=args.template, clock=clock, output=output
+            ctx,
+            case,
+            args.out,
+            catalog=catalog,
+            template=args.template,
+            clock=clock,
+            output=output,
+            ivus=ivus,
         )
     return result, clock
 

@@ -74,6 +74,35 @@ SNOMED = {
     "left_iliac": (("46027005", "Common iliac vein"), ("7771000", "Left")),
     "right_iliac": (("46027005", "Common iliac vein"), ("24028007", "Right")),
 }
+# The DICOM outputs (outputs/dicom_seg.py, dicom_sr.py): the SEG's segment category of the
+# veins, the coding of an occluded stretch (a morphologically abnormal structure, an occlusion
+# of a vein), and the anatomy of each reference segment (names in REFERENCE_SEGMENTS).
+SNOMED_ANATOMICAL_STRUCTURE = ("91723000", "Anatomical Structure")
+SNOMED_MORPHOLOGICALLY_ABNORMAL = ("49755003", "Morphologically Abnormal Structure")
+SNOMED_OCCLUSION = ("26036001", "Occlusion")
+SNOMED_STENOSIS = ("415582006", "Stenosis")
+SNOMED_VEIN = ("29092000", "Vein")
+SNOMED_VEIN_SEGMENTS = {
+    "ivc": ("64131007", "Inferior vena cava"),
+    "civ": ("46027005", "Common iliac vein"),
+    "eiv": ("63507001", "External iliac vein"),
+    "cfv": ("397363009", "Common femoral vein"),
+}
+SNOMED_LATERALITY = {"left": ("7771000", "Left"), "right": ("24028007", "Right")}
+
+# The segments with a reference diameter (plan/findings.py references_mm, IVUS inputs): the IVC
+# and, per side, the common and external iliac and common femoral veins ("left_civ", ...). The
+# CT finds no CFV reference (the EIV's is used there); IVUS may give one.
+REFERENCE_SEGMENTS = ("ivc", *(f"{side}_{s}" for side in ("left", "right") for s in ("civ", "eiv", "cfv")))
+CT_REFERENCE_SEGMENTS = tuple(s for s in REFERENCE_SEGMENTS if not s.endswith("_cfv"))
+
+
+class ReferenceSource(StrEnum):
+    """Where a reference diameter or a lesion's minimum area came from (plan.json)."""
+
+    CT = "ct"  # the venogram (CT or MR) measured here
+    IVUS = "ivus"  # intravascular ultrasound, given as input (inputs/ivus.py)
+
 
 # ---------------------------------------------------------------------------------------------
 # Display names (for people: node names, legends, reports; code never looks nodes up by them)
@@ -195,6 +224,9 @@ PLAN_TABLE_COLUMNS = (
 # The plan-table columns a user may type into (product by name or id, sizes in mm).
 EDITABLE_PLAN_COLUMNS = ("Product", "Diameter (mm)", "Length (mm)")
 WARNING_TABLE_COLUMNS = ("Code", "Severity", "Stent", "Message")
+# The "IVUS measurements" table (scene/ivus_nodes.py): a row per reference segment and lesion;
+# the user types into "IVUS" (empty: no IVUS there).
+IVUS_TABLE_COLUMNS = ("Item", "Measurement", "CT", "IVUS")
 
 # ---------------------------------------------------------------------------------------------
 # Node attributes: how code finds the nodes it made (display names may be renamed in Slicer)

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from . import names
+from .inputs.ivus import IvusMeasurements
 from .inputs.seeds import SeedPoints, as_seed_points
 from .measure.datatypes import VeinMeasurements
 from .names import Modality, Template
@@ -56,6 +57,9 @@ class PipelineInput:
     seeds: SeedPoints = field(default_factory=SeedPoints)
     labels: np.ndarray | None = None
     labels_ijk_to_ras: np.ndarray | None = None
+    # The files of the DICOM series the volume was read from, if it was: the output folder then
+    # gets the plan as DICOM too (dicom/: outputs.dicom_export).
+    dicom_files: list[Path] | None = None
     label_names: dict[str, str] | None = None
     # The label map the segmentation came as, when it also holds TotalSegmentator's vertebrae
     # (same geometry as ``labels``): the vertebral levels are then read from it.
@@ -98,6 +102,7 @@ class PipelineResult:
     clock: StageClock = field(default_factory=StageClock)
     segmentation: VeinSegmentation | None = None  # the seeded segmentation, when segmented here
     files: list[Path] = field(default_factory=list)
+    dicom_files: list[Path] | None = None  # the source DICOM series' files (PipelineInput's)
 
     @property
     def plan(self) -> Plan:
@@ -242,14 +247,18 @@ def plan_veins(
     settings: PlanSettings | None = None,
     modality: Modality = Modality.CT,
     spine: SpineFacts | None = None,
+    ivus: IvusMeasurements | None = None,
 ) -> PlanSession:
-    """Findings (references, lesions, landmarks from the Renal and Inguinal seeds) and the
+    """Findings (references, lesions, landmarks from the Renal and Inguinal seeds), with the
+    IVUS measurements ``ivus`` in place of the CT's where given (plan/ivus.py), and the
     suggested plan of ``template``, in a session for editing. ``spine`` (``spine.find_spine``)
     names the vertebral levels and estimates the inguinal ligaments from the femoral heads.
 
-    :raises ValueError: for an unknown template, or one the anatomy cannot take.
+    :raises ValueError: for an unknown template, one the anatomy cannot take, or an IVUS lesion
+        where the CT found none.
     """
     from .plan.findings import findings_of
+    from .plan.ivus import apply_ivus
     from .plan.sizing import PlanContext
     from .plan.templates import make_plan, parse_template
 
@@ -260,6 +269,8 @@ def plan_veins(
     imaging = ImagingFacts(
         measured.voxel_mm, dict(measured.cut_ends), spine.levels, dict(spine.femoral_heads)
     )
+    lengths = {branch: float(p.distance_mm[-1]) for branch, p in measured.profiles.items()}
+    findings = apply_ivus(findings, ivus, lengths)  # the sources recorded, also without IVUS
     context = PlanContext(
         measured.tree,
         measured.profiles,
@@ -296,12 +307,13 @@ def run_pipeline(
     render: bool = True,
     report: bool = True,
     output: Any = None,
+    ivus: IvusMeasurements | None = None,
 ) -> PipelineResult:
     """Run every step on ``case``, put the results in ``ctx.scene`` and write the contract's
     files (architecture section 6) to ``out`` as one set (``outputs.atomic``: nothing in ``out``
     changes unless the whole run succeeds); ``output`` is the caller's ``OutputSet`` on ``out``
-    when the set holds more files (the demo's phantom). Raises ValueError for input the user can
-    fix."""
+    when the set holds more files (the demo's phantom); ``ivus``: IVUS measurements to size from
+    where given. Raises ValueError for input the user can fix."""
     from .measure.veins import measure_labels
     from .outputs.folder import write_output_folder
     from .plan.quality import check_voxel_size
@@ -369,7 +381,7 @@ def run_pipeline(
 
     with clock.stage("findings and plan"):
         modality = modality_of(case.image, case.ijk_to_ras, measured.labels, measured.labels_ijk_to_ras)
-        session = plan_veins(measured, seeds, catalog, template, settings, modality, spine)
+        session = plan_veins(measured, seeds, catalog, template, settings, modality, spine, ivus)
         nodes.plan = add_plan_to_scene(ctx.scene, session.plan)
 
     result = PipelineResult(
@@ -382,6 +394,7 @@ def run_pipeline(
         nodes=nodes,
         clock=clock,
         segmentation=segmentation,
+        dicom_files=case.dicom_files,
     )
     result.files = write_output_folder(ctx, result, Path(out), render=render, report=report, output=output)
     return result

@@ -286,7 +286,7 @@ def _openCellCatalogFile(folder):
 def planPhantomVeins(test):
     """Segment, measure and plan a post-thrombotic phantom through the logic: no construct from
     the built-in catalogue, an inverted-Y from a catalogue with an open-cell IVC stent, in the
-    scene, edits that follow through, a report, and bad input refused."""
+    scene, edits that follow through, IVUS re-sizing it, a report, and bad input refused."""
     import os
     import tempfile
 
@@ -383,6 +383,21 @@ def planPhantomVeins(test):
     with test.assertRaises(ValueError):
         logic.editStent(ivcStent.id, diameterMm=7.0)
     test.assertEqual(logic.scenePlan.plan.stent(ivcStent.id).length_mm, other)
+
+    # IVUS: a wider left common iliac reference re-sizes the left limb at once (IVUS section)
+    limbBefore = max(st.diameter_mm for st in logic.scenePlan.plan.stents if st.role == "left_limb")
+    ctLeft = logic.scenePlan.session.context.findings.references_mm["left_civ"]
+    plan = logic.setIvus({"references_mm": {"left_civ": round(ctLeft + 5.0, 1)}})
+    test.assertGreater(max(st.diameter_mm for st in plan.stents if st.role == "left_limb"), limbBefore)
+    test.assertEqual(plan.branches["left_iliac"]["civ_reference_source"], "ivus")
+    test.assertIn("IVUS_CT_DISAGREE", [warning.code for warning in plan.warnings])
+    ivusTable = logic.scenePlan.ivus_table
+    keys = [ivusTable.GetCellText(r, 0) for r in range(ivusTable.GetNumberOfRows())]
+    test.assertEqual(ivusTable.GetCellText(keys.index("left_civ"), 3), f"{round(ctLeft + 5.0, 1):g}")
+    with test.assertRaisesRegex(ValueError, "no vein has"):
+        logic.setIvus({"references_mm": {"left_civ": 90.0}})
+    plan = logic.setIvus(None)
+    test.assertEqual(plan.branches["left_iliac"]["civ_reference_source"], "ct")
 
     # The report and the scene, in a temporary folder (removed again when the case ends: the
     # TemporaryDirectory's finalizer, also when an assertion fails)
@@ -497,3 +512,70 @@ def transformedPhantom(test):
     handles.GetNthControlPointPositionWorld(index, world)
     test.assertEqual(inVein(world, 2), 1.0)  # the handle sits on the stent's end, in the vein
     test.delayDisplay("Transformed phantom test passed")
+
+
+def exportDicomPhantom(test):
+    """A May-Thurner phantom loaded "from DICOM" (written as a series, the volume's
+    DICOM.instanceUIDs set as the DICOM module sets them), planned and exported to DICOM: the
+    SEG and SR are in the series' study and the SEG holds the veins that were planned. Without
+    highdicom (a stock Slicer) the export says how to install it."""
+    import os
+    import tempfile
+
+    import numpy as np
+
+    logic = _logic()
+    if not logic.canWriteDicom():
+        test.delayDisplay("No highdicom: Export to DICOM says how to install it")
+        with test.assertRaisesRegex(ImportError, "pip install highdicom"):
+            logic.exportDicom(tempfile.gettempdir())
+        return
+    import pydicom
+
+    from IVCReconstructionLib.outputs.dicom_seg import labels_on_slices, read_seg_labels, sort_slices
+    from IVCReconstructionLib.phantom.dicom_series import write_dicom_series
+
+    test.delayDisplay("Exporting the plan of a May-Thurner phantom to DICOM")
+    workFolder = tempfile.TemporaryDirectory()
+    phantomNodes, phantom = logic.createPhantom(_scenario().mayThurner, spacingMm=SPACING_MM)
+    files = write_dicom_series(phantom.image, phantom.ijk_to_ras, os.path.join(workFolder.name, "ct"))
+    slices = sort_slices([pydicom.dcmread(str(f), stop_before_pixels=True) for f in files])
+    phantomNodes.volume.SetAttribute("DICOM.instanceUIDs", " ".join(str(ds.SOPInstanceUID) for ds in slices))
+    segmentationNode, _result = logic.segmentVeins(phantomNodes.volume, phantomNodes.seeds)
+    logic.planStents(segmentationNode, phantomNodes.seeds, phantomNodes.volume)
+    # In Slicer the files are looked up in the DICOM database; headless there is none, so a
+    # stand-in answers as it would. (The self-test never adds files to a user's database.)
+    sourceFiles = None if getattr(slicer, "dicomDatabase", None) is None else [str(f) for f in files]
+    if sourceFiles is None:
+        byUid = {str(ds.SOPInstanceUID): str(f) for ds, f in zip(slices, files, strict=True)}
+
+        class Database:
+            isOpen = True  # noqa: N815 - ctkDICOMDatabase's name
+
+            @staticmethod
+            def fileForInstance(uid):
+                return byUid.get(uid, "")
+
+        slicer.dicomDatabase = Database()
+    try:
+        written, imported = logic.exportDicom(workFolder.name, sourceFiles, importToDatabase=False)
+    finally:
+        if sourceFiles is None:
+            del slicer.dicomDatabase
+    test.assertFalse(imported)
+    test.assertEqual([os.path.basename(p) for p in written], ["veins_seg.dcm", "plan_sr.dcm"])
+    seg = pydicom.dcmread(written[0])
+    sr = pydicom.dcmread(written[1])
+    for ds in (seg, sr):
+        test.assertEqual(ds.StudyInstanceUID, slices[0].StudyInstanceUID)
+        test.assertEqual(ds.PatientID, slices[0].PatientID)
+    test.assertEqual(seg.FrameOfReferenceUID, slices[0].FrameOfReferenceUID)
+    # The SEG's voxels are the veins measured (on the segmentation's own, cropped grid), all of them.
+    measured = logic._planned.measured
+    back = read_seg_labels(seg, slices)
+    test.assertTrue(
+        np.array_equal(back, labels_on_slices(measured.labels, measured.labels_ijk_to_ras, slices))
+    )
+    for value in (1, 2, 3):
+        test.assertEqual(int((back == value).sum()), int((measured.labels == value).sum()))
+    test.delayDisplay("Export to DICOM test passed")

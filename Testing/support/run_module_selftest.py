@@ -11,7 +11,8 @@ A stock 3D Slicer 5.10 bundles numpy, scipy, SimpleITK, vtk, pillow and pydicom,
 matplotlib, nibabel or highdicom; ``--stock-slicer`` makes those three unimportable first, so
 the self-test shows that the module works without them.
 
-Usage: python run_module_selftest.py [--stock-slicer]; exit 0 when the self-test passes.
+Usage: python run_module_selftest.py [--stock-slicer] [--case NAME]; exit 0 when the self-test
+(or its one case NAME) passes.
 """
 
 from __future__ import annotations
@@ -96,6 +97,14 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(MODULE_DIR))
     from IVCReconstruction import IVCReconstructionTest
 
+    args = sys.argv[1:] if argv is None else argv
+    if "--case" in args:  # one case of IVCReconstructionSelfTest/phantom_cases.py, on an empty scene
+        name = args[args.index("--case") + 1]
+        test = IVCReconstructionTest("runTest")
+        test.setUp()
+        test._runCase(name)
+        print(f"self-test case {name} passed")
+        return 0
     test = IVCReconstructionTest("runTest")
     test.runTest()
     print("self-test passed")

@@ -55,6 +55,14 @@ def dicom_series(folder: str | Path) -> dict[str, list[str]]:
     }
 
 
+def series_files(folder: str | Path, series: str | None = None) -> list[Path]:
+    """The files of the DICOM series that :func:`read_volume` reads from a folder (the one
+    series, or ``series``), in slice order; empty when there is none."""
+    found = dicom_series(folder)
+    files = found.get(series, []) if series else next(iter(found.values()), [])
+    return [Path(f) for f in files]
+
+
 def read_volume(path: str | Path, series: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Voxels indexed [k, j, i] and the 4x4 IJK-to-RAS matrix of an image file or DICOM folder.
 

@@ -39,6 +39,8 @@ from pathlib import Path
 from typing import Any
 
 MANIFEST_NAME = "ivc-plan-manifest.json"
+# A set's files may lie in sub-folders this deep (DIR/dicom/: the DICOM outputs of a DICOM input).
+SUBFOLDER_DEPTH = 1
 LOCK_NAME = ".ivc-plan.lock"
 _TEMP_TAG = ".ivc-plan-"  # temporary folders: ".<DIR name>.ivc-plan-<pid>-<random>" or inside DIR
 
@@ -134,18 +136,27 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
     return data
 
 
+def _is_set_name(name: Any) -> bool:
+    """Whether a manifest's file name is one a set may hold: a plain file name, or one in a
+    sub-folder of the output folder ("dicom/veins_seg.dcm"; ``SUBFOLDER_DEPTH`` levels at most),
+    never leaving it (no "..", no absolute path, no backslash)."""
+    if not isinstance(name, str) or not name or "\\" in name or name.startswith("/"):
+        return False
+    parts = name.split("/")
+    return (
+        len(parts) <= SUBFOLDER_DEPTH + 1
+        and all(part not in ("", ".", "..") for part in parts)
+        and not _is_ours(parts[0])
+    )
+
+
 def _manifest_names(manifest: dict[str, Any] | None) -> set[str]:
-    """The plain file names a manifest lists (anything with a path separator is ignored: a
-    manifest never makes ivc-plan remove a file outside its folder)."""
+    """The file names a manifest lists, relative to its folder ("plan.json", "dicom/plan_sr.dcm");
+    anything else is ignored: a manifest never makes ivc-plan remove a file outside its folder."""
     out = set()
     for entry in (manifest or {}).get("files", []):
         name = entry.get("name") if isinstance(entry, dict) else None
-        if (
-            isinstance(name, str)
-            and name == Path(name).name
-            and name not in ("", ".", "..")
-            and not _is_ours(name)
-        ):
+        if _is_set_name(name):
             out.add(name)
     return out
 
@@ -207,8 +218,12 @@ class OutputSet:
         return self.folder / name
 
     def final(self, path: str | Path) -> Path:
-        """The path a file of the temporary folder will have in ``out``."""
-        return self.out / Path(path).name
+        """The path a file of the temporary folder will have in ``out`` (a file in a sub-folder
+        of it keeps its sub-folder: ``dicom/plan_sr.dcm``)."""
+        path = Path(path)
+        if self.folder is not None and path.is_relative_to(self.folder):
+            return self.out / path.relative_to(self.folder)
+        return self.out / path.name
 
     # -- the with-block
 
@@ -367,40 +382,70 @@ class OutputSet:
         from .. import interrupts
 
         assert self.folder is not None
-        names = sorted(p.name for p in self.folder.iterdir() if p.is_file() and p.name != MANIFEST_NAME)
-        leftovers = [p.name for p in self.folder.iterdir() if not p.is_file()]
-        if leftovers:
-            raise RuntimeError(f"the output set holds folders ({', '.join(leftovers)}): write files only")
+        names = sorted(
+            p.relative_to(self.folder).as_posix()
+            for p in self.folder.rglob("*")
+            if p.is_file() and p.relative_to(self.folder).as_posix() != MANIFEST_NAME
+        )
+        bad = [n for n in names if not _is_set_name(n)]
+        if bad or any(p.is_symlink() for p in self.folder.rglob("*")):
+            raise RuntimeError(
+                f"the output set holds {', '.join(bad) or 'links'}: write files (in sub-folders "
+                f"{SUBFOLDER_DEPTH} deep at most)"
+            )
         manifest = self._write_manifest(names)
         previous = _manifest_names(read_manifest(self.out))
         for name in names:
             if self._protected(self.out / name):
                 raise OutputFolderError(f"{self.out / name} is an input of this run: it is not replaced")
+        for folder in {n.split("/")[0] for n in names if "/" in n}:
+            if (self.out / folder).exists() and not (self.out / folder).is_dir():
+                raise OutputFolderError(f"{self.out / folder} is a file: the output needs a folder there")
+        ours = {n.split("/")[0] for n in [*names, *previous]}  # files and sub-folders of the sets
         present = {p.name for p in self.out.iterdir() if not _is_ours(p.name)}
         remove = sorted(
             n for n in previous - set(names) if (self.out / n).is_file() and not self._protected(self.out / n)
         )
-        foreign = sorted(present - previous - set(names))
+        foreign = sorted(present - previous - set(names) - ours)
         backup = Path(tempfile.mkdtemp(prefix=f"{_TEMP_TAG}old-", dir=self.folder))
         moved_away: list[str] = []
         moved_in: list[str] = []
+        made: list[Path] = []  # sub-folders made in out
         away = [*remove, *(n for n in [*names, MANIFEST_NAME] if (self.out / n).is_file())]
+
+        def parent_of(path: Path, record: list[Path] | None = None) -> None:
+            if not path.parent.is_dir():
+                path.parent.mkdir(parents=True)
+                if record is not None:
+                    record.append(path.parent)
+
         with interrupts.critical():
             try:
                 for n in away:
+                    parent_of(backup / n)
                     os.replace(self.out / n, backup / n)
                     moved_away.append(n)
                 for n in [*names, MANIFEST_NAME]:  # the manifest last: it says the set is complete
+                    parent_of(self.out / n, made)
                     os.replace(self.folder / n, self.out / n)
                     moved_in.append(n)
             except BaseException:
                 for n in moved_in:  # put the previous set back as it was
                     with contextlib.suppress(OSError):
                         os.replace(self.out / n, self.folder / n)
+                for folder in reversed(made):
+                    with contextlib.suppress(OSError):
+                        folder.rmdir()
                 for n in moved_away:
                     with contextlib.suppress(OSError):
+                        parent_of(self.out / n)
                         os.replace(backup / n, self.out / n)
                 raise
+        # A sub-folder the previous set had and this one does not is removed when it is empty.
+        kept = {n.split("/")[0] for n in names if "/" in n}
+        for folder in sorted({n.split("/")[0] for n in previous if "/" in n} - kept):
+            with contextlib.suppress(OSError):
+                (self.out / folder).rmdir()
         self.files = [self.out / n for n in names]
         self.manifest = manifest
         if foreign and self.note is not None:

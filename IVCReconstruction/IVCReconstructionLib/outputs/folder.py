@@ -2,7 +2,9 @@
 
 From a ``pipeline.PipelineResult``: ``segmentation.seg.nrrd`` and ``veins_labels.nii.gz`` (the
 veins measured), ``profile_<branch>.csv``, ``plan.json``, ``scene.mrb`` (the whole scene),
-``view3d.png`` (the veins, centerlines and stents rendered) and ``report.html``. The Slicer
+``view3d.png`` (the veins, centerlines and stents rendered) and ``report.html``; when the
+input was a DICOM series (``result.dicom_files``), ``dicom/veins_seg.dcm`` and
+``dicom/plan_sr.dcm`` too (``dicom_export``). The Slicer
 module's *Write report* writes the same files except the scene, which *Save scene* writes.
 
 The files are written as one set (``atomic.OutputSet``): into a temporary folder first, moved
@@ -64,12 +66,14 @@ def write_output_folder(
     render: bool | ViewRenderer = True,
     report: bool = True,
     output: OutputSet | None = None,
+    dicom: bool = True,
 ) -> list[Path]:
     """Write the output files of ``result`` into ``out`` (created if needed) as one set; return
     their final paths in the order written. ``ctx`` has the ``scene`` (and ``app_logic`` for
     the offscreen renderer); ``render`` is True for the offscreen renderer, a renderer of one's
-    own (the application's 3D view), or False for no view3d.png. Each group of files is a stage
-    of ``clock`` (default: the result's).
+    own (the application's 3D view), or False for no view3d.png; ``dicom`` False leaves out the
+    DICOM files of a DICOM input. Each group of files is a stage of ``clock`` (default: the
+    result's).
 
     Without ``output`` the set is put in place here (``atomic.OutputSet``: nothing changes in
     ``out`` unless every file was written). With ``output`` (an ``OutputSet`` on ``out`` the
@@ -81,15 +85,16 @@ def write_output_folder(
     """
     if output is None:
         with OutputSet(Path(out), command="report", expected=OUTPUT_NAMES) as own:
-            _write_files(ctx, result, own, clock, scene_file, render, report)
-        result.files = [own.out / p.name for p in result.files]
+            _write_files(ctx, result, own, clock, scene_file, render, report, dicom)
+            finals = [own.final(p) for p in result.files]  # dicom/... kept
+        result.files = finals
         return result.files
-    _write_files(ctx, result, output, clock, scene_file, render, report)
+    _write_files(ctx, result, output, clock, scene_file, render, report, dicom)
     result.files = [output.final(p) for p in result.files]
     return result.files
 
 
-def _write_files(ctx, result, output: OutputSet, clock, scene_file, render, report) -> None:
+def _write_files(ctx, result, output: OutputSet, clock, scene_file, render, report, dicom=True) -> None:
     """The files of the set, written into ``output``'s temporary folder (``result.files`` lists
     them there while the report is written: it links the files beside it)."""
     from ..scene.context import save_mrb
@@ -121,6 +126,12 @@ def _write_files(ctx, result, output: OutputSet, clock, scene_file, render, repo
         path = out / "plan.json"
         path.write_text(json.dumps(result.plan.to_json(), indent=2) + "\n")
         files.append(path)
+
+    if result.dicom_files and dicom:
+        from .dicom_export import DICOM_FOLDER, write_dicom_folder
+
+        with clock.stage("DICOM SEG and SR", "writing the DICOM segmentation and report"):
+            files += write_dicom_folder(result, out / DICOM_FOLDER)
 
     if scene_file:
         with clock.stage("scene.mrb", "saving the scene"):

@@ -141,6 +141,8 @@ def _lesion_table(lesions: Sequence[Any], artefacts: bool = False) -> str:
                 f"{les.min_diameter_mm:.1f} mm of {les.reference_diameter_mm:.1f} mm "
                 f"({les.diameter_stenosis_pct:.0f} % diameter stenosis)"
             )
+        if getattr(les, "min_area_source", "ct") == "ivus":
+            loss += f"; the area from IVUS (CT {les.min_area_ct_mm2:.1f} mm2)"
         where = f"{les.start_mm:.0f}-{les.end_mm:.0f} mm ({les.length_mm:.0f} mm long)"
         narrowest = _distance_text(les.branch, les.narrowest_mm)
         if les.vertebral_level:
@@ -256,10 +258,23 @@ def write_report(path: str | Path, result: PipelineResult, view3d: str | Path | 
         levels_found = ctx.imaging.levels
         return "-" if levels_found is None else level_at(levels_found, point)
 
+    # CT and IVUS side by side (plan/ivus.py): the plan is sized from IVUS where it was given.
+    from ..plan.ivus import ct_findings, ivus_of, reference_sources
+
+    ct_refs, ivus = ct_findings(findings).references_mm, ivus_of(findings)
+    sources = reference_sources(findings)
     parts.append(
         _table(
-            ["reference (healthy) CE diameter", "mm"],
-            [[k.replace("_", " "), _fmt(v)] for k, v in findings.references_mm.items()],
+            ["reference (healthy) CE diameter", "CT (mm)", "IVUS (mm)", "sized from"],
+            [
+                [
+                    k.replace("_", " "),
+                    _fmt(ct_refs.get(k)),
+                    _fmt(ivus.references_mm.get(k)),
+                    sources.get(k, "ct"),
+                ]
+                for k in findings.references_mm
+            ],
         )
     )
     if findings.lesions:
@@ -311,12 +326,13 @@ def write_report(path: str | Path, result: PipelineResult, view3d: str | Path | 
     )
 
     parts.append("<h2>Files</h2>")
-    listed = [f for f in result.files if Path(f).parent.resolve() == path.parent.resolve()]
-    parts.append(
-        "<ul>"
-        + "".join(f"<li><a href='{_esc(Path(f).name)}'>{_esc(Path(f).name)}</a></li>" for f in listed)
-        + "</ul>"
-    )
+    here = path.parent.resolve()  # files beside the report, or in a folder of it (dicom/)
+    listed = [
+        Path(f).resolve().relative_to(here).as_posix()
+        for f in result.files
+        if Path(f).resolve().is_relative_to(here)
+    ]
+    parts.append("<ul>" + "".join(f"<li><a href='{_esc(f)}'>{_esc(f)}</a></li>" for f in listed) + "</ul>")
     if result.clock.records:
         parts.append("<h2>Processing time</h2>")
         rows = [[r.name, f"{r.seconds:.1f}"] for r in result.clock.records]

@@ -52,6 +52,8 @@ class PlanSettings:
     # INCOMPLETE_COVERAGE: an iliac vein cut by the field of view with less external iliac vein
     # imaged than this (when the inguinal ligament is not known) (DESIGN DEFAULT).
     min_imaged_eiv_mm: float = 40.0
+    ivus_ct_diameter_mm: float = 2.0  # IVUS_CT_DISAGREE: reference diameters differing more (DESIGN DEFAULT)
+    ivus_ct_area_fraction: float = 0.2  # IVUS_CT_DISAGREE: lesion areas differing more (DESIGN DEFAULT)
 
     DESIGN_DEFAULTS = (
         "landing_mm",
@@ -68,6 +70,8 @@ class PlanSettings:
         "low_resolution_slice_mm",
         "max_voxel_mm",
         "min_imaged_eiv_mm",
+        "ivus_ct_diameter_mm",
+        "ivus_ct_area_fraction",
     )
 
     @classmethod

@@ -14,6 +14,7 @@ import numpy as np
 from .. import names
 from ..names import Modality, Severity, StentRole, Template
 from .datatypes import Plan, PlanWarning
+from .ivus import disagreements, segment_label, unconfirmed_segments
 from .quality import quality_warnings
 from .sizing import PlanContext, is_healthy, reference_at, stent_ends
 
@@ -240,10 +241,29 @@ def check_warnings(ctx: PlanContext, plan: Plan) -> list[PlanWarning]:
             "MR or non-contrast input: absolute diameters are less reliable; prefer the % stenosis",
         )
     out += quality_warnings(ctx, plan)
-    warn(
-        "NOT_IVUS_CONFIRMED",
-        Severity.INFO,
-        None,
-        "CT/MR plan: confirm lesions and sizes with IVUS before stenting",
-    )
+    # IVUS (plan/ivus.py): the segments without it, and where it disagrees with the CT.
+    unconfirmed = unconfirmed_segments(f)
+    if len(unconfirmed) == len(names.CT_REFERENCE_SEGMENTS):
+        warn(
+            "NOT_IVUS_CONFIRMED",
+            Severity.INFO,
+            None,
+            "CT/MR plan: confirm lesions and sizes with IVUS before stenting",
+        )
+    elif unconfirmed:
+        warn(
+            "NOT_IVUS_CONFIRMED",
+            Severity.INFO,
+            None,
+            f"no IVUS for the {', '.join(segment_label(k) for k in unconfirmed)}: sized from CT/MR there; "
+            "confirm with IVUS before stenting",
+        )
+    for d in disagreements(f, s):
+        warn(
+            "IVUS_CT_DISAGREE",
+            Severity.WARNING,
+            None,
+            f"IVUS and CT disagree on {d.what}: IVUS {d.ivus:.1f} {d.unit}, CT {d.ct:.1f} {d.unit} "
+            f"({d.limit}); the plan is sized from IVUS",
+        )
     return out

@@ -6,6 +6,7 @@ from .. import names
 from ..spine.levels import level_at
 from .datatypes import Plan
 from .deployment import deployment_order
+from .ivus import add_reference_sources
 from .plan_warnings import check_warnings
 from .sizing import PlanContext, stent_path
 
@@ -30,6 +31,7 @@ def refresh(ctx: PlanContext, plan: Plan) -> Plan:
             "civ_reference_diameter_mm": round(f.references_mm[f"{side}_civ"], 1),
             "eiv_reference_diameter_mm": round(f.references_mm[f"{side}_eiv"], 1),
         }
+    add_reference_sources(f, plan.branches)  # each reference's source (CT or IVUS), the CT value
     plan.lesions = list(f.lesions)
     plan.artefacts = list(f.artefacts)
     plan.deployment = deployment_order(plan)

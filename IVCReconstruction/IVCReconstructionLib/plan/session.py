@@ -13,6 +13,7 @@ import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from ..inputs.ivus import IvusMeasurements
 from ..names import Template
 from . import edits
 from .datatypes import Plan
@@ -73,6 +74,13 @@ class PlanSession:
 
     def switch_template(self, template: str | Template) -> Plan:
         return self.edit(lambda ctx, plan: edits.switch_template(ctx, plan, template))
+
+    def set_ivus(self, ivus: IvusMeasurements | None) -> Plan:
+        """Size from these IVUS measurements (None: from the CT alone) and plan again with the
+        same construct (plan/ivus.py ``set_ivus``)."""
+        from . import ivus as ivus_edits
+
+        return self.edit(lambda ctx, plan: ivus_edits.set_ivus(ctx, plan, ivus))
 
     def stent_rows(self) -> list[StentRow]:
         """One row per stent, in plan order, for a stent editor."""

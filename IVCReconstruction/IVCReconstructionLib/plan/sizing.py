@@ -69,7 +69,7 @@ def reference_at(ctx: PlanContext, branch: str, distance: float) -> tuple[float,
     side = names.SIDES[branch]
     marks = ctx.findings.landmarks
     if f"{side}_inguinal" in marks and distance > marks[f"{side}_inguinal"].distance_mm:
-        return refs[f"{side}_eiv"], "cfv"
+        return refs.get(f"{side}_cfv", refs[f"{side}_eiv"]), "cfv"  # a CFV reference only IVUS gives
     if distance <= marks[f"{side}_civ_end"].distance_mm:
         return refs[f"{side}_civ"], "civ"
     return refs[f"{side}_eiv"], "eiv"

@@ -11,10 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..inputs.ivus import IvusMeasurements
 from ..plan.datatypes import Plan
+from ..plan.ivus import ivus_of
 from ..plan.session import PlanSession, StentRow
 from .handles import add_handles, moved_handles, table_edits, update_handles
-from .nodes import in_scene, place_under_transform, remove_nodes, subject_hierarchy
+from .ivus_nodes import add_ivus_table, ivus_from_table, update_ivus_table
+from .nodes import in_scene, place_in_folder, place_under_transform, remove_nodes, subject_hierarchy
 from .plan_nodes import PlanNodes, add_plan_to_scene, update_plan_in_scene
 
 
@@ -28,11 +31,13 @@ class ScenePlan:
         nodes: PlanNodes,
         handles: Any,
         transform_node_id: str | None = None,
+        ivus_table: Any = None,
     ) -> None:
         self.scene = scene
         self.session = session
         self.nodes = nodes
         self.handles = handles
+        self.ivus_table = ivus_table  # "IVUS measurements": the CT's values, the IVUS typed in
         # The plan is computed in the segmentation's own coordinates: its nodes go under the
         # segmentation's transform, if any, to show where the veins show.
         self.transform_node_id = transform_node_id
@@ -51,12 +56,15 @@ class ScenePlan:
         """Show the session's plan in the scene (models, landmarks, tables, handles, one folder),
         under the transform ``transform_node_id`` if given."""
         nodes = add_plan_to_scene(scene, session.plan, parent_item=parent_item)
+        handles = ivus_table = None
         try:
             handles = add_handles(scene, session.plan, nodes.folder_item)
+            ivus_table = add_ivus_table(scene, session.context.findings)
+            place_in_folder(scene, ivus_table, nodes.folder_item)
         except Exception:
-            cls(scene, session, nodes, None).remove()
+            cls(scene, session, nodes, handles, ivus_table=ivus_table).remove()
             raise
-        shown = cls(scene, session, nodes, handles, transform_node_id)
+        shown = cls(scene, session, nodes, handles, transform_node_id, ivus_table)
         place_under_transform([*nodes.nodes(), handles], transform_node_id)
         return shown
 
@@ -66,7 +74,7 @@ class ScenePlan:
 
     def remove(self) -> None:
         """Take the plan's nodes, its handles and its folder out of the scene."""
-        remove_nodes(self.scene, [*self.nodes.nodes(), self.handles])
+        remove_nodes(self.scene, [*self.nodes.nodes(), self.handles, self.ivus_table])
         subject_hierarchy(self.scene).RemoveItem(self.nodes.folder_item, False, True)
 
     # Edits: each returns the plan after it; ValueError leaves plan and scene as they were.
@@ -95,6 +103,30 @@ class ScenePlan:
 
     def remove_stent(self, stent_id: str) -> Plan:
         return self.apply(lambda s: s.remove_stent(stent_id))
+
+    def set_ivus(self, ivus: IvusMeasurements | None) -> Plan:
+        """Size from these IVUS measurements (None: the CT alone) and plan again with the same
+        construct; the IVUS table shows them."""
+        plan = self.apply(lambda s: s.set_ivus(ivus))
+        self._show_ivus()
+        return plan
+
+    def apply_ivus_table(self) -> bool:
+        """Plan again from the IVUS values typed into the "IVUS measurements" table; True if
+        they changed. ValueError for a value that is not a number or no vein has, or a lesion
+        the plan cannot take: the table then shows the plan's values again."""
+        if self.editing or not in_scene(self.scene, self.ivus_table):
+            return False
+        findings = self.session.context.findings
+        try:
+            ivus = ivus_from_table(self.ivus_table, findings)
+            if ivus == ivus_of(findings):
+                return False
+            self.set_ivus(ivus)
+        except ValueError:
+            self._show_ivus()
+            raise
+        return True
 
     def stent_rows(self) -> list[StentRow]:
         return self.session.stent_rows()
@@ -134,6 +166,14 @@ class ScenePlan:
         """Put the stent-end handles on the current plan's ends."""
         if in_scene(self.scene, self.handles):
             update_handles(self.handles, self.plan)
+
+    def _show_ivus(self) -> None:
+        if in_scene(self.scene, self.ivus_table):
+            self.editing = True
+            try:
+                update_ivus_table(self.ivus_table, self.session.context.findings)
+            finally:
+                self.editing = False
 
     def _show(self, plan: Plan) -> None:
         self.editing = True
