@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import names
 from ..inputs.seeds import SeedPoints
-from .checks import looks_like_ct
+from .checks import BONE_HU, looks_like_ct
 from .grid import spacing_of, to_ijk, to_ras, voxel_box
 
 MIN_SEED_DISTANCE_MM = 20.0
@@ -24,6 +24,7 @@ MIN_SEED_DISTANCE_MM = 20.0
 COARSE_MM = 2.0  # grid of the minimal-path search
 ROI_MARGIN_MM = 30.0  # box around the seeds searched for paths
 VIA_REACH_MM = 35.0  # an occlusion is crossed within this distance of a Via point
+BONE_SLOWDOWN = 0.2  # speed factor on and next to cortical bone
 
 
 def seed_legs(seeds: SeedPoints) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, list[np.ndarray]]]:
@@ -176,6 +177,9 @@ def minimal_paths(image, ijk_to_ras, ivc, left, right, legs, blood, threshold, s
     blocks = sub[: n[0] * sk, : n[1] * sj, : n[2] * si].reshape(n[0], sk, n[1], sj, n[2], si)
     coarse = blocks.mean(axis=(1, 3, 5))
     coarse_min = blocks.min(axis=(1, 3, 5))
+    # Blocks on or next to cortical bone: a blood voxel blurred with bone can look more like the
+    # (less enhanced) blood than the lumen itself, and the path would run along the bone.
+    on_bone = blocks.max(axis=(1, 3, 5)) > max(BONE_HU, blood + 4.0 * (blood - threshold))
     # Coarse voxel (I, J, K) is the block whose centre is fine voxel I*si + (si - 1) / 2, ...
     origin = np.eye(4)
     origin[:3, 3] = np.array([box[2].start, box[1].start, box[0].start]) + (step - 1) / 2.0
@@ -187,6 +191,10 @@ def minimal_paths(image, ijk_to_ras, ivc, left, right, legs, blood, threshold, s
         near = np.min([np.linalg.norm(ras - v, axis=1) for v in vias], axis=0) <= VIA_REACH_MM
         crossing = near.reshape(coarse.shape)
     speed = _speed(coarse, coarse_min, float(np.mean(spacing * step)), blood, threshold, spread, crossing)
+    if on_bone.any():
+        from scipy import ndimage
+
+        speed[ndimage.binary_dilation(on_bone)] *= BONE_SLOWDOWN
 
     def idx(p):
         ijk = np.rint(to_ijk(p, m)).astype(int)
