@@ -9,6 +9,7 @@ import pytest
 from scipy import ndimage
 
 from IVCReconstructionLib import names
+from IVCReconstructionLib.measure import surface
 from IVCReconstructionLib.segment import branches, grid, lumen, occlusion
 
 # --- the bounded computations give the whole-box results ----------------------------------
@@ -82,3 +83,36 @@ def test_fill_occluded_small_box_as_the_stretch_box():
     _, idx = ndimage.distance_transform_edt(~np.isin(labels, (1, 2, 3)), return_indices=True)
     np.testing.assert_array_equal(filled[hole], labels[tuple(i[hole] for i in idx)])
     assert set(np.unique(filled[hole])) == {1, 2}
+
+
+# --- VMTK's surface within a budget, the sections' at full resolution ---------------------
+
+
+def y_tube(spacing: float) -> tuple[np.ndarray, np.ndarray]:
+    """A Y of round tubes (trunk radius 9 mm, limbs 6 mm) as a mask at ``spacing`` mm."""
+    n = (np.array([120.0, 60.0, 160.0]) / spacing).astype(int)  # i, j, k
+    k, j, i = np.meshgrid(*(np.arange(m) * spacing for m in n[::-1]), indexing="ij")
+    x, y, z = i - 60.0, j - 30.0, k
+    trunk = (z > 70) & (x**2 + y**2 < 81)
+    limbs = (z <= 80) & (np.minimum((x - (80 - z) * 0.5) ** 2, (x + (80 - z) * 0.5) ** 2) + y**2 < 36)
+    return trunk | limbs, np.diag([spacing, spacing, spacing, 1.0])
+
+
+def test_vmtk_surface_budget_and_ladder():
+    mask, m = y_tube(0.6)
+    s, build = next(surface.surface_candidates(mask, m))
+    assert build.method == "smoothed mask" and build.sigma_mm == 1.0
+    assert build.points == s.GetNumberOfPoints() <= surface.MAX_POINTS
+    surface.check_surface(s)
+    full = surface.section_surface(mask, m)
+    assert full.GetNumberOfPoints() > 5 * s.GetNumberOfPoints()
+    # Every candidate within the budget, the ladder's rungs in turn.
+    rungs = [b for _, b in surface.surface_candidates(mask, m)]
+    assert all(b.points <= surface.MAX_POINTS for b in rungs)
+    assert [(b.sigma_mm, b.grid_mm) for b in rungs] == list(surface.VMTK_LADDER)
+    # No rung within the budget: a ValueError that says so, never a bigger surface.
+    with pytest.raises(ValueError, match="budget of 500 points"):
+        next(surface.surface_candidates(mask, m, max_points=500, ladder=((1.0, 1.0),)))
+    coarse, m2 = y_tube(1.0)
+    _, build = next(surface.surface_candidates(coarse, m2))
+    assert build.method == "decimated labels" and build.sigma_mm == 0.0
