@@ -4,6 +4,8 @@ veins give what the whole-box computations gave.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -116,3 +118,38 @@ def test_vmtk_surface_budget_and_ladder():
     coarse, m2 = y_tube(1.0)
     _, build = next(surface.surface_candidates(coarse, m2))
     assert build.method == "decimated labels" and build.sigma_mm == 0.0
+
+
+# --- the venogram in scene.mrb -------------------------------------------------------------
+
+
+def test_the_venogram_is_stored_uncompressed_in_the_scene_bundle(mrml, tmp_path):
+    import zipfile
+
+    from IVCReconstructionLib.scene.context import load_mrb, save_mrb, store_uncompressed
+    from IVCReconstructionLib.scene.nodes import add_volume_from_array, array_and_geometry
+
+    rng = np.random.default_rng(6)
+    image = (rng.normal(size=(40, 30, 50)) * 200).astype(np.int16)
+    matrix = np.diag([-0.6, -0.6, 0.6, 1.0])
+    matrix[:3, 3] = (10.0, -20.0, 30.0)
+    volume = add_volume_from_array(mrml.scene, image, matrix, "venogram")
+    labels = add_volume_from_array(mrml.scene, (image > 300).astype(np.uint8), matrix, "labels", True)
+    store_uncompressed(volume)
+    path = save_mrb(mrml, tmp_path / "scene.mrb")
+    with zipfile.ZipFile(path) as bundle:
+        sizes = {Path(i.filename).name: i.compress_size for i in bundle.infolist()}
+    # The venogram's file holds its voxels as they are; the label map stays compressed.
+    (venogram,) = [size for name, size in sizes.items() if name.startswith("venogram")]
+    (label_file,) = [size for name, size in sizes.items() if name.startswith("labels")]
+    assert venogram >= image.nbytes
+    assert label_file < image.size // 4
+    loaded = load_mrb(path, tmp_path / "reload")
+    try:
+        (node,) = [n for n in loaded.scene.GetNodesByName("venogram")]
+        back, back_matrix = array_and_geometry(node)
+        np.testing.assert_array_equal(back, image)
+        np.testing.assert_allclose(back_matrix, matrix, atol=1e-6)
+    finally:
+        loaded.close()
+    assert labels.GetStorageNode() is None or labels.GetStorageNode().GetUseCompression()
