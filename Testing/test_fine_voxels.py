@@ -213,3 +213,83 @@ def test_the_venogram_is_stored_uncompressed_in_the_scene_bundle(mrml, tmp_path)
     finally:
         loaded.close()
     assert labels.GetStorageNode() is None or labels.GetStorageNode().GetUseCompression()
+
+
+def test_label_contacts_and_cut_ends_in_the_veins_box_as_whole_volume(blob):
+    from IVCReconstructionLib.measure import label_geometry
+    from IVCReconstructionLib.measure.datatypes import CenterlineBranch, CenterlineTree
+
+    labels = np.zeros((70, 60, 80), dtype=np.uint8)
+    labels[10:60, 10:50, 0:60] = np.where(blob, 1, 0)
+    labels[10:60, 10:50, 0:30][blob[:, :, :30]] = 2  # touches label 1 inside
+    labels[40:60, 30:50, 20:40][blob[30:50, 20:40, 20:40]] = 3
+    matrix = np.diag([0.7, -0.6, 0.8, 1.0])
+    matrix[:3, 3] = (5.0, 6.0, -7.0)
+
+    def contacts_whole(lab):  # the former implementation
+        vein = np.isin(lab, (1, 2, 3))
+        points = []
+        for axis in range(3):
+            a, b = [slice(None)] * 3, [slice(None)] * 3
+            a[axis], b[axis] = slice(0, -1), slice(1, None)
+            touch = vein[tuple(a)] & vein[tuple(b)] & (lab[tuple(a)] != lab[tuple(b)])
+            kji = np.argwhere(touch).astype(float)
+            kji[:, axis] += 0.5
+            points.append(kji[:, ::-1] @ matrix[:3, :3].T + matrix[:3, 3])
+        return np.vstack(points)
+
+    found = label_geometry.label_contacts(labels, matrix)
+    assert len(found) > 100
+    np.testing.assert_allclose(found, contacts_whole(labels))
+    assert label_geometry.label_contacts(np.zeros((5, 5, 5), np.uint8), matrix).shape == (0, 3)
+
+    # Cut ends: the left iliac's label (2) reaches the face i = 0, the others no face.
+    def cut_ends_whole(lab, tree):  # the former implementation
+        faces = np.zeros(lab.shape, dtype=bool)
+        for axis in range(3):
+            index = [slice(None)] * 3
+            for edge in (0, -1):
+                index[axis] = edge
+                faces[tuple(index)] = True
+        out = {}
+        for name, value in names.VEIN_LABELS.items():
+            kji = np.argwhere(faces & (lab == value))
+            ras = kji[:, ::-1].astype(float) @ matrix[:3, :3].T + matrix[:3, 3]
+            gaps = np.linalg.norm(ras - tree.branches[name].points_ras[-1], axis=1)
+            reach = label_geometry.CUT_END_MM + float(tree.branches[name].mis_radius_mm[-1])
+            out[name] = bool(len(kji)) and bool(gaps.min() <= reach)
+        return out
+
+    def branch(name, end_kji):
+        end = np.asarray(end_kji, dtype=float)[::-1] @ matrix[:3, :3].T + matrix[:3, 3]
+        pts = np.vstack([end + (0.0, 0.0, 30.0), end])
+        return CenterlineBranch(name, pts, np.array([0.0, 30.0]), np.array([3.0, 3.0]))
+
+    ends = {"ivc": (35, 30, 55), "left_iliac": (35, 30, 2), "right_iliac": (50, 40, 30)}
+    tree = CenterlineTree({name: branch(name, kji) for name, kji in ends.items()}, np.zeros(3))
+    found = label_geometry.cut_ends(labels, matrix, tree)
+    assert found == {"ivc": False, "left_iliac": True, "right_iliac": False}
+    assert found == cut_ends_whole(labels, tree)
+
+
+def test_whole_volume_helpers_read_the_same_voxels_without_copies(blob):
+    from IVCReconstructionLib.segment import checks, existing
+
+    rng = np.random.default_rng(7)
+    image = (rng.normal(size=(60, 50, 70)) * 300).astype(np.int16)
+    flipped = image[::-1, :, ::-1]  # a reoriented view, as canonical() gives
+    for im in (image, flipped):
+        sample = np.ascontiguousarray(im).ravel()[:: max(1, im.size // 200_000)]
+        assert checks.looks_like_ct(im) == (float(np.percentile(sample, 1)) < -50.0)
+    labels = np.zeros((70, 60, 80), dtype=np.uint8)
+    labels[10:60, 10:50, 5:65] = np.where(blob, rng.integers(1, 6, blob.shape), 0)
+    expected = np.where(np.isin(labels, (1, 2, 3)), labels, 0).astype(np.uint8)
+    np.testing.assert_array_equal(existing.vein_labels(labels), expected)
+    np.testing.assert_array_equal(existing.vein_labels(labels.astype(np.int32)), expected)
+    # modality_of reads the vein voxels in their box: enhanced or not.
+    for low, high, expected in ((120, 220, "CT"), (20, 90, "NONCONTRAST_CT")):
+        ct = np.full(labels.shape, 40, dtype=np.int16)
+        ct[:5] = -1000  # air: a CT
+        ct[labels > 0] = rng.integers(low, high, int((labels > 0).sum()))
+        assert checks.modality_of(ct, np.eye(4), labels, np.eye(4)).name == expected
+    assert checks.modality_of(ct, np.eye(4), np.zeros_like(labels), np.eye(4)).name == "CT"

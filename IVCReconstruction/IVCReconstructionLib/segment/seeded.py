@@ -104,14 +104,16 @@ def segment_veins(
         labels_box, m, dense, lambda pts: gaussian_at(image, box, sigma, voxels(pts)) > blood_level
     )
 
-    labels = np.zeros(image.shape, dtype=np.uint8)
-    labels[box] = tidy_labels(labels_box)
+    labels_box = tidy_labels(labels_box)
+    # Checked on the lumen box (every label is inside it), not on the whole volume.
     for branch in names.BRANCHES:
-        if not np.any(labels == names.VEIN_LABELS[branch]):
+        if not np.any(labels_box == names.VEIN_LABELS[branch]):
             raise ValueError(
                 f"no lumen found for {names.SEGMENT_IDS[branch]}: check that its seed is inside the "
                 "contrast-filled vein"
             )
+    labels = np.zeros(image.shape, dtype=np.uint8)
+    labels[box] = labels_box
     return VeinSegmentation(
         labels=reorient.back(labels),
         ijk_to_ras=input_matrix,
