@@ -17,7 +17,7 @@ import numpy as np
 from .. import names
 from ..inputs.orientation import canonical
 from .datatypes import CenterlineBranch, CenterlineResult, CenterlineTree
-from .surface import surface_candidates
+from .surface import section_surface, surface_candidates
 from .vmtk_compat import vmtk_class
 
 SEED_MAX_DISTANCE_MM = 20.0  # a seed farther than this from its vein is a mistake, not a hint
@@ -265,8 +265,14 @@ def _place_confluence(raw: dict, parting: np.ndarray):
         return raw, parting
     ivc_pts, ivc_r = raw["ivc"]
     out = {"ivc": (np.vstack([meet, ivc_pts]), np.r_[ivc_r[0], ivc_r])}
-    for name, first in (("left_iliac", first1), ("right_iliac", first2)):
+    for name, first, u in (("left_iliac", first1, u1), ("right_iliac", first2, u2)):
         pts, r = raw[name]
+        # The iliac line goes on from where it has passed the meeting point: when the axes meet
+        # well below the parting point, the start of the fitted stretch can still lie above it,
+        # and joining there would fold the branch back on itself.
+        past = np.flatnonzero((pts[first:] - meet) @ u > 0.0)
+        if len(past) and past[0] > 0:
+            first += int(past[0])
         out[name] = (np.vstack([meet, pts[first:]]), np.r_[r[first], r[first:]])
     return out, meet
 
@@ -353,8 +359,11 @@ def extract_centerlines(
     ends = find_end_points(np.where(mask, labels, 0), matrix, values, seeds)
     say = progress or (lambda message: None)
     say("making the vein surface")
-    candidates = surface_candidates(mask, matrix)
-    surface = next(candidates)
+    # Two surfaces: the label map's own for the cross sections, and a few thousand points of it
+    # for VMTK (whose cost grows faster than its input), within a point budget.
+    sections = section_surface(mask, matrix)
+    candidates = surface_candidates(mask, matrix, full_surface=sections)
+    surface, build = next(candidates)
     say("computing the centerlines (VMTK)")
     first_error = None
     while True:
@@ -367,9 +376,10 @@ def extract_centerlines(
             # descent": the line then starts far from its end point) and not on another, so the
             # next candidate surface is tried; the first error is reported when none works.
             first_error = first_error or exc
-            surface = next(candidates, None)
-            if surface is None:
+            candidate = next(candidates, None)
+            if candidate is None:
                 raise first_error from None
+            surface, build = candidate
 
     left_pts, left_r = by_end["Left"]
     right_pts, right_r = by_end["Right"]
@@ -398,4 +408,11 @@ def extract_centerlines(
                 "short to measure; extend the segmentation or move the seed"
             )
         branches[name] = CenterlineBranch(name, pts1, np.arange(len(pts1), dtype=float), r1)
-    return CenterlineResult(CenterlineTree(branches, confluence.copy()), surface, ends, gaps)
+    return CenterlineResult(
+        CenterlineTree(branches, confluence.copy()),
+        surface,
+        ends,
+        gaps,
+        section_surface=sections,
+        surface_build=build,
+    )

@@ -52,7 +52,10 @@ def _seed_stats(image, ijk_to_ras, seed: np.ndarray, name: str) -> tuple[float, 
 
 def looks_like_ct(image: np.ndarray) -> bool:
     """Hounsfield units: fat (about -100) or air shows up as negative values, which MR never has."""
-    sample = image.ravel()[:: max(1, image.size // 200_000)]
+    # Every n-th voxel in storage order, read in place: ``ravel`` would copy a whole
+    # non-contiguous (reoriented) volume first, ~0.4 s on a 512 x 512 x 400 CT.
+    flat = np.arange(0, image.size, max(1, image.size // 200_000))
+    sample = image[np.unravel_index(flat, image.shape)]
     return float(np.percentile(sample, 1)) < -50.0
 
 
@@ -111,6 +114,22 @@ def check_seeds(image, ijk_to_ras, points: dict[str, np.ndarray]) -> tuple[float
     return blood, max(spread, 0.04 * contrast), warnings
 
 
+def _nonzero_box(labels: np.ndarray) -> tuple[slice, ...] | None:
+    """Bounding box of the non-zero voxels (one ``find_objects`` pass for integer labels)."""
+    from scipy import ndimage
+
+    lab = np.asarray(labels)
+    if lab.dtype.kind in "iu" and lab.ndim == 3:
+        (box,) = ndimage.find_objects((lab > 0).view(np.uint8)) or (None,)
+        return box
+    kji = np.argwhere(lab > 0)
+    return (
+        tuple(slice(int(a), int(b) + 1) for a, b in zip(kji.min(0), kji.max(0), strict=True))
+        if len(kji)
+        else None
+    )
+
+
 def modality_of(
     image: np.ndarray,
     image_ijk_to_ras: np.ndarray,
@@ -125,9 +144,11 @@ def modality_of(
     """
     if not looks_like_ct(image):
         return Modality.MR
-    if veins is None or not np.any(veins > 0):
+    box = _nonzero_box(veins) if veins is not None else None
+    if box is None:
         return Modality.CT
-    kji = np.argwhere(veins > 0)
+    # The vein voxels in scan order, found in their bounding box only (the same list).
+    kji = np.argwhere(veins[box] > 0) + np.array([sl.start for sl in box])
     # Enough voxels for a stable median, in a fixed order (never the first ones found).
     kji = kji[:: max(1, len(kji) // 50_000)]
     if veins.shape == image.shape and (

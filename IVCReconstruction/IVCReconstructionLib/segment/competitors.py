@@ -33,13 +33,20 @@ def other_tube_ridges(depth, lumen, m, pts, local, ref, averaged, contrast: floa
     if len(rk) == 0:
         return rk
     rras = to_ras(rk[:, ::-1].astype(float), m)
+    tree = cKDTree(pts)
+    # Beyond the largest reach a ridge is far whichever path point is nearest: that search stops
+    # there (d = inf); only the ridges within it are tested for sticking out of the tube.
+    reach = float(np.max(ref + np.maximum(3.0, 0.5 * ref)))
+    d, i = tree.query(rras, distance_upper_bound=reach * (1.0 + 1e-9) + 1e-9)
+    i = np.minimum(i, len(ref) - 1)
+    far = d > ref[i] + np.maximum(3.0, 0.5 * ref[i])
+    near = np.flatnonzero(~far)
     k = min(16, len(pts))
-    d, i = cKDTree(pts).query(rras, k=k)
-    d, i = d.reshape(len(rk), k), i.reshape(len(rk), k)
-    far = d[:, 0] > ref[i[:, 0]] + np.maximum(3.0, 0.5 * ref[i[:, 0]])
+    d, i = tree.query(rras[near], k=k)
+    d, i = d.reshape(len(near), k), i.reshape(len(near), k)
     outside = np.min(d - local[i], axis=1)
-    ball = depth[rk[:, 0], rk[:, 1], rk[:, 2]]
-    sticks = np.flatnonzero((outside > 1.0) & (outside + ball > STICK_OUT_MM) & ~far)
+    ball = depth[rk[near, 0], rk[near, 1], rk[near, 2]]
+    sticks = near[(outside > 1.0) & (outside + ball > STICK_OUT_MM)]
     if len(sticks):
         sticks = sticks[unlike_the_vein(rk[sticks], averaged, m, pts, contrast)]
     return np.vstack([rk[far], rk[sticks]])

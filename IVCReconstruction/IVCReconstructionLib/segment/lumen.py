@@ -104,8 +104,9 @@ def lumen_mask(image, ijk_to_ras, branch_paths: dict[str, np.ndarray], blood: fl
     # Side branches (renal, internal iliac veins, collaterals) stop a few mm past the vein's wall.
     vk = np.argwhere(vein)
     vras = to_ras(vk[:, ::-1].astype(float), m)
-    d, i = tree.query(vras)
-    keep = d <= ref[i] + SIDE_BRANCH_MM
+    # Likewise, beyond the largest radius + SIDE_BRANCH_MM a voxel is dropped whichever point is nearest.
+    d, i = tree.query(vras, distance_upper_bound=_just_above(float(np.max(ref)) + SIDE_BRANCH_MM))
+    keep = d <= ref[np.minimum(i, len(ref) - 1)] + SIDE_BRANCH_MM
     vein[:] = False
     vein[vk[keep, 0], vk[keep, 1], vk[keep, 2]] = True
     vein = refine_boundary(vein, smooth, (ws == 1) | ~lumen, spacing, blood, tissue)
@@ -119,7 +120,7 @@ def lumen_mask(image, ijk_to_ras, branch_paths: dict[str, np.ndarray], blood: fl
     lab, _ = ndimage.label(vein)
     seeds = np.unique(lab[path_voxels])
     vein = np.isin(lab, seeds[seeds > 0])
-    vein = ndimage.binary_fill_holes(vein)
+    vein = fill_holes(vein)
     return box, m, vein, dense
 
 
@@ -159,6 +160,29 @@ def centred_paths(raw_dense: dict[str, np.ndarray], depth: np.ndarray, m: np.nda
         ext_ref.append(np.full(len(steps), ref[sel[-1]]))
         ext_local.append(np.full(len(steps), ref[sel[-1]]))
     return dense, np.vstack(ext_pts), np.concatenate(ext_local), np.concatenate(ext_ref)
+
+
+def _just_above(distance: float) -> float:
+    """A k-d tree search bound that still finds points at exactly ``distance`` (the bound is
+    strict), so that bounded searches decide as the unbounded ones did."""
+    return distance * (1.0 + 1e-9) + 1e-9
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """``ndimage.binary_fill_holes(mask)`` computed in the mask's bounding box, padded by one
+    voxel of background so that background touching the box is outside: the same result
+    without the iterated whole-box dilations (~0.7 s on a 0.6 mm lumen box)."""
+    from scipy import ndimage
+
+    (box,) = ndimage.find_objects(mask.astype(np.uint8)) or (None,)
+    if box is None:
+        return mask.copy()
+    padded = np.pad(mask[box], 1)
+    background, _ = ndimage.label(~padded)
+    holes = ~padded & (background != background[0, 0, 0])
+    out = mask.copy()
+    out[box] |= holes[1:-1, 1:-1, 1:-1]
+    return out
 
 
 def recenter(points: np.ndarray, depth: np.ndarray, m: np.ndarray, iterations: int = 30) -> np.ndarray:
