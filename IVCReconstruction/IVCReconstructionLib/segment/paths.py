@@ -105,19 +105,20 @@ def _speed(coarse: np.ndarray, coarse_min: np.ndarray, spacing: float, blood, th
     return speed.astype(np.float32)
 
 
-def _straight_factor(shape, m: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Speed factor of a trunk leg that ends at a Via point ``b``: within ``VIA_REACH_MM`` of it,
-    slower the farther from the straight line a -> b. A chronic occlusion is a cord along the
-    vein's axis; with soft tissue rather than fat around it (no fat plane), a detour through the
-    aorta beside the IVC crosses less soft tissue than the cord itself and was the faster route
-    (artery voxels labelled vein ~10 %). The IVC is nearly straight over those 35 mm; the aorta's
-    wall is 10-15 mm off its axis."""
+def _straight_factor(shape, m: np.ndarray, before: np.ndarray, via: np.ndarray) -> np.ndarray:
+    """Speed factor near a Via point of the trunk: within ``VIA_REACH_MM`` of it, slower the
+    farther from the line through it along the trunk (from the point ``before`` it). A chronic
+    occlusion is a cord along the vein's axis; with soft tissue rather than fat around it (no
+    fat plane), a detour through the aorta beside the IVC crosses less soft tissue than the cord
+    itself and was the faster route (artery voxels labelled vein 8-10 %). The IVC is nearly
+    straight over those 35 mm on either side of the Via point; the aorta's wall is 10-15 mm off
+    its axis."""
     kji = np.indices(shape).reshape(3, -1).T
     ras = to_ras(kji[:, ::-1].astype(float), m)
-    u = b - a
-    t = np.clip((ras - a) @ u / max(float(u @ u), 1e-9), 0.0, 1.0)
-    off = np.linalg.norm(ras - (a + t[:, None] * u), axis=1)
-    near = np.linalg.norm(ras - b, axis=1) <= VIA_REACH_MM
+    u = (via - before) / max(float(np.linalg.norm(via - before)), 1e-9)
+    rel = ras - via
+    off = np.linalg.norm(rel - (rel @ u)[:, None] * u, axis=1)
+    near = np.linalg.norm(rel, axis=1) <= VIA_REACH_MM
     factor = np.where(near, np.exp(-((off / STRAIGHT_MM) ** 2)), 1.0)
     return factor.reshape(shape).astype(np.float32)
 
@@ -221,6 +222,10 @@ def minimal_paths(image, ijk_to_ras, ivc, left, right, legs, blood, threshold, s
 
     arrivals: dict = {}
     trunk_pts = [ivc, *legs["trunk"]]
+    if crossing is not None:
+        # Through an occluded IVC the paths run along the vein's axis (both legs at the Via).
+        for before, via in itertools.pairwise(trunk_pts):
+            speed *= _straight_factor(coarse.shape, m, before, via)
     split_start = trunk_pts[-1]
     chains = [[split_start, *legs["left"], left], [split_start, *legs["right"], right]]
     # Where each front must reach: the far end of every leg that starts at its start voxel.
@@ -229,18 +234,13 @@ def minimal_paths(image, ijk_to_ras, ivc, left, right, legs, blood, threshold, s
         for a, b in itertools.pairwise(points):
             targets.setdefault(idx(a), set()).add(idx(b))
 
-    def chain(points: list[np.ndarray], straight: bool = False) -> np.ndarray:
+    def chain(points: list[np.ndarray]) -> np.ndarray:
         out = [np.array([idx(points[0])])]
         for a, b in itertools.pairwise(points):
-            if straight and crossing is not None:
-                # A leg into a Via point (in the occlusion) has its own speed, so no shared map.
-                leg_speed = speed * _straight_factor(coarse.shape, m, a, b)
-                out.append(_leg(leg_speed, idx(a), idx(b))[1:])
-            else:
-                out.append(_leg(speed, idx(a), idx(b), arrivals, sorted(targets[idx(a)]))[1:])
+            out.append(_leg(speed, idx(a), idx(b), arrivals, sorted(targets[idx(a)]))[1:])
         return np.vstack(out)
 
-    trunk = chain(trunk_pts, straight=True) if len(trunk_pts) > 1 else np.array([idx(ivc)])
+    trunk = chain(trunk_pts) if len(trunk_pts) > 1 else np.array([idx(ivc)])
     left_path = chain(chains[0])
     right_path = chain(chains[1])
     # The two iliac paths share their first voxels (both descend the same arrival time when no
