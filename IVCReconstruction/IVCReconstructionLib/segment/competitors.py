@@ -19,7 +19,7 @@ from .grid import distance_inside, to_ijk, to_ras
 
 STICK_OUT_MM = 3.0  # a ridge whose inscribed ball reaches this far out of the veins' tube is another tube
 BALL_PAD_VOXEL = 1.0  # another tube's inscribed ball, grown by this (voxels), takes the vein's voxels
-PATH_NEIGHBOURS = 40  # path points (half a voxel apart) whose intensities describe the vein nearby
+PATH_NEIGHBOURS = 120  # path points (half a voxel apart) whose intensities describe the vein nearby
 
 
 def other_tube_ridges(depth, lumen, m, pts, local, ref, averaged, contrast: float) -> np.ndarray:

@@ -89,7 +89,14 @@ def lumen_mask(image, ijk_to_ras, branch_paths: dict[str, np.ndarray], blood: fl
     both = np.vstack([raw_ijk, centred])
     both = both[~unlike_the_vein(both[:, ::-1], averaged, m, pts, contrast)]
     both = both[lumen[both[:, 2], both[:, 1], both[:, 0]]]
-    rk = other_tube_ridges(depth, lumen, m, pts, local, ref, averaged, contrast)
+    # The tube the other tubes are told apart from: path points in a stretch where the path
+    # itself runs through another tube (a May-Thurner crossing, where the coarse path cuts
+    # through the artery over the flattened vein) would make that artery part of the tube.
+    pk = np.rint(to_ijk(pts, m)).astype(int)[:, ::-1]
+    own = np.ones(len(pts), dtype=bool)
+    in_box = np.all((pk >= 0) & (pk < np.array(sub.shape)), axis=1)
+    own[in_box] = ~unlike_the_vein(pk[in_box], averaged, m, pts, contrast)
+    rk = other_tube_ridges(depth, lumen, m, pts[own], local[own], ref[own], averaged, contrast)
     markers[both[:, 2], both[:, 1], both[:, 0]] = 1
     markers[rk[:, 0], rk[:, 1], rk[:, 2]] = 2
 
