@@ -19,7 +19,7 @@ from .grid import distance_inside, to_ijk, to_ras
 
 STICK_OUT_MM = 3.0  # a ridge whose inscribed ball reaches this far out of the veins' tube is another tube
 BALL_PAD_VOXEL = 1.0  # another tube's inscribed ball, grown by this (voxels), takes the vein's voxels
-PATH_NEIGHBOURS = 120  # path points (half a voxel apart) whose intensities describe the vein nearby
+PATH_REACH_MM = 30.0  # the path points within about this (either way) describe the vein nearby
 
 
 def other_tube_ridges(depth, lumen, m, pts, local, ref, averaged, contrast: float) -> np.ndarray:
@@ -52,13 +52,17 @@ def other_tube_ridges(depth, lumen, m, pts, local, ref, averaged, contrast: floa
     return np.vstack([rk[far], rk[sticks]])
 
 
-def unlike_the_vein(candidates, local: np.ndarray, m, pts: np.ndarray, contrast: float) -> np.ndarray:
+def unlike_the_vein(
+    candidates, local: np.ndarray, m, pts: np.ndarray, contrast: float, darker: bool = True
+) -> np.ndarray:
     """Which candidate markers (voxel indices [k, j, i]) sit in a tube whose intensity is not
     the vein's nearby: the image averaged over about 1.5 mm around the marker (``local``)
-    against the same average along the nearest 20 mm of path. An artery differs from the vein
-    by about one noise standard deviation per voxel but many standard errors over that ball; a
+    against the same average along the nearest 60 mm of path (so that a crossing stretch, where
+    the path itself may run in the artery, is a minority). An artery differs from the vein by
+    about one noise standard deviation per voxel but many standard errors over that ball; a
     lobe of an irregular vein does not. Partial volume makes a lobe near the wall read darker,
-    so a darker tube must differ by a quarter of the contrast."""
+    so a darker tube must differ by a quarter of the contrast (``darker`` False: only brighter
+    tubes count)."""
     from scipy.spatial import cKDTree
 
     if len(candidates) == 0:
@@ -67,7 +71,9 @@ def unlike_the_vein(candidates, local: np.ndarray, m, pts: np.ndarray, contrast:
     ok = np.all((ijk >= 0) & (ijk < np.array(local.shape[::-1])), axis=1)
     path_pts, path_vals = pts[ok], local[ijk[ok, 2], ijk[ok, 1], ijk[ok, 0]]
     tree = cKDTree(path_pts)
-    k = min(PATH_NEIGHBOURS, len(path_pts))
+    # Path points are half the finest voxel apart.
+    step = 0.5 * float(np.linalg.norm(m[:3, :3], axis=0).min())
+    k = min(max(int(2.0 * PATH_REACH_MM / step), 8), len(path_pts))
     _, near = tree.query(to_ras(candidates[:, ::-1].astype(float), m), k=k)
     near = near.reshape(len(candidates), -1)
     vein = np.median(path_vals[near], axis=1)
@@ -79,7 +85,10 @@ def unlike_the_vein(candidates, local: np.ndarray, m, pts: np.ndarray, contrast:
     residual = path_vals[along] - np.median(path_vals[along], axis=1)[:, None]
     spread = np.minimum(spread, 1.4826 * float(np.median(np.abs(residual))))
     level = local[candidates[:, 0], candidates[:, 1], candidates[:, 2]]
-    return (level - vein > 3.0 * spread + 2.0) | (vein - level > np.maximum(3.0 * spread, 0.25 * contrast))
+    brighter = level - vein > 3.0 * spread + 2.0
+    if not darker:
+        return brighter
+    return brighter | (vein - level > np.maximum(3.0 * spread, 0.25 * contrast))
 
 
 def give_back_balls(ws: np.ndarray, markers: np.ndarray, depth: np.ndarray, spacing: np.ndarray) -> None:

@@ -92,10 +92,11 @@ def lumen_mask(image, ijk_to_ras, branch_paths: dict[str, np.ndarray], blood: fl
     # The tube the other tubes are told apart from: path points in a stretch where the path
     # itself runs through another tube (a May-Thurner crossing, where the coarse path cuts
     # through the artery over the flattened vein) would make that artery part of the tube.
+    # Only brighter points: a darker one is partial volume of a thin stretch of the vein itself.
     pk = np.rint(to_ijk(pts, m)).astype(int)[:, ::-1]
     own = np.ones(len(pts), dtype=bool)
     in_box = np.all((pk >= 0) & (pk < np.array(sub.shape)), axis=1)
-    own[in_box] = ~unlike_the_vein(pk[in_box], averaged, m, pts, contrast)
+    own[in_box] = ~unlike_the_vein(pk[in_box], averaged, m, pts, contrast, darker=False)
     rk = other_tube_ridges(depth, lumen, m, pts[own], local[own], ref[own], averaged, contrast)
     markers[both[:, 2], both[:, 1], both[:, 0]] = 1
     markers[rk[:, 0], rk[:, 1], rk[:, 2]] = 2
