@@ -313,3 +313,16 @@ def test_thickness_check_on_blocks_decides_as_on_voxels():
         else:
             centerline._check_thickness(tube, spacing, "iliac_vena_left")
     assert outcomes == {True, False}
+
+
+def test_keep_labels_without_min_max_passes():
+    from IVCReconstructionLib.scene.segmentation_nodes import _keep_labels
+
+    rng = np.random.default_rng(8)
+    raw = rng.integers(0, 300, size=(20, 30, 40))
+    for dtype in (np.uint8, np.uint16, np.int32, np.int64):
+        labels = (raw % 256 if dtype == np.uint8 else raw).astype(dtype)
+        kept = _keep_labels(labels, [1, 2, 3, 4, 63])
+        expected = np.where(np.isin(labels, [1, 2, 3, 4, 63]), labels, 0)
+        assert kept.dtype == np.uint8
+        np.testing.assert_array_equal(kept, expected)
