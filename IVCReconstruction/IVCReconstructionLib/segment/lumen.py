@@ -91,7 +91,7 @@ def lumen_mask(image, ijk_to_ras, branch_paths: dict[str, np.ndarray], threshold
         # Beyond the largest reach a ridge is far whichever path point is nearest: the search
         # stops there (d = inf) instead of finding the nearest point of every ridge voxel.
         reach = float(np.max(ref + np.maximum(3.0, 0.5 * ref)))
-        d, i = tree.query(rras, distance_upper_bound=_just_above(reach))
+        d, i = tree.query(rras, distance_upper_bound=_just_above(reach), workers=-1)
         i = np.minimum(i, len(ref) - 1)
         far = d > ref[i] + np.maximum(3.0, 0.5 * ref[i])
         rk = rk[far]
@@ -108,7 +108,7 @@ def lumen_mask(image, ijk_to_ras, branch_paths: dict[str, np.ndarray], threshold
     vk = np.argwhere(vein)
     vras = to_ras(vk[:, ::-1].astype(float), m)
     # Likewise, beyond the largest radius + SIDE_BRANCH_MM a voxel is dropped whichever point is nearest.
-    d, i = tree.query(vras, distance_upper_bound=_just_above(float(np.max(ref)) + SIDE_BRANCH_MM))
+    d, i = tree.query(vras, distance_upper_bound=_just_above(float(np.max(ref)) + SIDE_BRANCH_MM), workers=-1)
     keep = d <= ref[np.minimum(i, len(ref) - 1)] + SIDE_BRANCH_MM
     vein[:] = False
     vein[vk[keep, 0], vk[keep, 1], vk[keep, 2]] = True
