@@ -293,3 +293,36 @@ def test_whole_volume_helpers_read_the_same_voxels_without_copies(blob):
         ct[labels > 0] = rng.integers(low, high, int((labels > 0).sum()))
         assert checks.modality_of(ct, np.eye(4), labels, np.eye(4)).name == expected
     assert checks.modality_of(ct, np.eye(4), np.zeros_like(labels), np.eye(4)).name == "CT"
+
+
+def test_thickness_check_on_blocks_decides_as_on_voxels():
+    from IVCReconstructionLib.measure import centerline
+
+    spacing = np.array([0.6, 0.6, 0.6])  # i, j, k
+    _, j, i = np.meshgrid(*(np.arange(n) * 0.6 for n in (60, 40, 40)), indexing="ij")
+    outcomes = set()
+    for radius in (6.0, 2.2, 1.9, 1.6, 1.2):
+        tube = (i - 12.0) ** 2 + (j - 12.0) ** 2 < radius**2
+        # The voxel-wise answer, which the block bound may only shortcut.
+        widest = float(ndimage.distance_transform_edt(np.pad(tube, 1), sampling=0.6).max()) - 0.3
+        thin = widest < centerline.MIN_RADIUS_MM
+        outcomes.add(thin)
+        if thin:
+            with pytest.raises(ValueError, match=r"at most .* too small for a centerline"):
+                centerline._check_thickness(tube, spacing, "iliac_vena_left")
+        else:
+            centerline._check_thickness(tube, spacing, "iliac_vena_left")
+    assert outcomes == {True, False}
+
+
+def test_keep_labels_without_min_max_passes():
+    from IVCReconstructionLib.scene.segmentation_nodes import _keep_labels
+
+    rng = np.random.default_rng(8)
+    raw = rng.integers(0, 300, size=(20, 30, 40))
+    for dtype in (np.uint8, np.uint16, np.int32, np.int64):
+        labels = (raw % 256 if dtype == np.uint8 else raw).astype(dtype)
+        kept = _keep_labels(labels, [1, 2, 3, 4, 63])
+        expected = np.where(np.isin(labels, [1, 2, 3, 4, 63]), labels, 0)
+        assert kept.dtype == np.uint8
+        np.testing.assert_array_equal(kept, expected)

@@ -37,6 +37,27 @@ def _voxel_ras(mask: np.ndarray, ijk_to_ras: np.ndarray) -> np.ndarray:
     return kji[:, ::-1] @ ijk_to_ras[:3, :3].T + ijk_to_ras[:3, 3]
 
 
+def _label_boxes(labels: np.ndarray, values: list) -> list:
+    """Bounding box (slices [k, j, i]) of each label value, None where absent: one pass over an
+    integer volume (``ndimage.find_objects``) instead of a comparison per value."""
+    from scipy import ndimage
+
+    wanted = [v for v in values if v is not None]
+    if wanted and labels.dtype.kind in "iu" and all(0 < v < 65536 and float(v).is_integer() for v in wanted):
+        found = ndimage.find_objects(labels, max_label=int(max(wanted)))
+        return [None if v is None else found[int(v) - 1] for v in values]
+    out = []
+    for v in values:
+        nz = np.argwhere(labels == v) if v is not None else np.empty((0, 3), dtype=int)
+        box = (
+            tuple(slice(int(a), int(b) + 1) for a, b in zip(nz.min(0), nz.max(0), strict=True))
+            if len(nz)
+            else None
+        )
+        out.append(box)
+    return out
+
+
 def _check_components(mask: np.ndarray, spacing: np.ndarray) -> np.ndarray:
     """Keep the vein tree; refuse a second piece big enough to be a vein of its own."""
     from scipy import ndimage
@@ -92,11 +113,27 @@ def _check_thickness(mask: np.ndarray, spacing: np.ndarray, segment_id: str) -> 
     nz = np.argwhere(mask)
     lo, hi = np.maximum(nz.min(axis=0) - 1, 0), nz.max(axis=0) + 2
     crop = mask[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+    sampling = np.asarray(spacing, dtype=float)[::-1]
+    # A fine mask is first checked on 2 x 2 x 2 blocks inside it (one eighth of the voxels): a
+    # block's distance to the nearest outside block, less the blocks' half-diagonals, is a
+    # lower bound of the fine distance, and it nearly always settles the question.
+    factors = np.where(sampling <= 0.8, 2, 1)
+    if np.any(factors > 1):
+        n = -(-np.array(crop.shape) // factors) * factors
+        padded = np.zeros(n, dtype=bool)
+        padded[: crop.shape[0], : crop.shape[1], : crop.shape[2]] = crop
+        blocks = padded.reshape(
+            n[0] // factors[0], factors[0], n[1] // factors[1], factors[1], -1, factors[2]
+        )
+        inside = blocks.all(axis=(1, 3, 5))
+        if inside.any():
+            slack = 2.0 * float(np.linalg.norm((factors - 1) / 2.0 * sampling))
+            bound = float(ndimage.distance_transform_edt(inside, sampling=sampling * factors).max()) - slack
+            if bound - 0.5 * float(spacing.min()) >= MIN_RADIUS_MM:
+                return
     # The distance transform reaches the centre of the nearest background voxel; the wall is
     # half a voxel closer.
-    widest = float(ndimage.distance_transform_edt(crop, sampling=spacing[::-1]).max()) - 0.5 * float(
-        spacing.min()
-    )
+    widest = float(ndimage.distance_transform_edt(crop, sampling=sampling).max()) - 0.5 * float(spacing.min())
     if widest < MIN_RADIUS_MM:
         raise ValueError(
             f"the {segment_id} segment is at most {2 * widest:.1f} mm wide, too small for a centerline: "
@@ -333,21 +370,20 @@ def extract_centerlines(
     values = dict(label_values or names.VEIN_LABELS)
     if labels.ndim != 3:
         raise ValueError(f"the vein label map must be 3D, got shape {labels.shape}")
-    if not np.any(labels):
+    boxes = _label_boxes(labels, [values.get(b) for b in names.BRANCHES])
+    if all(box is None for box in boxes) and not np.any(labels):
         raise ValueError(
             "the vein segmentation is empty: segment the veins (or pick the right segments) first"
         )
-    for branch in names.BRANCHES:
-        if branch not in values or not np.any(labels == values[branch]):
+    for branch, box in zip(names.BRANCHES, boxes, strict=True):
+        if branch not in values or box is None:
             raise ValueError(
                 f"the segmentation has no {names.SEGMENT_IDS[branch]} segment (label {values.get(branch)}): "
                 "the IVC and both iliac veins are needed"
             )
     # Everything below works on the veins' box only: the cost follows the veins, not the volume.
-    veins = np.isin(labels, [values[b] for b in names.BRANCHES])
-    nz = np.argwhere(veins)
-    lo = np.maximum(nz.min(axis=0) - 2, 0)
-    hi = np.minimum(nz.max(axis=0) + 3, labels.shape)
+    lo = np.maximum(np.min([[sl.start for sl in box] for box in boxes], axis=0) - 2, 0)
+    hi = np.minimum(np.max([[sl.stop for sl in box] for box in boxes], axis=0) + 2, labels.shape)
     labels = labels[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
     shift = np.eye(4)
     shift[:3, 3] = lo[::-1]

@@ -18,7 +18,7 @@ def assign_branches(vein: np.ndarray, m: np.ndarray, dense: dict[str, np.ndarray
     label = np.zeros(len(vk), dtype=np.uint8)
     for branch, pts in dense.items():
         r = depth_at(pts)
-        d, i = cKDTree(pts).query(vras, k=min(8, len(pts)))
+        d, i = cKDTree(pts).query(vras, k=min(8, len(pts)), workers=-1)
         d = np.atleast_2d(d.T).T if d.ndim == 1 else d
         i = np.atleast_2d(i.T).T if i.ndim == 1 else i
         score = np.min(d - r[i], axis=1)

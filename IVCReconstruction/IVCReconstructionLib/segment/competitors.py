@@ -37,12 +37,12 @@ def other_tube_ridges(depth, lumen, m, pts, local, ref, averaged, contrast: floa
     # Beyond the largest reach a ridge is far whichever path point is nearest: that search stops
     # there (d = inf); only the ridges within it are tested for sticking out of the tube.
     reach = float(np.max(ref + np.maximum(3.0, 0.5 * ref)))
-    d, i = tree.query(rras, distance_upper_bound=reach * (1.0 + 1e-9) + 1e-9)
+    d, i = tree.query(rras, distance_upper_bound=reach * (1.0 + 1e-9) + 1e-9, workers=-1)
     i = np.minimum(i, len(ref) - 1)
     far = d > ref[i] + np.maximum(3.0, 0.5 * ref[i])
     near = np.flatnonzero(~far)
     k = min(16, len(pts))
-    d, i = tree.query(rras[near], k=k)
+    d, i = tree.query(rras[near], k=k, workers=-1)
     d, i = d.reshape(len(near), k), i.reshape(len(near), k)
     outside = np.min(d - local[i], axis=1)
     ball = depth[rk[near, 0], rk[near, 1], rk[near, 2]]
@@ -119,7 +119,7 @@ def inside_balls(
     sampling = spacing[::-1]
     tree = cKDTree(centres * sampling)
     k = min(16, len(centres))
-    d, i = tree.query(voxels * sampling, k=k, distance_upper_bound=max(float(radius.max()), 0.0))
+    d, i = tree.query(voxels * sampling, k=k, distance_upper_bound=max(float(radius.max()), 0.0), workers=-1)
     d, i = d.reshape(len(voxels), k), i.reshape(len(voxels), k)
     hit = np.isfinite(d)
     any_hit = np.any(hit, axis=1)

@@ -129,7 +129,7 @@ def max_depth_sampler(mask: np.ndarray, spacing: np.ndarray) -> Callable[[np.nda
         depth = np.zeros(len(voxels), dtype=np.float32)
         inside = mask[voxels[:, 0], voxels[:, 1], voxels[:, 2]]
         if inside.any():
-            depth[inside] = tree.query(voxels[inside] * sampling)[0]
+            depth[inside] = tree.query(voxels[inside] * sampling, workers=-1)[0]
         return depth[where.reshape(len(kji), len(offsets))].max(axis=1)
 
     return sample

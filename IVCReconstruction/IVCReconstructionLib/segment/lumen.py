@@ -66,7 +66,7 @@ def lumen_mask(image, ijk_to_ras, branch_paths: dict[str, np.ndarray], blood: fl
         # outside the band, so not the blurred rim that runs along the bone's surface through
         # the lumen's intensities.
         bk = np.argwhere(band_ok)
-        d, i = cKDTree(pts).query(to_ras(bk[:, ::-1].astype(float), m))
+        d, i = cKDTree(pts).query(to_ras(bk[:, ::-1].astype(float), m), workers=-1)
         near_tube = d <= ref[i] + BAND_MM + 0.5
         band_ok[:] = False
         band_ok[bk[near_tube, 0], bk[near_tube, 1], bk[near_tube, 2]] = True
@@ -113,7 +113,7 @@ def lumen_mask(image, ijk_to_ras, branch_paths: dict[str, np.ndarray], blood: fl
     vk = np.argwhere(vein)
     vras = to_ras(vk[:, ::-1].astype(float), m)
     # Likewise, beyond the largest radius + SIDE_BRANCH_MM a voxel is dropped whichever point is nearest.
-    d, i = tree.query(vras, distance_upper_bound=_just_above(float(np.max(ref)) + SIDE_BRANCH_MM))
+    d, i = tree.query(vras, distance_upper_bound=_just_above(float(np.max(ref)) + SIDE_BRANCH_MM), workers=-1)
     keep = d <= ref[np.minimum(i, len(ref) - 1)] + SIDE_BRANCH_MM
     vein[:] = False
     vein[vk[keep, 0], vk[keep, 1], vk[keep, 2]] = True
