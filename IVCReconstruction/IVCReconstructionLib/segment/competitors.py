@@ -99,7 +99,16 @@ def give_back_balls(ws: np.ndarray, markers: np.ndarray, depth: np.ndarray, spac
     ck = np.argwhere(markers == 2)
     if len(ck) == 0:
         return
-    radius = float(depth[ck[:, 0], ck[:, 1], ck[:, 2]].max()) + BALL_PAD_VOXEL * float(spacing.min())
+    pad = BALL_PAD_VOXEL * float(spacing.min())
+    # Only the markers whose ball reaches the vein's basin can take its voxels (a kidney's deep
+    # ridges far from the vein cannot): the others are left out of the search, which on a
+    # 512 x 512 x 400 CT took most of this step's time. A voxel's margin covers the distance
+    # map's measure to the region's edge rather than to the voxel centres.
+    to_vein = distance_inside(ws != 1, spacing)[ck[:, 0], ck[:, 1], ck[:, 2]]
+    ck = ck[to_vein < depth[ck[:, 0], ck[:, 1], ck[:, 2]] + pad + float(spacing.max())]
+    if len(ck) == 0:
+        return
+    radius = float(depth[ck[:, 0], ck[:, 1], ck[:, 2]].max()) + pad
     # Candidates: the vein's voxels near the other tubes' basins.
     vk = np.argwhere((ws == 1) & (distance_inside(ws != 2, spacing) <= radius))
     inside = inside_balls(vk, ck, depth, spacing, BALL_PAD_VOXEL)
