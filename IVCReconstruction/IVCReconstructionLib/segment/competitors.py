@@ -109,8 +109,11 @@ def give_back_balls(ws: np.ndarray, markers: np.ndarray, depth: np.ndarray, spac
     if len(ck) == 0:
         return
     radius = float(depth[ck[:, 0], ck[:, 1], ck[:, 2]].max()) + pad
-    # Candidates: the vein's voxels near the other tubes' basins.
-    vk = np.argwhere((ws == 1) & (distance_inside(ws != 2, spacing) <= radius))
+    # Candidates: the vein's voxels in the box of those markers grown by the largest ball.
+    grow = np.ceil(radius / spacing[::-1]).astype(int) + 1
+    lo = np.maximum(ck.min(axis=0) - grow, 0)
+    hi = np.minimum(ck.max(axis=0) + grow + 1, ws.shape)
+    vk = np.argwhere(ws[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]] == 1) + lo
     inside = inside_balls(vk, ck, depth, spacing, BALL_PAD_VOXEL)
     ws[vk[inside, 0], vk[inside, 1], vk[inside, 2]] = 2
 
