@@ -10,11 +10,12 @@ The demo's case, a post-thrombotic phantom (40 mm IVC occlusion, both common ili
 narrowed to a quarter of their area) at 1 mm, goes through the whole pipeline
 (``pipeline.run_pipeline``: seeded segmentation, centerlines, findings, stent plan) in a
 headless MRML scene, planned as a double barrel (the built-in catalogue cannot deploy an
-inverted-Y here, so the automatic plan is "none"). Picture 1: the vein surface, centerlines and the stents drawn by
-slicer-core's own 3D displayable managers (``render.render_view``, offscreen with Mesa EGL) next
-to a coronal maximum-intensity projection of the phantom CT, the view a clinician reads a
-venogram in. Picture 2: the report's diameter profiles of the three veins with lesions,
-landmarks and stent extents. No display, no Slicer application; about 20 s.
+inverted-Y here, so the automatic plan is "none"). Picture 1: the vein surface, centerlines
+and the stents drawn by slicer-core's own 3D displayable managers (``render.render_view``,
+offscreen with Mesa EGL) next to a coronal maximum-intensity projection of the phantom CT,
+the view a clinician reads a venogram in. Picture 2: the report's diameter profiles of the
+three veins with lesions, landmarks and stent extents. No display, no Slicer application;
+about 20 s.
 """
 
 from __future__ import annotations
