@@ -7,7 +7,8 @@ series' frame of reference and a PACS viewer overlays it on the CT. The label ma
 onto the slices by physical position (nearest voxel), so any label grid works; on the grid the
 series was read into (the usual case) that is an exact copy of the voxels.
 
-highdicom builds the dataset (``require_highdicom`` says how to get it when it is missing).
+highdicom builds the dataset (``require_highdicom`` says how to get it when it is missing;
+``dicom_stack`` which release goes with which pydicom).
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ def require_highdicom():
         import highdicom
     except ImportError as exc:
         raise ImportError(HIGHDICOM_MISSING) from exc
+    from .dicom_stack import numpy_view_for_highdicom
+
+    numpy_view_for_highdicom(highdicom)  # highdicom 0.22.0 (for pydicom 2) on numpy 2
     return highdicom
 
 
