@@ -27,19 +27,23 @@ SEG_SERIES_NUMBER = 9701
 SR_SERIES_NUMBER = 9702
 HIGHDICOM_MISSING = (
     "writing DICOM needs the Python package highdicom, which is not installed: "
-    "install it with `pip install highdicom` (in 3D Slicer: the module's Export to DICOM button "
+    "install it with `pip install {arguments}` (in 3D Slicer: the module's Export to DICOM button "
     "offers to install it)"
 )
 
 
 def require_highdicom():
     """The highdicom module. :raises ImportError: with how to install it, when it is missing."""
+    from .dicom_stack import highdicom_install_arguments, numpy_view_for_highdicom
+
     try:
         import highdicom
     except ImportError as exc:
-        raise ImportError(HIGHDICOM_MISSING) from exc
-    from .dicom_stack import numpy_view_for_highdicom
-
+        try:  # the release for the pydicom installed, which the pins keep
+            arguments = " ".join(highdicom_install_arguments())
+        except ValueError:
+            arguments = "highdicom"
+        raise ImportError(HIGHDICOM_MISSING.format(arguments=arguments)) from exc
     numpy_view_for_highdicom(highdicom)  # highdicom 0.22.0 (for pydicom 2) on numpy 2
     return highdicom
 
