@@ -4,8 +4,8 @@ DICOM writers cover (``outputs.dicom_stack``).
 The writers themselves run here on the venv's stack (pydicom 3.0.2, highdicom 0.28.2). On
 Slicer 5.10's stack (pydicom 2.4.4, numpy 2.0.2, highdicom 0.22.0) and Slicer 5.12's (pydicom
 3.0.2, highdicom 0.27.0) test_dicom_outputs.py, test_ivus.py and the module's Export to DICOM
-self-test were run by hand in throwaway venvs: docs/dicom.md gives the commands and results.
-What is checked here is what those runs depend on: the requirement chosen for each pydicom, the
+self-test were run by hand in throwaway venvs (docs/architecture.md section 3: the commands and
+results). What is checked here is what those runs depend on: the requirement chosen for each pydicom, the
 pins that keep Slicer's packages, the file writing and the evidence lists.
 """
 

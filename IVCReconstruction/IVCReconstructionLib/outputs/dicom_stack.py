@@ -21,7 +21,8 @@ The DICOM writers use three things that differ between these stacks:
   DICOM PS3.3 defines them (Pertinent Other Evidence is for other procedures' instances):
   :func:`own_study_evidence_as_current` makes 0.22.0's SR say the same;
 - nothing else: the highdicom classes, arguments and readers the SEG and SR use are the same in
-  0.22.0, 0.27.0 and 0.28.2 (docs/dicom.md records the round trips measured on each stack).
+  0.22.0, 0.27.0 and 0.28.2 (docs/architecture.md section 3 records the round trips measured
+  on each stack).
 """
 
 from __future__ import annotations
