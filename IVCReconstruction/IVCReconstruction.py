@@ -32,10 +32,6 @@ from slicer.util import VTKObservationMixin
 # The Slicer versions the module supports (Slicer 5.10 runs Python 3.12, which the library needs).
 MINIMUM_SLICER_VERSION = (5, 10)
 
-# Export to DICOM needs highdicom, which Slicer does not bundle: the panel offers to install this
-# version (the one requirements.txt pins and the tests use) on first use.
-HIGHDICOM_REQUIREMENT = "highdicom==0.28.2"
-
 
 #
 # IVCReconstruction
@@ -993,18 +989,28 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             slicer.util.showStatusMessage(message.format(folder=folder), 8000)
 
     def _ensureHighdicom(self) -> bool:
-        """Whether highdicom can be imported, after installing it if the user agrees (once)."""
+        """Whether highdicom can be imported, after installing it if the user agrees (once).
+        Slicer 5.12 includes it; on 5.10 the release for Slicer's pydicom 2.4 is installed, with
+        Slicer's pydicom, numpy and pillow pinned so that pip never replaces what its DICOM
+        module runs on (IVCReconstructionLib.outputs.dicom_stack)."""
         if self.logic.canWriteDicom():
             return True
+        from IVCReconstructionLib.outputs.dicom_stack import highdicom_install_arguments
+
+        try:
+            arguments = highdicom_install_arguments()
+        except ValueError as error:
+            slicer.util.errorDisplay(_("Export to DICOM is not available: {error}.").format(error=error))
+            return False
         question = _(
-            "Export to DICOM needs the Python package {package}, which 3D Slicer does not include. "
+            "Export to DICOM needs the Python package {package}, which this 3D Slicer does not include. "
             "Install it now from the Python Package Index (this takes a minute)?"
-        ).format(package=HIGHDICOM_REQUIREMENT)
+        ).format(package=arguments[0])
         if not slicer.util.confirmOkCancelDisplay(question, windowTitle=_("Install highdicom")):
             slicer.util.showStatusMessage(_("Export to DICOM cancelled: it needs highdicom."), 5000)
             return False
         with slicer.util.tryWithErrorDisplay(_("Failed to install highdicom."), waitCursor=True):
-            slicer.util.pip_install(HIGHDICOM_REQUIREMENT)
+            slicer.util.pip_install(arguments)
         return self.logic.canWriteDicom()
 
     def onSaveSceneButton(self) -> None:
