@@ -1023,20 +1023,18 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
 
     The work is done by the Qt-free IVCReconstructionLib, whose pipeline steps ivc-plan runs too;
     this class checks the nodes it is given, places results in the scene (folders, transforms)
-    and keeps the plan being edited. It never touches widgets or dialogs. Every method raises
-    ValueError for input the user can fix, leaving the scene as it was.
+    and keeps the plan being edited (IVCReconstructionLib.scene.SceneCase). It never touches
+    widgets or dialogs. Every method raises ValueError for input the user can fix, leaving the
+    scene as it was.
     """
 
     def __init__(self) -> None:
+        from IVCReconstructionLib.scene import SceneCase
+
         ScriptedLoadableModuleLogic.__init__(self)
         # The last measurement (reused by planStents while the segmentation is unchanged), the
-        # plan being edited (IVCReconstructionLib.scene.plan_editor.ScenePlan) and what it was
-        # planned from (IVCReconstructionLib.pipeline.PipelineResult, for the report).
-        self._measurements = None
-        self._measuredNode = None
-        self.scenePlan = None
-        self._planned = None
-        self._plannedVolume = None  # the venogram planned on (its DICOM series for exportDicom)
+        # plan being edited and what it was planned from (for the report and DICOM export).
+        self._case = SceneCase(slicer.mrmlScene)
         # A closed scene takes the measured and planned nodes with it: forget them (the Narrowest
         # buttons would otherwise jump to the old case).
         slicer.mrmlScene.AddObserver(slicer.mrmlScene.StartCloseEvent, lambda caller, event: self.clear())
@@ -1045,13 +1043,14 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
         """The module's parameter node (one per scene), wrapped as IVCReconstructionParameterNode."""
         return IVCReconstructionParameterNode(super().getParameterNode())
 
+    @property
+    def scenePlan(self):
+        """The plan being edited (IVCReconstructionLib.scene.plan_editor.ScenePlan), or None."""
+        return self._case.scene_plan
+
     def clear(self) -> None:
         """Forget the measurement and the plan (the scene is closing)."""
-        self._measurements = None
-        self._measuredNode = None
-        self.scenePlan = None
-        self._planned = None
-        self._plannedVolume = None
+        self._case.clear()
 
     def createPhantom(
         self,
@@ -1101,7 +1100,7 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
         function of a message) is called at each step; what it raises stops the work, scene unchanged."""
         from IVCReconstructionLib.inputs import seeds_from_markups
         from IVCReconstructionLib.pipeline import segment_into_scene
-        from IVCReconstructionLib.scene.nodes import parent_folder_item, place_in_folder, world_to_node
+        from IVCReconstructionLib.scene.nodes import parent_folder_item, world_to_node
 
         self._checkVolume(volumeNode, _("Select the CT or MR venogram to segment (a scalar volume)."))
         seeds = seeds_from_markups(seedsNode)
@@ -1114,17 +1113,18 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
                     "left and right iliac (or common femoral) veins."
                 ).format(name=seedsNode.GetName(), labels=", ".join(missing))
             )
-        # The points are in world coordinates; the library works in the volume's own coordinates.
-        seeds = seeds.mapped(world_to_node(volumeNode))
         startTime = time.time()
+        # The points are in world coordinates; the library works in the volume's own coordinates,
+        # and the segmentation follows the volume's transform, if any.
         segmentationNode, result = segment_into_scene(
-            slicer.mrmlScene, volumeNode, seeds, name=f"{volumeNode.GetName()} veins", progress=progress
+            slicer.mrmlScene,
+            volumeNode,
+            seeds.mapped(world_to_node(volumeNode)),
+            name=f"{volumeNode.GetName()} veins",
+            progress=progress,
+            parent_item=parent_folder_item(slicer.mrmlScene, volumeNode),
+            transform_node_id=volumeNode.GetTransformNodeID(),
         )
-        # The labels are in the volume's own coordinates: follow the volume's transform, if any.
-        segmentationNode.SetAndObserveTransformNodeID(volumeNode.GetTransformNodeID())
-        folderItem = parent_folder_item(slicer.mrmlScene, volumeNode)
-        if folderItem is not None:
-            place_in_folder(slicer.mrmlScene, segmentationNode, folderItem)
         for warning in result.warnings:
             logging.warning(f"Segmenting the veins of {volumeNode.GetName()}: {warning}")
         logging.info(f"Veins segmented in {time.time() - startTime:.2f} seconds")
@@ -1145,9 +1145,6 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
         mark the ends (found automatically otherwise). The curves follow the segmentation's
         transform. Returns (IVCReconstructionLib.scene.CenterlineNodes,
         IVCReconstructionLib.measure.VeinMeasurements); ``progress`` as in segmentVeins."""
-        from IVCReconstructionLib.pipeline import measure_into_scene
-        from IVCReconstructionLib.scene.nodes import parent_folder_item, place_under_transform
-
         self._checkSegmentation(segmentationNode, _("Select the segmentation to measure."))
         if referenceVolumeNode is not None and not isinstance(referenceVolumeNode, vtkMRMLVolumeNode):
             raise ValueError(
@@ -1155,22 +1152,10 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
                     value=self._describe(referenceVolumeNode)
                 )
             )
-        seeds = self._seeds(seedsNode, segmentationNode)
         startTime = time.time()
-        centerlineNodes, measurements = measure_into_scene(
-            slicer.mrmlScene,
-            segmentationNode,
-            seeds=seeds.end_points() or None,
-            reference_volume=referenceVolumeNode,
-            parent_item=parent_folder_item(slicer.mrmlScene, segmentationNode),
-            segment_ids=segmentIds,
-            progress=progress,
-        )
-        place_under_transform(centerlineNodes.curves.values(), segmentationNode.GetTransformNodeID())
-        self._cache().put(segmentationNode, measurements, segmentIds, seeds.end_points())
-        self._measuredNode = segmentationNode
+        result = self._case.measure(segmentationNode, seedsNode, referenceVolumeNode, segmentIds, progress)
         logging.info(f"Veins measured in {time.time() - startTime:.2f} seconds")
-        return centerlineNodes, measurements
+        return result
 
     def planStents(
         self,
@@ -1198,66 +1183,19 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
         :return: (IVCReconstructionLib.scene.PlanNodes, IVCReconstructionLib.plan.Plan); scenePlan
             keeps the plan for editing. Its nodes follow the segmentation's transform.
         """
-        from IVCReconstructionLib.pipeline import PipelineResult, SceneNodes, plan_veins, veins_origin
-        from IVCReconstructionLib.plan import PlanSettings, load_catalog, parse_template
-        from IVCReconstructionLib.scene import ScenePlan
-        from IVCReconstructionLib.scene.nodes import parent_folder_item
-        from IVCReconstructionLib.segment import modality_of
-
         self._checkSegmentation(segmentationNode, _("Select the segmentation to plan on."))
         if volumeNode is not None:
             self._checkVolume(volumeNode, _("The venogram must be a scalar volume, or None."))
-        template = parse_template(template)
-        planSettings = PlanSettings.from_values(settings or {})
-        seeds = self._seeds(seedsNode, segmentationNode)
-        catalog = load_catalog(*([catalogFile] if catalogFile else []))
-        measurements = self._measurementsOf(segmentationNode, seeds, segmentIds, progress)
-        modality = "ct"
-        spine = None
-        description = {"format": "3D Slicer scene"}
-        if volumeNode is not None:
-            import numpy as np
-
-            from IVCReconstructionLib.scene.nodes import array_and_geometry, matrix_between
-            from IVCReconstructionLib.spine.find import find_spine
-
-            image, ijkToRas = array_and_geometry(volumeNode, copy=False)
-            # The vein voxels are looked up in the volume through both nodes' transforms.
-            veinsToVolume = matrix_between(segmentationNode, volumeNode)
-            veinsMatrix = measurements.labels_ijk_to_ras
-            veinsMatrix = veinsMatrix if veinsToVolume is None else veinsToVolume @ veinsMatrix
-            modality = modality_of(image, ijkToRas, measurements.labels, veinsMatrix)
-            # Sizes only: node names can hold a patient's name (no identifiers in the report).
-            description["size_ijk"] = list(volumeNode.GetImageData().GetDimensions())
-            description["spacing_mm"] = [round(x, 3) for x in volumeNode.GetSpacing()]
-            # Vertebral levels and femoral heads from the CT's bone, in the veins' coordinates.
-            toVeins = ijkToRas if veinsToVolume is None else np.linalg.inv(veinsToVolume) @ ijkToRas
-            spine = find_spine(image, toVeins, near=measurements.tree.confluence_ras)
-        session = plan_veins(measurements, seeds, catalog, template, planSettings, modality, spine)
-
-        if self.scenePlan is not None:
-            self.scenePlan.remove()
-            self.scenePlan = None
-        folder = parent_folder_item(slicer.mrmlScene, segmentationNode)
-        self.scenePlan = ScenePlan.add(
-            slicer.mrmlScene, session, folder, segmentationNode.GetTransformNodeID()
+        catalogFiles = [catalogFile] if catalogFile else []
+        scenePlan = self._case.plan(
+            segmentationNode, seedsNode, volumeNode, template, catalogFiles, settings, segmentIds, progress
         )
-        self._planned = PipelineResult(
-            session=session,
-            measured=measurements,
-            origin=veins_origin(segmentationNode),
-            seeds=seeds,
-            modality=session.context.modality,
-            description=description,
-            nodes=SceneNodes(segmentationNode),
-        )
-        self._plannedVolume = volumeNode
-        plan = session.plan
+        plan = scenePlan.plan
         logging.info(
             f"Stent plan {plan.template}: {', '.join(st.name for st in plan.stents) or 'no stent'}; "
             f"{len(plan.warnings)} warnings"
         )
-        return self.scenePlan.nodes, plan
+        return scenePlan.nodes, plan
 
     # Edits of the current plan: each updates the models, tables, warnings and end handles and
     # returns the plan; ValueError (e.g. a size the catalogue does not have) leaves it as it was.
@@ -1315,45 +1253,32 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
 
     def hasMeasurement(self) -> bool:
         """Whether measureVeins (or planStents) has measured veins that narrowestSection can use."""
-        return self._measurements is not None and self._measurements.measurements is not None
+        return self._case.measurements is not None
 
     def narrowestSection(self, branch: str) -> tuple:
         """(world RAS position, area mm2, CE diameter mm) of the smallest measured section of a
         vein ("ivc", "left_iliac", "right_iliac") of the last measurement, leaving out the confluence."""
-        from IVCReconstructionLib.measure import narrowest_section
-        from IVCReconstructionLib.scene.nodes import node_to_world
-
         if not self.hasMeasurement():
             raise ValueError(_("Measure the veins first (Centerlines and diameters)."))
-        profiles = self._measurements.measurements.profiles
+        profiles = self._case.measurements.profiles
         if branch not in profiles:
             raise ValueError(
                 _("Unknown vein {name!r}: use one of {names}.").format(name=branch, names=", ".join(profiles))
             )
-        position, areaMm2, diameterMm = narrowest_section(profiles[branch])
-        if self._measuredNode is not None and self._measuredNode.GetScene() is slicer.mrmlScene:
-            position = node_to_world(self._measuredNode)(position)
-        return position, areaMm2, diameterMm
+        return self._case.narrowest_section(branch)
 
     def exportReport(self, folder: str) -> str:
         """Write the current plan's files into folder as ivc-plan does (report.html, plan.json,
         profile CSVs, view3d.png, the segmentation and label map; saveScene saves the scene);
         returns the report's path."""
-        from pathlib import Path
+        from IVCReconstructionLib.scene.render import view_renderer
 
-        from IVCReconstructionLib.outputs import write_output_folder
-        from IVCReconstructionLib.stages import StageClock
-
-        scenePlan = self._plan()
+        self._plan()
         if not folder:
             raise ValueError(_("Choose a folder to write the report to."))
-        result = self._planned
-        result.nodes.plan = scenePlan.nodes
-        result.clock = StageClock()
-        write_output_folder(
-            self._renderContext(), result, Path(folder), scene_file=False, render=self._viewRenderer()
-        )
-        return str(Path(folder) / "report.html")
+        # In the application view3d.png is the first 3D view as the user sees it.
+        render = view_renderer(slicer.app)
+        return str(self._case.write_report(slicer.app.applicationLogic(), folder, render=render))
 
     def canWriteDicom(self) -> bool:
         """Whether the Python package highdicom, which exportDicom needs, can be imported."""
@@ -1379,29 +1304,15 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
         :raises ImportError: when highdicom is not installed (the widget offers to install it).
         :raises ValueError: without a plan, or when the venogram did not come from DICOM.
         """
-        from pathlib import Path
-
-        from IVCReconstructionLib.outputs.dicom_export import (
-            DICOM_FOLDER,
-            read_source_datasets,
-            write_dicom_folder,
-        )
         from IVCReconstructionLib.outputs.dicom_seg import require_highdicom
-        from IVCReconstructionLib.scene.nodes import matrix_between
 
         require_highdicom()
         self._plan()
         if not folder:
             raise ValueError(_("Choose a folder to write the DICOM files to."))
-        files = list(sourceFiles) if sourceFiles else self._dicomSourceFiles(self._plannedVolume)
-        result = self._planned
-        planToSource = None
-        if self._plannedVolume is not None and result.nodes.segmentation is not None:
-            # The plan is in the segmentation's coordinates; the DICOM files are in the volume's.
-            planToSource = matrix_between(result.nodes.segmentation, self._plannedVolume)
-        out = Path(folder) / DICOM_FOLDER
-        written = write_dicom_folder(result, out, read_source_datasets(files), planToSource)
-        imported = importToDatabase and self._importIntoDicomDatabase(str(out))
+        files = list(sourceFiles) if sourceFiles else self._dicomSourceFiles(self._case.planned_volume)
+        written = self._case.write_dicom(folder, files)
+        imported = importToDatabase and self._importIntoDicomDatabase(str(written[0].parent))
         return [str(path) for path in written], imported
 
     def saveScene(self, path: str) -> str:
@@ -1415,15 +1326,9 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
     def firstVeinSegmentation(self) -> Optional[vtkMRMLSegmentationNode]:
         """The first segmentation in the scene that has the IVC and both common iliac veins (by
         segment ID or terminology), or None."""
-        from IVCReconstructionLib.scene import find_vein_segments
+        from IVCReconstructionLib.scene import first_vein_segmentation
 
-        for segmentationNode in slicer.util.getNodesByClass("vtkMRMLSegmentationNode"):
-            try:
-                find_vein_segments(segmentationNode)
-            except ValueError:
-                continue  # not a segmentation of these veins
-            return segmentationNode
-        return None
+        return first_vein_segmentation(slicer.mrmlScene)
 
     def firstScalarVolume(self) -> Optional[vtkMRMLScalarVolumeNode]:
         """The first scalar volume in the scene that is not a label map (the volume to segment), or None."""
@@ -1438,39 +1343,6 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
         if self.scenePlan is None:
             raise ValueError(_("There is no stent plan yet: click Plan stents first."))
         return self.scenePlan
-
-    def _cache(self):
-        if self._measurements is None:
-            from IVCReconstructionLib.scene import MeasurementCache
-
-            self._measurements = MeasurementCache()
-        return self._measurements
-
-    def _measurementsOf(self, segmentationNode, seeds, segmentIds, progress=None):
-        """The last measurement if it is of this segmentation as it is now, else a new one."""
-        from IVCReconstructionLib.pipeline import measure_segmentation_node
-
-        ends = seeds.end_points()
-        measurements = self._cache().get(segmentationNode, segmentIds, ends)
-        if measurements is None:
-            measurements = measure_segmentation_node(
-                segmentationNode, ends or None, segment_ids=segmentIds, progress=progress
-            )
-            self._cache().put(segmentationNode, measurements, segmentIds, ends)
-            self._measuredNode = segmentationNode
-        return measurements
-
-    @staticmethod
-    def _seeds(seedsNode, frameNode=None):
-        """The seed points of a point list (IVCReconstructionLib.inputs.SeedPoints; none for None),
-        in frameNode's own coordinates (which differ from the world's under a transform)."""
-        from IVCReconstructionLib.inputs import SeedPoints, seeds_from_markups
-        from IVCReconstructionLib.scene.nodes import world_to_node
-
-        if seedsNode is None:
-            return SeedPoints()
-        seeds = seeds_from_markups(seedsNode)
-        return seeds.mapped(world_to_node(frameNode)) if frameNode is not None else seeds
 
     @staticmethod
     def _dicomSourceFiles(volumeNode) -> list:
@@ -1535,29 +1407,6 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
             raise ValueError(
                 _("The segmentation {name} is not in the scene.").format(name=segmentationNode.GetName())
             )
-
-    @staticmethod
-    def _viewRenderer():
-        """In the application, view3d.png is the first 3D view as the user sees it (offscreen
-        rendering there would add a view node and its own render window); headless, True: the
-        library's offscreen renderer."""
-        layoutManager = getattr(slicer.app, "layoutManager", lambda: None)()
-        if layoutManager is None or layoutManager.threeDViewCount == 0:
-            return True
-
-        def capture(shown, path):
-            from IVCReconstructionLib.scene.render import save_window_png
-
-            return save_window_png(layoutManager.threeDWidget(0).threeDView().renderWindow(), path)
-
-        return capture
-
-    @staticmethod
-    def _renderContext():
-        """What the offscreen renderer needs: the scene and the application logic."""
-        import types
-
-        return types.SimpleNamespace(scene=slicer.mrmlScene, app_logic=slicer.app.applicationLogic())
 
     @staticmethod
     def _describe(value) -> str:

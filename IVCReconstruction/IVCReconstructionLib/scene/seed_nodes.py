@@ -4,14 +4,26 @@ The module's *Place point* buttons put one point per click into the seed point l
 gets the button's label. A second IVC, Left, Right, Renal or Inguinal point replaces the first
 (the seed parser would refuse two), and Via points are numbered as the parser numbers them
 ("Via", "Via (2)", ...), so a point list made with the buttons always parses.
+
+:func:`seeds_in_frame` reads a point list's seeds in the coordinates of the node they mark.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..inputs.seeds import next_via_label
+from ..inputs.seeds import SeedPoints, next_via_label, seeds_from_markups
 from ..names import SEED_VIA_PREFIX
+from .nodes import world_to_node
+
+
+def seeds_in_frame(seeds_node: Any, frame_node: Any = None) -> SeedPoints:
+    """The seed points of a point list (none for None), in ``frame_node``'s own coordinates,
+    which differ from the world's when it is under a transform (world RAS without a frame)."""
+    if seeds_node is None:
+        return SeedPoints()
+    seeds = seeds_from_markups(seeds_node)
+    return seeds.mapped(world_to_node(frame_node)) if frame_node is not None else seeds
 
 
 def label_placed_seed(node: Any, index: int, label: str) -> str:

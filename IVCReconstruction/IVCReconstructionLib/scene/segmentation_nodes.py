@@ -299,6 +299,19 @@ def find_vein_segments(segmentation_node: Any, chosen: dict[str, str] | None = N
     return found
 
 
+def first_vein_segmentation(scene: Any) -> Any:
+    """The first segmentation node of ``scene`` that has the IVC and both common iliac veins
+    (by segment ID or terminology, :func:`find_vein_segments`), or None."""
+    for n in range(scene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode")):
+        node = scene.GetNthNodeByClass(n, "vtkMRMLSegmentationNode")
+        try:
+            find_vein_segments(node)
+        except ValueError:
+            continue  # not a segmentation of these veins
+        return node
+    return None
+
+
 def vein_labels_from_segmentation(
     segmentation_node: Any, reference_volume: Any = None, chosen: dict[str, str] | None = None
 ):
