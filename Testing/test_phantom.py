@@ -11,7 +11,14 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from IVCReconstructionLib.phantom import REFERENCE_HU, Phantom, PhantomOptions, make_phantom
+from IVCReconstructionLib.phantom import (
+    HARDER_OPTIONS,
+    REFERENCE_HU,
+    Phantom,
+    PhantomOptions,
+    harder_options,
+    make_phantom,
+)
 
 
 @pytest.fixture(scope="module")
@@ -311,8 +318,203 @@ def test_given_size_is_centred_on_the_anatomy():
         (PhantomOptions(may_thurner_area_ratio=1.5), "may_thurner_area_ratio"),
         (PhantomOptions(ivc_occlusion_length_mm=200.0), "ivc_occlusion_length_mm"),
         (PhantomOptions(noise_hu=-1.0), "noise_hu"),
+        (PhantomOptions(artery_overlap_mm=5.0), "artery_overlap_mm"),
+        (PhantomOptions(irregularity=0.5), "irregularity"),
+        (PhantomOptions(spacing_mm=(1.0, 1.0, 3.0), slice_thickness_mm=2.0), "slice_thickness_mm"),
     ],
 )
 def test_bad_options_are_refused_with_a_clear_message(options, message):
     with pytest.raises(ValueError, match=message):
         make_phantom(options)
+
+
+# --- harder venograms (issue 12) --------------------------------------------------------------
+
+# The harder phantom's geometry and enhancement, without blur or noise (tested apart below).
+HARDER = {**HARDER_OPTIONS, "psf_sigma_mm": 0.0, "noise_hu": 0.0}
+
+
+@pytest.fixture(scope="module")
+def harder(phantom_of) -> Phantom:
+    return phantom_of(**HARDER)
+
+
+def test_harder_options_set_every_harder_field_and_take_changes():
+    options = harder_options(noise_hu=25.0, may_thurner_area_ratio=0.3)
+    assert options.noise_hu == 25.0 and options.may_thurner_area_ratio == 0.3
+    assert options.psf_sigma_mm == HARDER_OPTIONS["psf_sigma_mm"] and options.veins_on_bone
+    with pytest.raises(ValueError, match="psf_sigma_mm"):
+        harder_options(psf_sigma_mm=3.0)
+
+
+def lens_area(big: float, small: float, overlap: float) -> float:
+    """Area of the overlap of two circles (radii big, small) whose walls overlap by `overlap`."""
+    d = big + small - overlap
+    a1 = small**2 * np.arccos((d * d + small**2 - big**2) / (2 * d * small))
+    a2 = big**2 * np.arccos((d * d + big**2 - small**2) / (2 * d * big))
+    return float(
+        a1
+        + a2
+        - 0.5 * np.sqrt((-d + small + big) * (d + small - big) * (d - small + big) * (d + small + big))
+    )
+
+
+def test_harder_veins_lie_in_soft_tissue_on_bone_beside_bowel(harder):
+    img, lab = harder.image.astype(float), harder.labels
+    veins = np.isin(lab, (1, 2, 3))
+    outside = ndimage.distance_transform_edt(~veins, sampling=harder.spacing_mm[::-1])
+    shell = (outside > 3.0) & (outside < 6.0) & (lab == 0)
+    assert abs(np.median(img[shell]) - HARDER["soft_tissue_hu"]) < 5.0  # no fat plane around the veins
+    # The fluid-filled loop lies 1.5 mm in front of the IVC: close, but never touching.
+    assert 1.0 <= outside[lab == 7].min() <= 3.0
+    # Bone within 1.5 mm of the wall along the lower IVC, the common iliac veins (vertebrae,
+    # sacrum) and the external iliac veins (pelvic brim).
+    to_bone = ndimage.distance_transform_edt(lab != 8, sampling=harder.spacing_mm[::-1])
+    for name, s0, s1 in (("ivc", 5.0, 85.0), ("left_iliac", 10.0, 60.0), ("right_iliac", 10.0, 40.0)):
+        br = harder.branches[name]
+        sel = (br.distance_mm >= s0) & (br.distance_mm <= s1)
+        ijk = np.rint(harder.ras_to_ijk(br.points_ras[sel])).astype(int)
+        gap = to_bone[ijk[:, 2], ijk[:, 1], ijk[:, 0]] - 0.5 * br.max_diameter_mm[sel]
+        assert np.mean(gap <= 1.5) >= 0.8, (name, np.percentile(gap, [10, 50, 90]))
+
+
+def test_harder_arteries_indent_the_external_iliac_veins(harder):
+    veins = np.isin(harder.labels, (1, 2, 3))
+    arteries = harder.labels == 5
+    assert (ndimage.binary_dilation(veins) & arteries).sum() > 500  # wall to wall
+    for name, label in (("left_iliac", 2), ("right_iliac", 3)):
+        br = harder.branches[name]
+        land = harder.branch_landmarks_mm[name]
+        eiv = (br.distance_mm > land["civ_end"] + 20.0) & (br.distance_mm < land["inguinal"] - 5.0)
+        lost = 1.0 - br.area_mm2[eiv] / br.healthy_area_mm2[eiv]
+        # The section loses the lens where a 4 mm external iliac artery overlaps it by 2 mm ...
+        radius = np.median(np.sqrt(br.healthy_area_mm2[eiv] / np.pi))
+        expected = lens_area(radius, 4.0, HARDER["artery_overlap_mm"]) / (np.pi * radius**2)
+        assert np.median(lost) == pytest.approx(expected, rel=0.35), (name, np.median(lost), expected)
+        # ... and the label map shows the same area (the artery's voxels are the artery's).
+        t = tangents(br.points_ras)
+        idx = np.flatnonzero(eiv)[::4]
+        ratios = [
+            section_area(harder, harder.labels == label, br.points_ras[i], t[i]) / br.area_mm2[i] for i in idx
+        ]
+        assert abs(np.median(ratios) - 1.0) < 0.04, (name, np.median(ratios))
+
+
+def ellipse_misfit(ph: Phantom, mask: np.ndarray, centre: np.ndarray, normal: np.ndarray) -> float:
+    """RMS misfit (fraction of the radius) of the best ellipse about `centre` to the section's
+    wall, found along 48 rays in the plane (0.1 mm steps); the ellipse 1/r^2 = A c^2 + B s^2 + C cs
+    is fitted by least squares."""
+    normal = normal / np.linalg.norm(normal)
+    u = np.cross(normal, [0.0, 0.0, 1.0] if abs(normal[2]) < 0.9 else [1.0, 0.0, 0.0])
+    u /= np.linalg.norm(u)
+    v = np.cross(normal, u)
+    theta = np.linspace(0.0, 2.0 * np.pi, 49)[:-1]
+    steps = np.arange(0.0, 25.0, 0.1)
+    d = np.cos(theta)[:, None] * u + np.sin(theta)[:, None] * v
+    pts = centre + d[:, None, :] * steps[None, :, None]
+    ijk = ph.ras_to_ijk(pts.reshape(-1, 3))
+    inside = ndimage.map_coordinates(mask.astype(np.uint8), ijk[:, ::-1].T, order=0).reshape(len(theta), -1)
+    r = steps[np.argmin(inside, axis=1)]
+    c, s = np.cos(theta), np.sin(theta)
+    coef = np.linalg.lstsq(np.stack([c * c, s * s, c * s], axis=1), 1.0 / r**2, rcond=None)[0]
+    fit = 1.0 / np.sqrt(np.maximum(np.stack([c * c, s * s, c * s], axis=1) @ coef, 1e-9))
+    return float(np.sqrt(np.mean((r - fit) ** 2)) / r.mean())
+
+
+def test_harder_sections_are_irregular_and_their_truth_exact(harder, reference):
+    for name, label in (("ivc", 1), ("left_iliac", 2), ("right_iliac", 3)):
+        br = harder.branches[name]
+        t = tangents(br.points_ras)
+        idx = np.flatnonzero(br.healthy())[::5]
+        ratios = [
+            section_area(harder, harder.labels == label, br.points_ras[i], t[i]) / br.area_mm2[i] for i in idx
+        ]
+        assert abs(np.median(ratios) - 1.0) < 0.03, (name, np.median(ratios))
+        # Not ellipses: the walls stray from the best-fitting ellipse well beyond voxelisation.
+        misfit = np.median(
+            [ellipse_misfit(harder, harder.labels == label, br.points_ras[i], t[i]) for i in idx]
+        )
+        ref = reference.branches[name]
+        rt = tangents(ref.points_ras)
+        ref_idx = np.flatnonzero(ref.healthy())[::5]
+        ref_misfit = np.median(
+            [ellipse_misfit(reference, reference.labels == label, ref.points_ras[i], rt[i]) for i in ref_idx]
+        )
+        assert misfit > 1.2 * ref_misfit, (name, misfit, ref_misfit)
+        # The calibre changes along the vein (+-15 %), beyond the anatomy's steps.
+        ce = br.ce_diameter_mm[br.healthy()]
+        assert ce.max() / ce.min() > 1.25, name
+
+
+def test_harder_enhancement_falls_towards_the_legs_and_the_left_inflow_mixes(harder):
+    def hu_at(p):
+        ijk = np.rint(harder.ras_to_ijk(p)).astype(int)
+        return float(
+            np.median(harder.image[ijk[2] - 1 : ijk[2] + 2, ijk[1] - 1 : ijk[1] + 2, ijk[0] - 1 : ijk[0] + 2])
+        )
+
+    ivc, left, right = (hu_at(harder.seeds[k]) for k in ("IVC", "Left", "Right"))
+    assert ivc == pytest.approx(harder.enhancement_hu["vein"], abs=2.0)
+    assert 0.7 * HARDER["enhancement_gradient_hu"] <= ivc - right <= HARDER["enhancement_gradient_hu"] + 2.0
+    assert right - left == pytest.approx(HARDER["inflow_mixing_hu"], abs=4.0)
+    # Layering in the IVC 15 mm above the confluence: its left half holds the darker inflow.
+    br = harder.branches["ivc"]
+    p = br.points_ras[15]
+    assert hu_at(p + [4.0, 0.0, 0.0]) - hu_at(p - [4.0, 0.0, 0.0]) > 0.5 * HARDER["inflow_mixing_hu"]
+
+
+def test_psf_blurs_the_image_not_the_truth(reference):
+    from scipy.optimize import curve_fit
+    from scipy.special import erf
+
+    sigma = 1.0
+    ph = make_phantom(PhantomOptions(psf_sigma_mm=sigma, noise_hu=0.0))
+    assert np.array_equal(ph.labels, reference.labels)
+
+    def edge(x, x0, s, low, high):
+        return low + (high - low) * 0.5 * (1.0 - erf((x - x0) / (np.sqrt(2.0) * s)))
+
+    widths = []
+    br = ph.branches["ivc"]
+    for p in br.points_ras[40:100:4]:
+        # Along +R (the patient's right) from the IVC's centre, across its wall into the fat.
+        x = np.arange(0.0, 22.0, 1.0)
+        vals = ndimage.map_coordinates(
+            ph.image.astype(float), ph.ras_to_ijk(p + x[:, None] * [1.0, 0.0, 0.0])[:, ::-1].T, order=1
+        )
+        popt, _ = curve_fit(edge, x, vals, p0=[10.0, 1.0, -70.0, 165.0])
+        widths.append(abs(popt[1]))
+    # The partial-volume ramp one voxel wide adds a variance of 1/12 voxel^2.
+    expected = np.sqrt(sigma**2 + 1.0 / 12.0)
+    assert np.median(widths) == pytest.approx(expected, rel=0.15), np.median(widths)
+
+
+@pytest.mark.parametrize(("correlation", "lag1"), [(0.0, 0.0), (2.0, float(np.exp(-0.25)))])
+def test_white_and_correlated_noise(phantom_of, correlation, lag1):
+    clean = phantom_of(spacing_mm=2.0, noise_hu=0.0)
+    ph = make_phantom(PhantomOptions(spacing_mm=2.0, noise_hu=20.0, noise_correlation_mm=correlation))
+    noise = ph.image.astype(float) - clean.image
+    body = ph.labels > 0
+    assert noise[body].std() == pytest.approx(20.0, rel=0.1)
+    for axis in range(3):
+        a = np.moveaxis(noise, axis, 0)
+        r = np.corrcoef(a[1:].ravel(), a[:-1].ravel())[0, 1]
+        # Neighbours 2 mm apart: a Gaussian correlation of 2 mm gives exp(-2^2 / (4 * 2^2)).
+        assert r == pytest.approx(lag1, abs=0.08), (axis, r)
+
+
+def test_thick_slices_integrate_over_their_thickness():
+    thin = make_phantom(PhantomOptions(spacing_mm=(2.0, 2.0, 1.0), noise_hu=0.0))
+    thick = make_phantom(PhantomOptions(spacing_mm=(2.0, 2.0, 3.0), slice_thickness_mm=3.0, noise_hu=0.0))
+    np.testing.assert_allclose(np.diag(thick.ijk_to_ras)[:3], [-2.0, -2.0, 3.0])
+    assert thick.image.shape[1:] == thin.image.shape[1:]
+    n = min(thick.image.shape[0] - 1, (thin.image.shape[0] - 2) // 3)
+    # Each 3 mm slice is the mean of the three 1 mm slices it covers (away from the fat, whose
+    # texture is drawn on a grid of another size).
+    solid = ndimage.binary_erosion(thin.labels > 0, iterations=2)
+    k = np.arange(1, n)
+    stack = thin.image[3 * k[:, None] + np.array([-1, 0, 1])].astype(float)
+    inside = solid[3 * k[:, None] + np.array([-1, 0, 1])].all(axis=1)
+    diff = np.abs(thick.image[k].astype(float) - stack.mean(axis=1))[inside]
+    assert inside.sum() > 5000 and diff.max() <= 1.0
+    assert np.array_equal(thick.labels[k], thin.labels[3 * k])

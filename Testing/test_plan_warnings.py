@@ -355,3 +355,20 @@ def test_deployment_order():
     assert barrel.to_json()["deployment"][0]["stents"] == sorted(
         s.id for s in barrel.stents if "ivc" in s.coverage
     )
+
+
+def test_a_short_stretch_without_lumen_on_coarse_voxels_is_an_uncertain_stenosis():
+    """A segmentation that saw no lumen over 2 mm of 4 mm voxels has not shown an occlusion: the
+    lesion is an uncertain stenosis with its measured area, never area 0; 40 mm stays an
+    occlusion."""
+    from IVCReconstructionLib.segment.datatypes import OccludedStretch
+
+    ctx = context(left={"narrowing": (28, 33, 0.15)})
+    prof = ctx.profiles["left_iliac"]
+    short = OccludedStretch("left_iliac", prof.points_ras[30], prof.points_ras[32], 2.0)
+    found = find_findings(ctx.tree, ctx.profiles, occlusions=[short], voxel_mm=4.0)
+    (les,) = found.lesions
+    assert les.kind == "stenosis" and les.uncertain and les.min_area_mm2 > 0
+    long = OccludedStretch("left_iliac", prof.points_ras[30], prof.points_ras[70], 40.0)
+    (occ,) = find_findings(ctx.tree, ctx.profiles, occlusions=[long], voxel_mm=4.0).lesions
+    assert occ.kind == "occlusion" and occ.min_area_mm2 == 0.0

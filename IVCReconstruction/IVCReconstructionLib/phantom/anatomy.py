@@ -4,7 +4,8 @@ S = 0 at the iliocaval confluence and R = 0 on the midline. Calibres, angles and
 docs/phantom.md (reference values with their sources): the IVC, the common and external
 iliac veins, renal and internal iliac veins, the aorta and iliac arteries touching the veins,
 kidneys, bowel, vertebrae, pelvis and muscles. ``Anatomy`` holds one patient's numbers (the
-reference anatomy, or a random variant drawn from ranges).
+reference anatomy, or a random variant drawn from ranges); ``make_irregular`` gives the veins
+irregular sections and calibre changes (harder venograms).
 """
 
 from __future__ import annotations
@@ -165,6 +166,27 @@ def build_veins(an: Anatomy, opts: PhantomOptions, step: float):
         marks = {"civ_end": civ_end, "inguinal": inguinal, "crossing": 20.0}
         veins[name] = Vein(name, Tube(pts, a.copy(), b.copy(), capped=("round", None)), s, a, b, marks)
     return conf, veins
+
+
+def make_irregular(veins: dict[str, Vein], amount: float, rng: np.random.Generator) -> None:
+    """Calibre changes along each vein (two slow waves, up to +-``amount``) and non-elliptical
+    sections: harmonics 2-4 of the radius whose amplitude and orientation drift along the vein
+    (the ``irregularity`` option; the healthy calibre follows, so they are not lesions)."""
+    for v in veins.values():
+        s = v.s
+        ph = rng.uniform(0.0, 2.0 * np.pi, size=8)
+        calibre = 1.0 + amount * (
+            0.6 * np.sin(2 * np.pi * s / rng.uniform(55.0, 85.0) + ph[0])
+            + 0.4 * np.sin(2 * np.pi * s / rng.uniform(25.0, 40.0) + ph[1])
+        )
+        for arr in (v.tube.a, v.tube.b, v.healthy_a, v.healthy_b):
+            arr *= calibre
+        harm = np.zeros((len(s), 3, 2))
+        for k, weight in enumerate((0.6, 0.45, 0.3)):
+            wave = 0.65 + 0.35 * np.sin(2 * np.pi * s / rng.uniform(35.0, 60.0) + ph[2 + k])
+            harm[:, k, 0] = amount * weight * wave
+            harm[:, k, 1] = ph[5 + k] + 2 * np.pi * s / rng.uniform(60.0, 120.0)
+        v.tube.harmonics = harm
 
 
 def point_at(v: Vein, s: float) -> np.ndarray:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..names import BRANCHES
 from .anatomy import (
     Anatomy,
     Vein,
@@ -28,6 +29,7 @@ from .anatomy import (
     inter_iliac_angle,
     make_arteries,
     make_bowel,
+    make_irregular,
     make_kidneys,
     make_muscles,
     make_other_veins,
@@ -35,8 +37,10 @@ from .anatomy import (
     paint_body,
     point_at,
 )
+from .contacts import bone_beds, duodenum, indent_arteries, indented_area_ratio
+from .imaging import blur, correlated_noise, ct_noise, integrate_slices, render_grid, vein_enhancement
 from .lesions import apply_lesions, occlude_ivc
-from .options import REFERENCE_HU, PhantomOptions
+from .options import REFERENCE_HU, SOFT_TISSUE_MM, PhantomOptions
 from .shapes import Canvas, Grid, Tube
 from .truth import Phantom, TruthBranch, TruthLesion, TruthSpine
 
@@ -79,9 +83,12 @@ def make_phantom(options: PhantomOptions | None = None) -> Phantom:
     step = float(min(0.5, opts.spacing().min() / 2.0))
 
     conf, veins = build_veins(an, opts, step)
+    if opts.irregularity > 0:
+        make_irregular(veins, opts.irregularity, _harder_rng(opts))
     lesions = apply_lesions(veins, opts)
     grid = grid_for(opts, top=an.renal_level + 45.0)
     _check_fits(veins, opts, an.renal_level + 45.0)
+    render, sub_slices = render_grid(grid, opts)  # thick slices: painted on thinner ones
 
     occlusion = None
     vein_tubes = [veins["ivc"].tube, veins["left_iliac"].tube, veins["right_iliac"].tube]
@@ -96,21 +103,30 @@ def make_phantom(options: PhantomOptions | None = None) -> Phantom:
         vein_tubes = [*lumens, veins["left_iliac"].tube, veins["right_iliac"].tube]
         vein_labels = [1, 1, 2, 3]
     arteries = make_arteries(an, veins, vein_tubes, step)
+    indenting = opts.artery_overlap_mm > 0
+    if indenting:
+        arteries = indent_arteries(arteries, veins, opts.artery_overlap_mm)
     others, inflows = make_other_veins(an, veins, step, occlusion)
     bones, discs = make_skeleton(step)
+    beds = bone_beds(veins, step) if opts.veins_on_bone else []
 
-    canvas = Canvas(grid, REFERENCE_HU["air"])
+    canvas = Canvas(render, REFERENCE_HU["air"])
     paint_body(canvas, rng)
     canvas.paint(make_muscles(step), REFERENCE_HU["muscle"])
+    bowel = make_bowel(None if opts.seed is None else rng, step)
+    if opts.soft_tissue_hu is not None:
+        # Psoas, bowel wall, lymphatic and connective tissue around the vessels: no fat plane.
+        canvas.paint([*vein_tubes, *arteries, *others], opts.soft_tissue_hu, offset=-SOFT_TISSUE_MM)
+        bowel.append((duodenum(veins, arteries[0], step), -2.0))  # fluid-filled: no gas
     canvas.paint(make_kidneys(an, step), an.kidney_hu, label=6)
-    for tube, gas_level in make_bowel(None if opts.seed is None else rng, step):
+    for tube, gas_level in bowel:
         res = canvas.paint([tube], REFERENCE_HU["bowel_wall"], label=7)
         if res is None:
             continue
         blk, d, _ = res
         canvas.paint_distance(blk, d + 2.5, REFERENCE_HU["bowel_content"])
         # Gas rises to the front of a loop in a supine patient: the anterior part of the lumen.
-        pts = grid.points(blk)
+        pts = canvas.grid.points(blk)
         from scipy.spatial import cKDTree
 
         _, idx = cKDTree(tube.points).query(pts, workers=-1)
@@ -118,25 +134,51 @@ def make_phantom(options: PhantomOptions | None = None) -> Phantom:
         gas_d = np.maximum(d + 2.5, gas_level * tube.b[idx].reshape(d.shape) - y)
         canvas.paint_distance(blk, gas_d, REFERENCE_HU["gas"])
     canvas.paint(discs, REFERENCE_HU["disc"])
-    res = canvas.paint(bones, REFERENCE_HU["cortical_bone"], label=8)
+    res = canvas.paint([*bones, *beds], REFERENCE_HU["cortical_bone"], label=8)
     if res is not None:
         blk, d, _ = res
         canvas.paint_distance(blk, d + 2.0, REFERENCE_HU["cancellous_bone"])
-    canvas.paint(arteries, an.artery_hu, label=5)
+    if not indenting:
+        canvas.paint(arteries, an.artery_hu, label=5)
     if cord is not None:
         canvas.paint([cord], REFERENCE_HU["fibrosis"], label=9)
     canvas.paint(others, an.vein_hu, label=4)
-    canvas.paint(vein_tubes, an.vein_hu, label=vein_labels)
+    if opts.enhancement_gradient_hu > 0 or opts.inflow_mixing_hu > 0:
+        res = canvas.distance(vein_tubes)
+        if res is not None:
+            blk, d, which = res
+            vein_names = ["ivc", "ivc", "left_iliac", "right_iliac"] if cord is not None else list(BRANCHES)
+            value = vein_enhancement(canvas, blk, d, which, vein_names, veins, an, opts)
+            canvas.paint_distance(blk, d, value, vein_labels, which)
+    else:
+        canvas.paint(vein_tubes, an.vein_hu, label=vein_labels)
+    if indenting:  # the arteries in front: painted over the veins they indent
+        canvas.paint(arteries, an.artery_hu, label=5)
 
-    image = canvas.image
+    image, labels = canvas.image, canvas.labels
+    if opts.psf_sigma_mm > 0:
+        blur(image, render, opts.psf_sigma_mm)
+    if sub_slices > 1:
+        image, labels = integrate_slices(
+            image, labels, sub_slices, float(render.spacing[2]), float(opts.slice_thickness_mm)
+        )
     if opts.noise_hu > 0:
-        image += _noise(grid.shape, opts.noise_hu, rng)
+        if opts.noise_correlation_mm is None:
+            image += ct_noise(grid.shape, opts.noise_hu, rng)
+        else:
+            image += correlated_noise(grid.shape, opts.noise_hu, rng, opts.noise_correlation_mm, grid.spacing)
     image = np.clip(np.rint(image), -1024, 3071).astype(np.int16)
-    labels = canvas.labels
 
     branches = {
-        name: truth_branch(veins[name], veins, grid, lesions) for name in ("ivc", "left_iliac", "right_iliac")
+        name: truth_branch(veins[name], veins, grid, lesions, arteries if indenting else None)
+        for name in BRANCHES
     }
+    if indenting:  # a stenosis's narrowest section includes the indentation
+        for les in lesions:
+            br = branches[les.branch]
+            inside = (br.distance_mm >= les.start_mm) & (br.distance_mm <= les.end_mm)
+            if les.kind == "stenosis" and inside.any():
+                les.min_area_mm2 = float(br.area_mm2[inside].min())
     seeds = {
         "IVC": seed_point(branches["ivc"], from_end=15.0),
         "Left": seed_point(branches["left_iliac"], from_end=15.0),
@@ -257,17 +299,10 @@ def _check_fits(veins: dict[str, Vein], opts: PhantomOptions, top: float) -> Non
     raise ValueError(f"{head}: give no size, which fits the volume to the anatomy")
 
 
-def _noise(shape: tuple[int, int, int], sigma: float, rng: np.random.Generator) -> np.ndarray:
-    """CT-like noise: Gaussian, slightly correlated between neighbours, with standard deviation sigma."""
-    from scipy.ndimage import uniform_filter1d
-
-    noise = rng.standard_normal(size=shape, dtype=np.float32)
-    # A 2-voxel box in-plane correlates neighbours as reconstruction kernels do; it divides the
-    # standard deviation by 2, which the factor restores.
-    uniform_filter1d(noise, 2, axis=1, output=noise)
-    uniform_filter1d(noise, 2, axis=2, output=noise)
-    noise *= 2.0 * sigma
-    return noise
+def _harder_rng(opts: PhantomOptions) -> np.random.Generator:
+    """The harder options' random stream, apart from the anatomy's: a default phantom draws
+    exactly what it drew before they existed."""
+    return np.random.default_rng([opts.seed if opts.seed is not None else 20260101, 12])
 
 
 def _to_orientation(image, labels, grid: Grid, lps: bool):
@@ -286,8 +321,15 @@ def _to_orientation(image, labels, grid: Grid, lps: bool):
     return image, labels, m
 
 
-def truth_branch(v: Vein, veins: dict[str, Vein], grid: Grid, lesions: list[TruthLesion]) -> TruthBranch:
-    """The branch centerline at 1 mm inside the volume, with its true section."""
+def truth_branch(
+    v: Vein,
+    veins: dict[str, Vein],
+    grid: Grid,
+    lesions: list[TruthLesion],
+    arteries: list[Tube] | None = None,
+) -> TruthBranch:
+    """The branch centerline at 1 mm inside the volume, with its true section: measured around
+    an irregular section, less what indenting ``arteries`` take of it."""
     lo = grid.origin
     hi = grid.origin + grid.spacing * (np.array(grid.shape[::-1]) - 1)
     a, b = v.tube.a, v.tube.b
@@ -301,6 +343,21 @@ def truth_branch(v: Vein, veins: dict[str, Vein], grid: Grid, lesions: list[Trut
     ai, bi = np.interp(s1, s_dense, a), np.interp(s1, s_dense, b)
     ha, hb = np.interp(s1, s_dense, v.healthy_a), np.interp(s1, s_dense, v.healthy_b)
     area = np.pi * ai * bi
+    healthy_area = np.pi * ha * hb
+    tolerance = 0.02 * np.pi * ha * hb  # a lesion's reach (written as before: the same bits)
+    min_d, max_d = 2.0 * np.minimum(ai, bi), 2.0 * np.maximum(ai, bi)
+    if v.tube.harmonics is not None:  # non-elliptical sections: measured around the section
+        shaped = v.tube.with_sections(v.tube.points, np.maximum(a, 1e-6), np.maximum(b, 1e-6))
+        area_d, min_dd, max_dd = shaped.section_truth()
+        area, min_d, max_d = (np.interp(s1, s_dense, x) for x in (area_d, min_dd, max_dd))
+        healthy = v.tube.with_sections(v.tube.points, v.healthy_a, v.healthy_b)
+        healthy_area = np.interp(s1, s_dense, healthy.section_truth()[0])
+        tolerance = 0.02 * healthy_area
+    indented = np.zeros(len(s1), dtype=bool)
+    if arteries is not None and len(pts):
+        ratio = indented_area_ratio(v.tube, arteries, pts)
+        area = area * ratio
+        indented = ratio < 0.98
     # The section plane at a sample also cuts another branch when that branch's centerline
     # comes closer than the two radii together: the confluence zone.
     zone = np.zeros(len(s1), dtype=bool)
@@ -316,19 +373,23 @@ def truth_branch(v: Vein, veins: dict[str, Vein], grid: Grid, lesions: list[Trut
     for les in lesions:
         if les.branch == v.name:
             # Everything the lesion touches, not just its reported extent.
-            lesion_mask |= np.abs(area - np.pi * ha * hb) > 0.02 * np.pi * ha * hb
+            lesion_mask |= np.abs(area - healthy_area) > tolerance
+    lesion_mask |= indented  # an artery's indentation is not a healthy section either
     occluded = area < 1.0
     area = np.where(occluded, 0.0, area)
-    ce = 2.0 * np.sqrt(ai * bi) * ~occluded
+    if v.tube.harmonics is None and arteries is None:
+        ce = 2.0 * np.sqrt(ai * bi) * ~occluded
+    else:
+        ce = 2.0 * np.sqrt(area / np.pi)
     return TruthBranch(
         name=v.name,
         points_ras=pts,
         distance_mm=s1,
         area_mm2=area,
         ce_diameter_mm=ce,
-        min_diameter_mm=2.0 * np.minimum(ai, bi) * ~occluded,
-        max_diameter_mm=2.0 * np.maximum(ai, bi) * ~occluded,
-        healthy_area_mm2=np.pi * ha * hb,
+        min_diameter_mm=min_d * ~occluded,
+        max_diameter_mm=max_d * ~occluded,
+        healthy_area_mm2=healthy_area,
         confluence_zone=zone,
         lesion=lesion_mask,
     )

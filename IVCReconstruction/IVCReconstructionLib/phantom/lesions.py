@@ -33,7 +33,7 @@ def apply_lesions(veins: dict[str, Vein], opts: PhantomOptions) -> list[TruthLes
             # The artery in front pushes the anterior wall back against the spine, whose
             # posterior wall stays put: the lumen centre moves back by the loss of depth.
             points = points - v.tube.n2 * (v.tube.b - b)[:, None]
-        v.tube = Tube(points, a, b, capped=v.tube.capped, roll_deg=v.tube.roll_deg)
+        v.tube = v.tube.with_sections(points, a, b)
         area = np.pi * a * b
         healthy = np.pi * v.healthy_a * v.healthy_b
         rel = area / healthy
@@ -78,6 +78,7 @@ def occlude_ivc(veins: dict[str, Vein], length: float, start: float):
     v.tube.a = v.healthy_a * scale
     v.tube.b = v.healthy_b * scale
     pts, a, b = v.tube.points, v.tube.a, v.tube.b
+    harm = v.tube.harmonics  # irregular sections (harder venograms) stay on the stumps
     below = v.s < start - 0.5
     above = v.s > end + 0.5
     lumens = [
@@ -87,6 +88,7 @@ def occlude_ivc(veins: dict[str, Vein], length: float, start: float):
             np.maximum(b[below], 0.3),
             capped=("round", "flat"),
             roll_deg=12.0,
+            harmonics=None if harm is None else harm[below],
         ),
         Tube(
             pts[above],
@@ -94,6 +96,7 @@ def occlude_ivc(veins: dict[str, Vein], length: float, start: float):
             np.maximum(b[above], 0.3),
             capped=("flat", None),
             roll_deg=12.0,
+            harmonics=None if harm is None else harm[above],
         ),
     ]
     cord_sel = (v.s > start - taper) & (v.s < end + taper)

@@ -51,6 +51,27 @@ class PhantomOptions:
     bilateral_iliac_area_ratio: float | None = None
     noise_hu: float = 12.0
     lps_orientation: bool = True  # voxels stored in LPS order, as DICOM and most CT files do
+    # Harder venograms (issue 12, docs/phantom.md). The defaults build the original phantoms:
+    # veins in fat, arteries 0.3 mm off the veins, no bone against them, sharp edges, even
+    # enhancement. ``harder_options()`` sets them all.
+    soft_tissue_hu: float | None = None  # tissue of this HU (psoas, bowel wall: 40-55) instead of
+    #   fat within SOFT_TISSUE_MM of the vessels, and a fluid-filled bowel loop 1.5 mm in front of the IVC
+    artery_overlap_mm: float = 0.0  # iliac arteries indent their veins this deep (0-3 mm) along the
+    #   external iliac veins and where the right common iliac artery crosses the left common iliac vein
+    veins_on_bone: bool = False  # the IVC and common iliac veins on the vertebrae, the external
+    #   iliac veins on the pelvic brim
+    psf_sigma_mm: float = 0.0  # Gaussian point-spread function of the scanner (0.4-1.2 mm); the
+    #   truth stays the tubes
+    noise_correlation_mm: float | None = None  # None: CT-like (2-voxel box in-plane); 0: white;
+    #   > 0: Gaussian-correlated with this standard deviation (mm, all three axes)
+    slice_thickness_mm: float | None = None  # each slice integrates this thickness (box profile),
+    #   e.g. spacing (0.8, 0.8, 3.0) with 3 mm slices; None: sampled at the slice centre
+    irregularity: float = 0.0  # 0-0.3: non-elliptical sections (harmonics 2-4) and calibre
+    #   changes along the three veins, as a fraction of the radius
+    enhancement_gradient_hu: float = 0.0  # veins darker by up to this from the renal veins down to
+    #   the distal iliac veins (later return from the legs)
+    inflow_mixing_hu: float = 0.0  # the left iliac inflow is this much less enhanced, and layers
+    #   along the IVC's left wall over 60 mm above the confluence (laminar mixing)
 
     def spacing(self) -> np.ndarray:
         s = np.broadcast_to(np.asarray(self.spacing_mm, dtype=float), (3,)).copy()
@@ -79,6 +100,51 @@ class PhantomOptions:
             )
         if self.noise_hu < 0:
             raise ValueError(f"noise_hu must not be negative, got {self.noise_hu}")
+        ranges = (
+            ("soft_tissue_hu", self.soft_tissue_hu, -20.0, 100.0),
+            ("artery_overlap_mm", self.artery_overlap_mm, 0.0, 3.0),
+            ("psf_sigma_mm", self.psf_sigma_mm, 0.0, 2.0),
+            ("noise_correlation_mm", self.noise_correlation_mm, 0.0, 3.0),
+            ("irregularity", self.irregularity, 0.0, 0.3),
+            ("enhancement_gradient_hu", self.enhancement_gradient_hu, 0.0, 80.0),
+            ("inflow_mixing_hu", self.inflow_mixing_hu, 0.0, 80.0),
+        )
+        for name, value, low, high in ranges:
+            if value is not None and not low <= value <= high:
+                raise ValueError(f"{name} must be between {low:g} and {high:g}, got {value}")
+        if self.slice_thickness_mm is not None and not s[2] <= self.slice_thickness_mm <= 4.0:
+            raise ValueError(
+                f"slice_thickness_mm must be between the slice spacing ({s[2]:g} mm) and 4 mm, "
+                f"got {self.slice_thickness_mm}"
+            )
+
+
+# How far from the vessels' walls soft tissue replaces fat (``soft_tissue_hu``).
+SOFT_TISSUE_MM = 10.0
+# What harder_options() sets (docs/phantom.md, *Harder venograms*).
+HARDER_OPTIONS = {
+    "soft_tissue_hu": 45.0,
+    "artery_overlap_mm": 2.0,
+    "veins_on_bone": True,
+    "psf_sigma_mm": 0.8,
+    "noise_hu": 15.0,
+    "irregularity": 0.15,
+    "enhancement_gradient_hu": 20.0,
+    "inflow_mixing_hu": 15.0,
+}
+
+
+def harder_options(**changes) -> PhantomOptions:
+    """The harder venogram of issue 12: veins in soft tissue, indented by arteries 2 mm deep, lying
+    on bone, blurred by a 0.8 mm point-spread function, 15 HU noise, irregular sections, and
+    enhancement falling 20 HU towards the legs with 15 HU less in the left inflow. Any field can
+    be changed (``harder_options(noise_hu=25.0, psf_sigma_mm=1.2, may_thurner_area_ratio=0.3)``).
+
+    :raises ValueError: for an option out of range (named).
+    """
+    options = PhantomOptions(**{**HARDER_OPTIONS, **changes})
+    options.validate()
+    return options
 
 
 class Scenario(StrEnum):

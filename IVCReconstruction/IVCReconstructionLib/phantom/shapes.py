@@ -1,5 +1,5 @@
-"""The phantom's building blocks: tubes (a centerline with an elliptical section and a signed
-distance to its wall), the voxel grid, and the canvas the tubes are painted on.
+"""The phantom's building blocks: tubes (a centerline with an elliptical, or irregular, section
+and a signed distance to its wall), the voxel grid, and the canvas the tubes are painted on.
 
 Every structure is a tube. The signed distance (mm, negative inside) becomes a partial-volume
 fraction (a linear ramp one voxel wide), and the fractions are composited into the image.
@@ -51,7 +51,8 @@ def arc_length(points: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Tube:
-    """A tube with an elliptical section: semi-axis `a` along n1, `b` along n2 (n2 ~ anterior)."""
+    """A tube with an elliptical section: semi-axis `a` along n1, `b` along n2 (n2 ~ anterior),
+    optionally made irregular by harmonics of the radius around the section."""
 
     points: np.ndarray  # (N, 3) dense centerline samples
     a: np.ndarray  # (N,)
@@ -60,6 +61,9 @@ class Tube:
     # it square, "round" closes it with a half ellipsoid (branches meeting at the confluence).
     capped: tuple[str | None, str | None] = (None, None)
     roll_deg: float = 0.0  # rotation of the section axes about the tangent
+    # Non-elliptical sections: (N, 3, 2) amplitude (fraction of the radius) and phase of the
+    # harmonics 2, 3, 4 of the radius around the section; None is the plain ellipse.
+    harmonics: np.ndarray | None = None
     t: np.ndarray = field(init=False)
     n1: np.ndarray = field(init=False)
     n2: np.ndarray = field(init=False)
@@ -79,8 +83,18 @@ class Tube:
             n1, n2 = c * n1 + s * n2, -s * n1 + c * n2
         self.t, self.n1, self.n2 = t, n1, n2
 
+    def outer_radius(self) -> np.ndarray:
+        """Per sample, the largest distance from the centre to the wall (at most): the larger
+        semi-axis, times the largest bulge of an irregular section."""
+        r = np.maximum(self.a, self.b)
+        if self.harmonics is not None:
+            r = r * (1.0 + np.abs(self.harmonics[:, :, 0]).sum(axis=1))
+        return r
+
     @property
     def max_radius(self) -> float:
+        if self.harmonics is not None:
+            return float(self.outer_radius().max())
         return float(max(self.a.max(), self.b.max()))
 
     def bounds(self, margin: float) -> tuple[np.ndarray, np.ndarray]:
@@ -93,7 +107,7 @@ class Tube:
         An oblique tube's own box is mostly empty; boxes around short pieces hug it, which cuts
         the number of voxels whose distance is computed several times over.
         """
-        r = np.maximum(self.a, self.b) + margin
+        r = self.outer_radius() + margin
         length = max(2.0 * float(r.max()), 8.0)
         s = arc_length(self.points)
         edges = np.searchsorted(s, np.arange(0.0, s[-1] + length, length))
@@ -112,8 +126,9 @@ class Tube:
         """Approximate signed distance (mm) from points q (M, 3) to the wall; +inf beyond reach.
 
         The nearest centerline sample defines the section plane; in that plane the distance
-        along the ray from the centre is |p| (1 - 1/rho) with rho the elliptical radius, exact
-        for circles and close for the mild ellipses here. Capped ends are flat.
+        along the ray from the centre is |p| (1 - 1/rho) with rho the elliptical radius (divided
+        by the shape factor of an irregular section), exact for circles and close for the mild
+        ellipses here. Capped ends are flat or round.
         """
         from scipy.spatial import cKDTree
 
@@ -130,6 +145,8 @@ class Tube:
         y = np.einsum("ij,ij->i", v, self.n2[idx])
         a, b = self.a[idx], self.b[idx]
         rho = np.sqrt((x / a) ** 2 + (y / b) ** 2)
+        if self.harmonics is not None:
+            rho = rho / self.shape_factor(idx, np.arctan2(y, x))
         rp = np.sqrt(x * x + y * y)
         d = np.where(rho > 1e-6, rp * (1.0 - 1.0 / np.maximum(rho, 1e-6)), -np.minimum(a, b))
         if self.capped[0] or self.capped[1]:
@@ -140,11 +157,50 @@ class Tube:
                     d[sel] = np.maximum(d[sel], beyond[sel])
                 elif cap == "round":
                     c = np.minimum(a[sel], b[sel])
-                    rho3 = np.sqrt((x[sel] / a[sel]) ** 2 + (y[sel] / b[sel]) ** 2 + (beyond[sel] / c) ** 2)
+                    if self.harmonics is None:  # (the same sum as rho's, so the same bits as before)
+                        rho2 = (x[sel] / a[sel]) ** 2 + (y[sel] / b[sel]) ** 2
+                    else:
+                        rho2 = rho[sel] ** 2
+                    rho3 = np.sqrt(rho2 + (beyond[sel] / c) ** 2)
                     norm = np.sqrt(x[sel] ** 2 + y[sel] ** 2 + beyond[sel] ** 2)
                     d[sel] = norm * (1.0 - 1.0 / np.maximum(rho3, 1e-6))
         out[hit] = d
         return out
+
+    def shape_factor(self, idx: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        """Radius of a non-elliptical section relative to the ellipse's, at angle theta (from n1)."""
+        g = np.ones(np.shape(theta), dtype=float)
+        if self.harmonics is None:
+            return g
+        for k in range(self.harmonics.shape[1]):
+            g += self.harmonics[idx, k, 0] * np.cos((k + 2) * theta - self.harmonics[idx, k, 1])
+        return g
+
+    def radius_towards(self, idx: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Distance from the centre of samples ``idx`` to the wall in the in-plane unit directions ``u``."""
+        x = np.einsum("ij,ij->i", u, self.n1[idx])
+        y = np.einsum("ij,ij->i", u, self.n2[idx])
+        r = 1.0 / np.sqrt((x / self.a[idx]) ** 2 + (y / self.b[idx]) ** 2)
+        return r * self.shape_factor(idx, np.arctan2(y, x))
+
+    def section_truth(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per sample: section area (mm2) and the smallest and largest chord through the centre
+        (mm), integrated over 720 angles around the section."""
+        theta = np.linspace(0.0, 2.0 * np.pi, 721)[:-1]
+        n = len(self.points)
+        idx = np.repeat(np.arange(n), len(theta))
+        th = np.tile(theta, n)
+        a, b = self.a[idx], self.b[idx]
+        r = self.shape_factor(idx, th) / np.sqrt((np.cos(th) / a) ** 2 + (np.sin(th) / b) ** 2)
+        r = r.reshape(n, len(theta))
+        area = 0.5 * np.sum(r * r, axis=1) * (theta[1] - theta[0])
+        chord = r[:, : len(theta) // 2] + r[:, len(theta) // 2 :]
+        return area, chord.min(axis=1), chord.max(axis=1)
+
+    def with_sections(self, points: np.ndarray, a: np.ndarray, b: np.ndarray, sel=slice(None)) -> Tube:
+        """The same kind of tube (ends, roll, the harmonics of samples ``sel``) on new samples."""
+        harm = None if self.harmonics is None else self.harmonics[sel]
+        return Tube(points, a, b, capped=self.capped, roll_deg=self.roll_deg, harmonics=harm)
 
 
 def make_tube(control, radius_knots, step, capped=(None, None), roll_deg=0.0, ellipticity=1.0) -> Tube:
@@ -201,9 +257,13 @@ class Canvas:
     def fraction(self, d: np.ndarray) -> np.ndarray:
         return np.clip(0.5 - d / self.h, 0.0, 1.0)
 
-    def distance(self, tubes: list[Tube]) -> tuple[tuple[slice, ...], np.ndarray, np.ndarray] | None:
-        """Signed distance of the union of tubes on their common block, and which tube is nearest."""
-        boxes = [t.bounds(2 * self.h) for t in tubes]
+    def distance(
+        self, tubes: list[Tube], grow: float = 0.0
+    ) -> tuple[tuple[slice, ...], np.ndarray, np.ndarray] | None:
+        """Signed distance of the union of tubes on their common block, and which tube is nearest
+        (computed up to ``grow`` mm plus two ramp widths outside the walls)."""
+        reach_out = 2 * self.h + grow
+        boxes = [t.bounds(reach_out) for t in tubes]
         lo = np.min([b[0] for b in boxes], axis=0)
         hi = np.max([b[1] for b in boxes], axis=0)
         blk = self.grid.block(lo, hi)
@@ -213,7 +273,7 @@ class Canvas:
         dmin = np.full(shape, np.inf, dtype=np.float32)
         which = np.full(shape, -1, dtype=np.int16)
         for n, tube in enumerate(tubes):
-            for lo_c, hi_c, p0, p1, reach in tube.chunk_bounds(2 * self.h):
+            for lo_c, hi_c, p0, p1, reach in tube.chunk_bounds(reach_out):
                 sub = self.grid.block(lo_c, hi_c)
                 if sub is None:
                     continue
@@ -223,7 +283,7 @@ class Canvas:
                 pts = self.grid.points(sub)
                 near = distance_to_segment(pts, p0, p1) <= reach
                 d = np.full(len(pts), np.inf, dtype=np.float32)
-                d[near] = tube.signed_distance(pts[near], 2 * self.h)
+                d[near] = tube.signed_distance(pts[near], reach_out)
                 d = d.reshape(dmin[local].shape)
                 view_d, view_w = dmin[local], which[local]
                 closer = d < view_d
@@ -232,8 +292,9 @@ class Canvas:
         return blk, dmin, which
 
     def paint(self, tubes: list[Tube], value: float, label: int | list[int] = 0, offset: float = 0.0):
-        """Composite the union of tubes (shrunk by `offset` mm) with intensity `value`."""
-        res = self.distance(tubes)
+        """Composite the union of tubes (shrunk by `offset` mm, grown by a negative one) with
+        intensity `value`."""
+        res = self.distance(tubes, max(-offset, 0.0))
         if res is None:
             return None
         blk, d, which = res

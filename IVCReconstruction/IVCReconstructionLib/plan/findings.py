@@ -232,6 +232,39 @@ def _stenosis(
     )
 
 
+def _unresolved(
+    prof: BranchProfile, start: float, end: float, ref: float, seg: str, found: list[Lesion], voxel: float
+) -> Lesion:
+    """The uncertain stenosis where a segmentation saw no lumen over less than an occlusion's
+    length: a narrowing already measured across it (taken out of ``found``), else one made
+    from the sections within a voxel of the stretch."""
+    for les in list(found):
+        if les.branch == prof.name and les.end_mm >= start - voxel and les.start_mm <= end + voxel:
+            found.remove(les)
+            les.uncertain = True
+            return les
+    sel = (prof.distance_mm >= start - voxel) & (prof.distance_mm <= end + voxel)
+    if not sel.any():
+        sel = np.abs(prof.distance_mm - (start + end) / 2.0) == np.min(
+            np.abs(prof.distance_mm - (start + end) / 2.0)
+        )
+    index = np.flatnonzero(sel)
+    i = int(index[np.argmin(prof.area_mm2[index])])
+    return Lesion(
+        prof.name,
+        "stenosis",
+        float(prof.distance_mm[index[0]]),
+        float(prof.distance_mm[index[-1]]),
+        float(prof.area_mm2[i]),
+        float(np.pi * (ref / 2.0) ** 2),
+        seg,
+        narrowest_mm=float(prof.distance_mm[i]),
+        narrowest_ras=np.asarray(prof.points_ras[i], dtype=float).copy(),
+        min_diameter_mm=float(prof.min_diameter_mm[i]),
+        uncertain=True,
+    )
+
+
 def find_findings(
     tree: CenterlineTree,
     profiles: dict[str, BranchProfile],
@@ -304,15 +337,21 @@ def find_findings(
         d0, _, _ = project(prof, occ.start_ras)
         d1, _, _ = project(prof, occ.end_ras)
         start, end = min(d0, d1), max(d0, d1)
+        seg = _segment_of(occ.branch, np.array([(start + end) / 2.0]), marks)[0]
+        key = seg if occ.branch == "ivc" else f"{'left' if occ.branch == 'left_iliac' else 'right'}_{seg}"
+        ref = refs.get(key, float("nan"))
+        if occ.length_mm < settings.occlusion_sections * max(voxel, 1.0):
+            # No lumen over fewer sections than an occlusion needs: a lumen the images do not
+            # resolve (a tight stenosis on coarse voxels), not a proven occlusion. It stays a
+            # lesion, uncertain, with the area measured across it, never 0.
+            found.append(_unresolved(prof, start, end, ref, str(seg), found, voxel))
+            continue
         # The occluded stretch replaces any narrowing measured across it.
         found = [
             les
             for les in found
             if not (les.branch == occ.branch and les.end_mm >= start and les.start_mm <= end)
         ]
-        seg = _segment_of(occ.branch, np.array([(start + end) / 2.0]), marks)[0]
-        key = seg if occ.branch == "ivc" else f"{'left' if occ.branch == 'left_iliac' else 'right'}_{seg}"
-        ref = refs.get(key, float("nan"))
         middle = (start + end) / 2.0
         found.append(
             Lesion(
