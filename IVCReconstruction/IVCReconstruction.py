@@ -263,7 +263,6 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._placement = None  # the seed point being placed with a Place button (SeedPlacement)
-        self._observedSeeds = None
         self._observedHandles = None
         self._observedTable = None
         self._observedIvusTable = None
@@ -327,7 +326,8 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
     def cleanup(self) -> None:
         """Called when the panel is destroyed (application exit or module reload)."""
         self.removeObservers()
-        self._observedSeeds = None
+        if self._placement is not None:
+            self._placement.finish()
         self._observedHandles = None
 
     def enter(self) -> None:
@@ -347,7 +347,6 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self.setParameterNode(None)
         if self._placement is not None:
             self._placement.finish()
-        self._observeSeeds(None)
         self._observeHandles(None)
         self._observePlanTable(None)
         self._observeIvusTable(None)
@@ -705,7 +704,8 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
 
     def _placeSeed(self, which: str) -> None:
         """Enter place mode for one point of the seed point list; it gets the seed label ``which``
-        names (a member of IVCReconstructionLib.names.SeedLabel, or VIA) when placed."""
+        names (a member of IVCReconstructionLib.names.SeedLabel, or VIA) when placed: a second
+        IVC, Left, Right or Renal point replaces the first, Via points are numbered."""
         from IVCReconstructionLib.names import SEED_VIA_PREFIX, SeedLabel
         from IVCReconstructionLib.scene.seed_nodes import SeedPlacement
 
@@ -717,45 +717,21 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
                 seedsNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", _("Vein seeds"))
                 seedsNode.CreateDefaultDisplayNodes()
                 parameterNode.segmentationSeeds = seedsNode
-            self._observeSeeds(seedsNode)
-            selectionNode = slicer.app.applicationLogic().GetSelectionNode()
-            selectionNode.SetReferenceActivePlaceNodeClassName("vtkMRMLMarkupsFiducialNode")
-            selectionNode.SetActivePlaceNodeID(seedsNode.GetID())
+            applicationLogic = slicer.app.applicationLogic()
             self._placement = self._placement or SeedPlacement()
-            self._placement.start(seedsNode, label, slicer.app.applicationLogic().GetInteractionNode())
+            # The placement observes the point list and the mouse mode itself until the point is
+            # placed or placing is cancelled.
+            self._placement.start(
+                seedsNode,
+                label,
+                applicationLogic.GetInteractionNode(),
+                selection_node=applicationLogic.GetSelectionNode(),
+                observe=True,
+                cancelled=lambda: slicer.util.showStatusMessage(_("Point placement cancelled."), 3000),
+            )
             slicer.util.showStatusMessage(
                 _("Click in a view to place the {label} point.").format(label=label)
             )
-
-    def _observeSeeds(self, seedsNode) -> None:
-        interactionNode = slicer.app.applicationLogic().GetInteractionNode()
-        if self._observedSeeds is not None:
-            self.removeObserver(
-                self._observedSeeds, slicer.vtkMRMLMarkupsNode.PointPositionDefinedEvent, self.onSeedPlaced
-            )
-            self.removeObserver(
-                interactionNode, interactionNode.InteractionModeChangedEvent, self.onPlaceModeChanged
-            )
-        self._observedSeeds = seedsNode
-        if seedsNode is not None:
-            self.addObserver(
-                seedsNode, slicer.vtkMRMLMarkupsNode.PointPositionDefinedEvent, self.onSeedPlaced
-            )
-            self.addObserver(
-                interactionNode, interactionNode.InteractionModeChangedEvent, self.onPlaceModeChanged
-            )
-
-    @vtk.calldata_type(vtk.VTK_INT)
-    def onSeedPlaced(self, caller, event, pointIndex) -> None:
-        """Label the point Slicer placed (by its index: an unplaced point of the list is filled
-        first); a second IVC, Left, Right or Renal point replaces the first, Via points are numbered."""
-        if self._placement is not None:
-            self._placement.point_defined(caller, pointIndex)
-
-    def onPlaceModeChanged(self, caller, event) -> None:
-        """Placing ended without a point (cancelled): forget the pending label."""
-        if self._placement is not None and self._placement.mode_changed():
-            slicer.util.showStatusMessage(_("Point placement cancelled."), 3000)
 
     # Centerlines: the narrowest section of each vein
 
