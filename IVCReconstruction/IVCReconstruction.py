@@ -263,11 +263,7 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._placement = None  # the seed point being placed with a Place button (SeedPlacement)
-        self._observedHandles = None
-        self._observedTable = None
-        self._observedIvusTable = None
-        self._dragging = False  # a stent-end point is being dragged
-        self._lastLiveUpdate = 0.0
+        self._planEvents = None  # follows the user's edits of the plan shown (PlanEditEvents)
         self._segmentationInPickers = None  # the segmentation whose segments the pickers list
 
     def setup(self) -> None:
@@ -328,7 +324,7 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self.removeObservers()
         if self._placement is not None:
             self._placement.finish()
-        self._observedHandles = None
+        self._followPlan(None)
 
     def enter(self) -> None:
         """Called every time the user switches to this module."""
@@ -347,9 +343,7 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self.setParameterNode(None)
         if self._placement is not None:
             self._placement.finish()
-        self._observeHandles(None)
-        self._observePlanTable(None)
-        self._observeIvusTable(None)
+        self._followPlan(None)
         self.logic.clear()
         self._segmentationInPickers = None
 
@@ -780,9 +774,7 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
                 segmentIds=self._chosenSegmentIds(),
                 progress=progress,
             )
-            self._observeHandles(self.logic.scenePlan.handles)
-            self._observePlanTable(self.logic.scenePlan.nodes.plan_table)
-            self._observeIvusTable(self.logic.scenePlan.ivus_table)
+            self._followPlan(self.logic.scenePlan)
             self._showPlan()
             slicer.util.showStatusMessage(
                 _("Stent plan: {template}, {count} stents, {warnings} warnings.").format(
@@ -869,76 +861,47 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             self.logic.removeStent(self.ui.stentComboBox.currentText)
             self._showPlan()
 
-    def _observePlanTable(self, tableNode) -> None:
-        """Apply what the user types into the stent table (product, diameter, length)."""
-        if getattr(self, "_observedTable", None) is not None:
-            self.removeObserver(self._observedTable, vtk.vtkCommand.ModifiedEvent, self.onPlanTableModified)
-        self._observedTable = tableNode
-        if tableNode is not None:
-            self.addObserver(tableNode, vtk.vtkCommand.ModifiedEvent, self.onPlanTableModified)
+    def _followPlan(self, scenePlan) -> None:
+        """Follow the user's edits of scenePlan (None: of no plan): what is typed into its stent
+        and IVUS tables is applied, and the models, tables and warnings follow a dragged stent
+        end, which snaps onto the stent's end when dropped."""
+        from IVCReconstructionLib.scene.plan_events import PlanEditEvents
 
-    def onPlanTableModified(self, caller, event) -> None:
-        if self.logic.scenePlan is None or self.logic.isEditing():
-            return
+        if self._planEvents is not None:
+            self._planEvents.stop()
+        self._planEvents = None
+        if scenePlan is not None:
+            self._planEvents = PlanEditEvents(
+                scenePlan,
+                dragged=self.onStentEndDragged,
+                dropped=self.onStentEndMoved,
+                table_edited=self.onPlanTableEdited,
+                ivus_edited=self.onIvusTableEdited,
+            )
+
+    def onPlanTableEdited(self) -> None:
+        """The user typed a product, diameter or length into the stent table."""
         with slicer.util.tryWithErrorDisplay(_("Failed to change the stent."), waitCursor=True):
             if self.logic.applyTableEdits():
                 self._showPlan()
 
-    def _observeIvusTable(self, tableNode) -> None:
-        """Re-size the plan from what the user types into the IVUS table."""
-        if self._observedIvusTable is not None:
-            self.removeObserver(
-                self._observedIvusTable, vtk.vtkCommand.ModifiedEvent, self.onIvusTableModified
-            )
-        self._observedIvusTable = tableNode
-        if tableNode is not None:
-            self.addObserver(tableNode, vtk.vtkCommand.ModifiedEvent, self.onIvusTableModified)
-
-    def onIvusTableModified(self, caller, event) -> None:
-        if self.logic.scenePlan is None or self.logic.isEditing():
-            return
+    def onIvusTableEdited(self) -> None:
+        """The user typed into the IVUS table: the plan is sized again from the values."""
         with slicer.util.tryWithErrorDisplay(_("Failed to size the plan from IVUS."), waitCursor=True):
             if self.logic.applyIvusTable():
                 self._showPlan()
 
-    def _handleEvents(self) -> tuple:
-        markups = slicer.vtkMRMLMarkupsNode
-        return (
-            (markups.PointStartInteractionEvent, self.onStentEndDragStarted),
-            (markups.PointModifiedEvent, self.onStentEndDragged),
-            (markups.PointEndInteractionEvent, self.onStentEndMoved),
-        )
-
-    def _observeHandles(self, handlesNode) -> None:
-        """Follow the user's drags of the stent-end points: the models, tables and warnings follow
-        while the point moves, and the point snaps onto the stent's end when it is dropped."""
-        if self._observedHandles is not None:
-            for event, method in self._handleEvents():
-                self.removeObserver(self._observedHandles, event, method)
-        self._observedHandles = handlesNode
-        self._dragging = False
-        if handlesNode is not None:
-            for event, method in self._handleEvents():
-                self.addObserver(handlesNode, event, method)
-
-    def onStentEndDragStarted(self, caller, event) -> None:
-        self._dragging = True
-        self._lastLiveUpdate = 0.0
-
-    def onStentEndDragged(self, caller, event) -> None:
-        """While a stent end is dragged: follow it, at most every 50 ms (an edit and its scene
-        update take about 15 ms). No wait cursor (it would flicker) and no dialog mid-drag: a
-        refused move shows in the status bar and the end stays where it was."""
-        if not self._dragging or time.time() - self._lastLiveUpdate < 0.05:
-            return
-        self._lastLiveUpdate = time.time()
+    def onStentEndDragged(self) -> None:
+        """While a stent end is dragged (called at most every 50 ms): the plan follows it. No
+        wait cursor (it would flicker) and no dialog mid-drag: a refused move shows in the
+        status bar and the end stays where it was."""
         try:
             self.logic.applyHandleMoves(snap=False)
         except ValueError as error:
             slicer.util.showStatusMessage(_("Cannot move the stent end: {error}").format(error=error), 5000)
 
-    def onStentEndMoved(self, caller, event) -> None:
-        self._dragging = False
+    def onStentEndMoved(self) -> None:
+        """A stent end was dropped: the plan follows it and the handle snaps onto the stent's end."""
         with slicer.util.tryWithErrorDisplay(_("Failed to move the stent end."), waitCursor=True):
             self.logic.applyHandleMoves(snap=True)
             self._showPlan()
@@ -1217,10 +1180,6 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
         a stent changed. ValueError for a product or size the catalogue does not have: the
         table then shows the plan again."""
         return self._plan().apply_table_edits()
-
-    def isEditing(self) -> bool:
-        """Whether an edit is updating the plan's nodes right now (their events are its own)."""
-        return self.scenePlan is not None and self.scenePlan.editing
 
     def stentTableRows(self) -> list:
         """One IVCReconstructionLib.plan.StentRow per stent of the current plan (product, size and
