@@ -387,13 +387,15 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
 
     def _checkCanApply(self, caller=None, event=None) -> None:
         """Enable the buttons and the settings that apply to the current choices."""
+        from IVCReconstructionLib.scene.panel_state import PanelChoices, button_states
+
         parameterNode = self._parameterNode
         if not parameterNode:
             for button in self._allButtons():
                 button.enabled = False
                 button.toolTip = _("The module has no parameter node yet.")
             return
-        self._checkCanPlan(parameterNode)
+        self._refreshSegmentPickers(parameterNode.veinSegmentation)
 
         # Settings that the chosen scenario does not use stay visible but disabled, so the user
         # sees they exist and why they have no effect.
@@ -401,136 +403,49 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self.ui.lesionAreaRatioSliderWidget.enabled = parameterNode.scenario.usesLesionAreaRatio()
         self.ui.occlusionLengthSliderWidget.enabled = parameterNode.scenario.usesOcclusionLength()
 
-        self.ui.createPhantomButton.enabled = True
-        self.ui.createPhantomButton.toolTip = _(
-            "Add a synthetic CT venogram ({scenario}) with its truth segmentation, centerlines and "
-            "seed points to the scene."
-        ).format(scenario=parameterNode.scenario.label())
+        def name(node) -> Optional[str]:
+            return node.GetName() if node else None
 
-        # Whether the seeds are labelled and placed well is only known by reading them, which the
-        # logic does when the button is clicked and reports in an error message.
-        if not parameterNode.inputVolume or not parameterNode.segmentationSeeds:
-            self.ui.segmentVeinsButton.enabled = False
-            self.ui.segmentVeinsButton.toolTip = _(
-                "Select the CT (or MR) venogram and a point list with points labelled IVC (cranial end of "
-                "the IVC), Left and Right (distal left and right iliac or common femoral veins)."
+        states = button_states(
+            PanelChoices(
+                scenario=parameterNode.scenario.label(),
+                volume=name(parameterNode.inputVolume),
+                segmentation_seeds=name(parameterNode.segmentationSeeds),
+                vein_segmentation=name(parameterNode.veinSegmentation),
+                seed_points=name(parameterNode.seedPoints),
+                measured=self.logic.hasMeasurement(),
+                planned=self.logic.scenePlan is not None,
+                stent_chosen=self.ui.stentComboBox.currentText != "",
+                size_chosen=self.ui.lengthComboBox.currentText != "",
+                export_folder=str(parameterNode.exportFolder) if parameterNode.exportFolder else "",
             )
-        else:
-            self.ui.segmentVeinsButton.enabled = True
-            self.ui.segmentVeinsButton.toolTip = _(
-                "Segment the IVC and both iliac veins of {volume} from the IVC, Left, Right and Via... "
-                "points of {seeds}, and select the segmentation for Centerlines and diameters."
-            ).format(
-                volume=parameterNode.inputVolume.GetName(), seeds=parameterNode.segmentationSeeds.GetName()
-            )
-
-        # Whether the segmentation has the three veins is only known by looking into it, which
-        # the logic does when the button is clicked and reports in an error message.
-        if not parameterNode.veinSegmentation:
-            self.ui.measureVeinsButton.enabled = False
-            self.ui.measureVeinsButton.toolTip = _(
-                "Select a segmentation with the IVC and both common iliac veins: segments with the IDs "
-                "inferior_vena_cava, iliac_vena_left and iliac_vena_right (as TotalSegmentator names them), "
-                "or with the terminology of these veins."
-            )
-            return
-        self.ui.measureVeinsButton.enabled = True
-        segmentationName = parameterNode.veinSegmentation.GetName()
-        if parameterNode.seedPoints:
-            self.ui.measureVeinsButton.toolTip = _(
-                "Add centerlines, diameter profile tables and a diameter chart of the IVC and both common "
-                "iliac veins in {segmentation}. The centerlines run between the IVC, Left and Right points "
-                "of {seeds}; ends without a point are found automatically."
-            ).format(segmentation=segmentationName, seeds=parameterNode.seedPoints.GetName())
-        else:
-            self.ui.measureVeinsButton.toolTip = _(
-                "Add centerlines, diameter profile tables and a diameter chart of the IVC and both common "
-                "iliac veins in {segmentation}. The ends of the centerlines are found automatically; to "
-                "choose them, select seed points labelled IVC, Left and Right."
-            ).format(segmentation=segmentationName)
+        )
+        for button, state in (
+            (self.ui.createPhantomButton, states.create_phantom),
+            (self.ui.segmentVeinsButton, states.segment_veins),
+            (self.ui.placeIvcButton, states.place_ivc),
+            (self.ui.placeLeftButton, states.place_left),
+            (self.ui.placeRightButton, states.place_right),
+            (self.ui.placeViaButton, states.place_via),
+            (self.ui.placeRenalButton, states.place_renal),
+            (self.ui.measureVeinsButton, states.measure_veins),
+            (self.ui.narrowestIvcButton, states.narrowest_ivc),
+            (self.ui.narrowestLeftButton, states.narrowest_left),
+            (self.ui.narrowestRightButton, states.narrowest_right),
+            (self.ui.planStentsButton, states.plan_stents),
+            (self.ui.applyStentButton, states.apply_stent),
+            (self.ui.removeStentButton, states.remove_stent),
+            (self.ui.writeReportButton, states.write_report),
+            (self.ui.exportDicomButton, states.export_dicom),
+            (self.ui.saveSceneButton, states.save_scene),
+        ):
+            button.enabled = state.enabled
+            button.toolTip = state.tool_tip
 
     def _allButtons(self) -> list:
         import qt
 
         return [widget for widget in vars(self.ui).values() if isinstance(widget, qt.QPushButton)]
-
-    def _checkCanPlan(self, parameterNode) -> None:
-        """Enabled state and tooltip of the seed, narrowest-section, plan and export buttons."""
-        for button, label, where in (
-            (self.ui.placeIvcButton, "IVC", _("inside the cranial end of the infrarenal IVC")),
-            (self.ui.placeLeftButton, "Left", _("inside the distal left iliac or common femoral vein")),
-            (self.ui.placeRightButton, "Right", _("inside the distal right iliac or common femoral vein")),
-            (self.ui.placeViaButton, "Via", _("where the path must pass, e.g. inside an occlusion")),
-            (self.ui.placeRenalButton, "Renal", _("where the lowest renal vein enters the IVC")),
-        ):
-            button.enabled = True
-            button.toolTip = _("Click, then click in a view to place the {label} point {where}.").format(
-                label=label, where=where
-            ) + ("" if parameterNode.segmentationSeeds else " " + _("A new point list is created for it."))
-        self._refreshSegmentPickers(parameterNode.veinSegmentation)
-
-        measured = self.logic.hasMeasurement()
-        for button, vein in (
-            (self.ui.narrowestIvcButton, _("IVC")),
-            (self.ui.narrowestLeftButton, _("left iliac vein")),
-            (self.ui.narrowestRightButton, _("right iliac vein")),
-        ):
-            button.enabled = measured
-            button.toolTip = (
-                _("Centre the slice views on the narrowest measured section of the {vein}.").format(vein=vein)
-                if measured
-                else _("Measure the veins first (Measure veins).")
-            )
-
-        self.ui.planStentsButton.enabled = parameterNode.veinSegmentation is not None
-        self.ui.planStentsButton.toolTip = (
-            _(
-                "Suggest a stent construct for {segmentation}, sized from the catalogue; "
-                "a plan made before is replaced."
-            ).format(segmentation=parameterNode.veinSegmentation.GetName())
-            if parameterNode.veinSegmentation
-            else _("Select a vein segmentation (Centerlines and diameters) to plan on.")
-        )
-        planned = self.logic.scenePlan is not None
-        chosen = planned and self.ui.stentComboBox.currentText != ""
-        self.ui.applyStentButton.enabled = chosen and self.ui.lengthComboBox.currentText != ""
-        self.ui.applyStentButton.toolTip = (
-            _("Give the chosen stent this product and size; the model, tables and warnings follow.")
-            if chosen
-            else _("Plan stents first, then choose a stent.")
-        )
-        self.ui.removeStentButton.enabled = chosen
-        self.ui.removeStentButton.toolTip = (
-            _("Remove the chosen stent from the plan.")
-            if chosen
-            else _("Plan stents first, then choose a stent.")
-        )
-        folder = str(parameterNode.exportFolder) if parameterNode.exportFolder else ""
-        hasFolder = folder not in ("", ".")
-        self.ui.writeReportButton.enabled = planned and hasFolder
-        self.ui.writeReportButton.toolTip = (
-            _(
-                "Write report.html, plan.json, the diameter profiles and a 3D view of the plan to {folder}."
-            ).format(folder=folder)
-            if planned and hasFolder
-            else _("Plan stents and choose an output folder first.")
-        )
-        self.ui.exportDicomButton.enabled = planned and hasFolder
-        self.ui.exportDicomButton.toolTip = (
-            _(
-                "Write the plan as DICOM into {folder}/dicom: a segmentation of the veins and a structured "
-                "report of the plan, in the venogram's study (it must have been loaded from DICOM), and add "
-                "them to the DICOM database to send to PACS."
-            ).format(folder=folder)
-            if planned and hasFolder
-            else _("Plan stents on a venogram loaded from DICOM and choose an output folder first.")
-        )
-        self.ui.saveSceneButton.enabled = hasFolder
-        self.ui.saveSceneButton.toolTip = (
-            _("Save the whole scene as plan.mrb in {folder}.").format(folder=folder)
-            if hasFolder
-            else _("Choose an output folder first.")
-        )
 
     def _segmentSelectors(self) -> tuple:
         return (
