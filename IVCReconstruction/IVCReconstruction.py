@@ -145,15 +145,9 @@ class PhantomScenario(enum.Enum):
 
     def label(self) -> str:
         """Display text of the scenario (shown in the scenario combo box)."""
-        if self is PhantomScenario.mayThurner:
-            return _("May-Thurner (left common iliac vein compressed)")
-        if self is PhantomScenario.ivcOcclusion:
-            return _("IVC occlusion")
-        if self is PhantomScenario.bilateralNarrowing:
-            return _("Narrowing of both common iliac veins")
-        if self is PhantomScenario.postThrombotic:
-            return _("Post-thrombotic: IVC occlusion and both common iliac veins narrowed")
-        return _("Healthy")
+        from IVCReconstructionLib.scene.panel_state import scenario_label
+
+        return scenario_label(self.value)
 
     def usesLesionAreaRatio(self) -> bool:
         """Whether the scenario narrows a vein to a given area ratio."""
@@ -179,15 +173,9 @@ class PlanTemplate(enum.Enum):
 
     def label(self) -> str:
         """Display text of the template (shown in the construct combo box)."""
-        if self is PlanTemplate.invertedY:
-            return _("Inverted-Y (IVC stent and two iliac limbs)")
-        if self is PlanTemplate.doubleBarrel:
-            return _("Double-barrel (two iliac stents side by side in the IVC)")
-        if self is PlanTemplate.kissing:
-            return _("Kissing (two iliac stents meeting at the confluence)")
-        if self is PlanTemplate.unilateral:
-            return _("Unilateral (one iliac side)")
-        return _("Automatic (from the findings)")
+        from IVCReconstructionLib.scene.panel_state import template_label
+
+        return template_label(self.value)
 
 
 @parameterNodeWrapper
@@ -706,60 +694,46 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self.ui.stentTableView.setMRMLTableNode(scenePlan.nodes.plan_table)
         self.ui.warningsTableView.setMRMLTableNode(scenePlan.nodes.warnings_table)
         self.ui.ivusTableView.setMRMLTableNode(scenePlan.ivus_table)
-        current = self.ui.stentComboBox.currentText
-        self.ui.stentComboBox.blockSignals(True)
-        self.ui.stentComboBox.clear()
-        self.ui.stentComboBox.addItems([row.id for row in self.logic.stentTableRows()])
-        if current:
-            self.ui.stentComboBox.currentText = current
-        self.ui.stentComboBox.blockSignals(False)
+        stentIds = [row.id for row in self.logic.stentTableRows()]
+        self._fillComboBox(self.ui.stentComboBox, stentIds, self.ui.stentComboBox.currentText)
         self._fillStentEditor()
-
-    def _stentRow(self) -> Optional[dict]:
-        if self.logic.scenePlan is None:
-            return None
-        rows = {row.id: row for row in self.logic.stentTableRows()}
-        return rows.get(self.ui.stentComboBox.currentText)
-
-    def _catalog(self):
-        """The stent catalogue of the current plan."""
-        return self.logic.scenePlan.session.context.catalog
 
     def _fillStentEditor(self, index=None) -> None:
         """Product choices for the chosen stent, with its current product selected."""
-        row = self._stentRow()
-        self.ui.productComboBox.blockSignals(True)
-        self.ui.productComboBox.clear()
-        if row is not None:
-            self.ui.productComboBox.addItems(list(row.products))
-            self.ui.productComboBox.currentText = row.product_id
-        self.ui.productComboBox.blockSignals(False)
-        self._fillDiameters()
+        self._fillEditor(0)
 
     def _fillDiameters(self, index=None) -> None:
         """Diameters of the chosen product, the stent's own selected if the product has it."""
-        row = self._stentRow()
-        self.ui.diameterComboBox.blockSignals(True)
-        self.ui.diameterComboBox.clear()
-        if row is not None:
-            product = self._catalog().products.get(self.ui.productComboBox.currentText)
-            if product is not None:
-                self.ui.diameterComboBox.addItems([f"{d:g}" for d in product.diameters_mm])
-                self.ui.diameterComboBox.currentText = f"{row.diameter_mm:g}"
-        self.ui.diameterComboBox.blockSignals(False)
-        self._fillLengths()
+        self._fillEditor(1)
 
     def _fillLengths(self, index=None) -> None:
         """Lengths of the chosen product at the chosen diameter."""
-        row = self._stentRow()
-        self.ui.lengthComboBox.clear()
-        if row is not None and self.ui.diameterComboBox.currentText:
-            product = self._catalog().products.get(self.ui.productComboBox.currentText)
-            diameter = float(self.ui.diameterComboBox.currentText)
-            if product is not None:
-                self.ui.lengthComboBox.addItems([f"{x:g}" for x in product.sizes.get(diameter, ())])
-                self.ui.lengthComboBox.currentText = f"{row.length_mm:g}"
+        self._fillEditor(2)
+
+    def _fillEditor(self, first: int) -> None:
+        """Refill the product (0), diameter (1) and length (2) lists from first on; the lists
+        before it keep the user's choice, from which the later ones follow."""
+        from IVCReconstructionLib.scene.panel_state import stent_editor
+
+        comboBoxes = (self.ui.productComboBox, self.ui.diameterComboBox, self.ui.lengthComboBox)
+        scenePlan = self.logic.scenePlan
+        editor = stent_editor(
+            scenePlan.session if scenePlan is not None else None,
+            self.ui.stentComboBox.currentText,
+            *[comboBox.currentText for comboBox in comboBoxes[:first]],  # product, diameter chosen
+        )
+        for comboBox, choice in zip(comboBoxes[first:], editor.choices()[first:], strict=True):
+            self._fillComboBox(comboBox, choice.items, choice.current)
         self._checkCanApply()
+
+    @staticmethod
+    def _fillComboBox(comboBox, items, current: str) -> None:
+        """Show items with current selected, without signalling each change on the way."""
+        comboBox.blockSignals(True)
+        comboBox.clear()
+        comboBox.addItems(list(items))
+        comboBox.currentText = current
+        comboBox.blockSignals(False)
 
     def onApplyStentButton(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Failed to change the stent."), waitCursor=True):

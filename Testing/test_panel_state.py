@@ -7,6 +7,8 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
+
 from IVCReconstructionLib.scene.panel_state import ButtonStates, PanelChoices, button_states
 
 UI_FILE = (
@@ -99,3 +101,58 @@ def test_the_plan_is_edited_and_exported_once_made_and_a_folder_chosen():
 def test_a_node_with_an_empty_name_is_still_a_choice():
     states = button_states(PanelChoices(scenario="Healthy", volume="", segmentation_seeds=""))
     assert states.segment_veins.enabled
+
+
+def test_the_stent_editor_offers_the_catalogue_for_the_product_and_diameter_chosen(
+    phantom_of, segmentation_of
+):
+    from IVCReconstructionLib.plan.session import PlanSession
+    from IVCReconstructionLib.plan.templates import make_plan
+    from IVCReconstructionLib.scene.panel_state import Choice, StentEditor, stent_editor
+    from test_planner import y_context_of
+
+    _ph, ctx = y_context_of(
+        phantom_of, segmentation_of, ivc_occlusion_length_mm=40.0, bilateral_iliac_area_ratio=0.4
+    )
+    session = PlanSession(ctx, make_plan(ctx))
+    stent = session.plan.stents[0]
+    catalog = ctx.catalog
+    own = stent_editor(session, stent.id)
+    assert own.product == Choice(tuple(p.id for p in catalog.usable()), stent.product_id)
+    product = catalog.products[stent.product_id]
+    assert own.diameter == Choice(tuple(f"{d:g}" for d in product.diameters_mm), f"{stent.diameter_mm:g}")
+    assert own.length == Choice(
+        tuple(f"{x:g}" for x in product.sizes[stent.diameter_mm]), f"{stent.length_mm:g}"
+    )
+    # Another product picked: its diameters, the first when it lacks the stent's own.
+    other = next(p for p in catalog.usable() if stent.diameter_mm not in p.sizes)
+    picked = stent_editor(session, stent.id, other.id)
+    first = other.diameters_mm[0]
+    assert picked.product.current == other.id
+    assert picked.diameter == Choice(tuple(f"{d:g}" for d in other.diameters_mm), f"{first:g}")
+    assert picked.length.items == tuple(f"{x:g}" for x in other.sizes[first])
+    # Another diameter of the stent's product picked: the lengths at it.
+    wider = next(d for d in product.diameters_mm if d != stent.diameter_mm)
+    sized = stent_editor(session, stent.id, stent.product_id, f"{wider:g}")
+    assert sized.diameter.current == f"{wider:g}"
+    assert sized.length.items == tuple(f"{x:g}" for x in product.sizes[wider])
+    expected = f"{stent.length_mm:g}" if stent.length_mm in product.sizes[wider] else sized.length.items[0]
+    assert sized.length.current == expected
+    # Nothing to edit: no plan, or no such stent.
+    assert stent_editor(None, stent.id) == StentEditor() == stent_editor(session, "S99")
+    assert [choice.items for choice in StentEditor().choices()] == [(), (), ()]
+
+
+def test_every_scenario_and_construct_the_panel_offers_has_its_own_label():
+    from IVCReconstructionLib.names import TEMPLATE_CHOICES
+    from IVCReconstructionLib.phantom.options import Scenario
+    from IVCReconstructionLib.scene.panel_state import scenario_label, template_label
+
+    scenarios = [scenario_label(s.value) for s in Scenario]
+    assert len(set(scenarios)) == len(Scenario) and all(scenarios)
+    assert scenario_label("may-thurner") == "May-Thurner (left common iliac vein compressed)"
+    templates = [template_label(t.value) for t in TEMPLATE_CHOICES]
+    assert len(set(templates)) == len(TEMPLATE_CHOICES) and all(templates)
+    assert template_label("auto") == "Automatic (from the findings)"
+    with pytest.raises(KeyError):
+        template_label("none")  # an outcome of planning, not a choice

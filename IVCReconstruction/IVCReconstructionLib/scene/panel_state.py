@@ -1,5 +1,5 @@
-"""What the module panel's buttons show for the user's current choices: whether each is enabled,
-and a tooltip that says what it will do or what is missing.
+"""What the module panel shows for the user's current choices: whether each button is enabled,
+with a tooltip that says what it will do or what is missing, and the stent editor's choices.
 
 The panel gathers its choices (the names of the nodes selected, whether the veins are measured
 and a plan exists, the stent and size chosen in the editor, the output folder) into
@@ -7,6 +7,11 @@ and a plan exists, the stent and size chosen in the editor, the output folder) i
 panel copies onto its widgets. Only what the choices show is checked here: whether the seeds are
 labelled and placed well, or the segmentation has the three veins, is known only by reading them,
 which the module's logic does when the button is clicked and reports in an error message.
+
+:func:`stent_editor` gives the product, diameter and length lists of the stent editor for the
+stent chosen, as the catalogue offers them for the product and diameter the user picked;
+:func:`scenario_label` and :func:`template_label` the display texts of the phantom scenario and
+stent construct lists.
 
 The texts are shown to the user: they go through Slicer's translation (``slicer.i18n.tr``, which
 finds its context from this file), and stay in English headless, where slicer-core has none.
@@ -16,12 +21,40 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..names import Template
+from ..phantom.options import Scenario
+from ..plan.session import PlanSession
+
 try:  # Slicer's translation; slicer-core (headless) has none, the text stays as written
     from slicer.i18n import tr as _
 except ImportError:
 
     def _(text: str) -> str:
         return text
+
+
+def scenario_label(scenario: str) -> str:
+    """Display text of a phantom scenario (a ``phantom.Scenario`` value)."""
+    labels = {
+        Scenario.HEALTHY: _("Healthy"),
+        Scenario.MAY_THURNER: _("May-Thurner (left common iliac vein compressed)"),
+        Scenario.IVC_OCCLUSION: _("IVC occlusion"),
+        Scenario.BILATERAL: _("Narrowing of both common iliac veins"),
+        Scenario.POST_THROMBOTIC: _("Post-thrombotic: IVC occlusion and both common iliac veins narrowed"),
+    }
+    return labels[Scenario(scenario)]
+
+
+def template_label(template: str) -> str:
+    """Display text of a stent construct the user may choose (a ``names.TEMPLATE_CHOICES`` value)."""
+    labels = {
+        Template.AUTO: _("Automatic (from the findings)"),
+        Template.INVERTED_Y: _("Inverted-Y (IVC stent and two iliac limbs)"),
+        Template.DOUBLE_BARREL: _("Double-barrel (two iliac stents side by side in the IVC)"),
+        Template.KISSING: _("Kissing (two iliac stents meeting at the confluence)"),
+        Template.UNILATERAL: _("Unilateral (one iliac side)"),
+    }
+    return labels[Template(template)]
 
 
 @dataclass(frozen=True)
@@ -166,14 +199,14 @@ def _place_seeds(choices: PanelChoices) -> dict[str, ButtonState]:
         "" if choices.segmentation_seeds is not None else " " + _("A new point list is created for it.")
     )
     states = {}
-    for field, label, where in (
+    for name, label, where in (
         ("place_ivc", "IVC", _("inside the cranial end of the infrarenal IVC")),
         ("place_left", "Left", _("inside the distal left iliac or common femoral vein")),
         ("place_right", "Right", _("inside the distal right iliac or common femoral vein")),
         ("place_via", "Via", _("where the path must pass, e.g. inside an occlusion")),
         ("place_renal", "Renal", _("where the lowest renal vein enters the IVC")),
     ):
-        states[field] = ButtonState(
+        states[name] = ButtonState(
             True,
             _("Click, then click in a view to place the {label} point {where}.").format(
                 label=label, where=where
@@ -215,15 +248,63 @@ def _measure_veins(choices: PanelChoices) -> ButtonState:
 def _narrowest(measured: bool) -> dict[str, ButtonState]:
     """The buttons that centre the views on a vein's narrowest section, once it is measured."""
     states = {}
-    for field, vein in (
+    for name, vein in (
         ("narrowest_ivc", _("IVC")),
         ("narrowest_left", _("left iliac vein")),
         ("narrowest_right", _("right iliac vein")),
     ):
-        states[field] = ButtonState(
+        states[name] = ButtonState(
             measured,
             _("Centre the slice views on the narrowest measured section of the {vein}.").format(vein=vein)
             if measured
             else _("Measure the veins first (Measure veins)."),
         )
     return states
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One list of the stent editor: the items offered, as shown, and the one selected."""
+
+    items: tuple[str, ...] = ()
+    current: str = ""
+
+
+@dataclass(frozen=True)
+class StentEditor:
+    """The stent editor's three lists, in the order each depends on the one before."""
+
+    product: Choice = Choice()
+    diameter: Choice = Choice()
+    length: Choice = Choice()
+
+    def choices(self) -> tuple[Choice, Choice, Choice]:
+        return self.product, self.diameter, self.length
+
+
+def _offered(items: tuple[str, ...], wanted: str) -> Choice:
+    # A list shows the first item when the one wanted is not offered, as a combo box does.
+    return Choice(items, wanted if wanted in items else (items[0] if items else ""))
+
+
+def stent_editor(
+    session: PlanSession | None, stent_id: str, product_id: str | None = None, diameter: str | None = None
+) -> StentEditor:
+    """The editor's lists for stent ``stent_id`` of the session's plan (empty without a plan or
+    that stent): the catalogue's products, the diameters of ``product_id`` (None: the stent's
+    own product) and the lengths at ``diameter`` (None: the stent's own, as shown, e.g. "14").
+    The stent's own product and size are selected where offered."""
+    row = next((r for r in session.stent_rows() if r.id == stent_id), None) if session else None
+    if row is None:
+        return StentEditor()
+    products = _offered(row.products, row.product_id if product_id is None else product_id)
+    product = session.context.catalog.products.get(products.current)
+    if product is None:
+        return StentEditor(products)
+    diameters = _offered(tuple(f"{d:g}" for d in product.diameters_mm), f"{row.diameter_mm:g}")
+    if diameter is not None:
+        diameters = _offered(diameters.items, diameter)
+    if not diameters.current:
+        return StentEditor(products, diameters)
+    lengths = tuple(f"{x:g}" for x in product.sizes.get(float(diameters.current), ()))
+    return StentEditor(products, diameters, _offered(lengths, f"{row.length_mm:g}"))
