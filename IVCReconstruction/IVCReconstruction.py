@@ -297,9 +297,10 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self.ui.writeReportButton.connect("clicked(bool)", self.onWriteReportButton)
         self.ui.saveSceneButton.connect("clicked(bool)", self.onSaveSceneButton)
         self.ui.exportDicomButton.connect("clicked(bool)", self.onExportDicomButton)
-        self.ui.stentComboBox.connect("currentIndexChanged(int)", self._fillStentEditor)
-        self.ui.productComboBox.connect("currentIndexChanged(int)", self._fillDiameters)
-        self.ui.diameterComboBox.connect("currentIndexChanged(int)", self._fillLengths)
+        # Choosing a stent, product or diameter refills the editor's lists after it (_fillEditor).
+        self.ui.stentComboBox.connect("currentIndexChanged(int)", lambda index: self._fillEditor(0))
+        self.ui.productComboBox.connect("currentIndexChanged(int)", lambda index: self._fillEditor(1))
+        self.ui.diameterComboBox.connect("currentIndexChanged(int)", lambda index: self._fillEditor(2))
         import qt
 
         # Product, diameter and length can be typed into the stent table; the warnings are read only.
@@ -448,15 +449,10 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         stays, those found by ID or terminology."""
         if segmentationNode is self._segmentationInPickers:
             return
-        self._segmentationInPickers = segmentationNode
-        found = {}
-        if segmentationNode is not None:
-            from IVCReconstructionLib.scene import find_vein_segments
+        from IVCReconstructionLib.scene import found_vein_segments
 
-            try:
-                found = find_vein_segments(segmentationNode)
-            except ValueError:
-                found = {}
+        self._segmentationInPickers = segmentationNode
+        found = found_vein_segments(segmentationNode)
         for selector, branch in self._segmentSelectors():
             selector.setCurrentNode(segmentationNode)
             selector.setCurrentSegmentID(found.get(branch, ""))
@@ -696,23 +692,13 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self.ui.ivusTableView.setMRMLTableNode(scenePlan.ivus_table)
         stentIds = [row.id for row in self.logic.stentTableRows()]
         self._fillComboBox(self.ui.stentComboBox, stentIds, self.ui.stentComboBox.currentText)
-        self._fillStentEditor()
-
-    def _fillStentEditor(self, index=None) -> None:
-        """Product choices for the chosen stent, with its current product selected."""
         self._fillEditor(0)
 
-    def _fillDiameters(self, index=None) -> None:
-        """Diameters of the chosen product, the stent's own selected if the product has it."""
-        self._fillEditor(1)
-
-    def _fillLengths(self, index=None) -> None:
-        """Lengths of the chosen product at the chosen diameter."""
-        self._fillEditor(2)
-
     def _fillEditor(self, first: int) -> None:
-        """Refill the product (0), diameter (1) and length (2) lists from first on; the lists
-        before it keep the user's choice, from which the later ones follow."""
+        """Refill the stent editor's product (0), diameter (1) and length (2) lists from first on;
+        the lists before it keep the user's choice, from which the later ones follow: the
+        catalogue's products, the diameters of the product chosen and its lengths at the diameter
+        chosen, the stent's own product and size selected where offered."""
         from IVCReconstructionLib.scene.panel_state import stent_editor
 
         comboBoxes = (self.ui.productComboBox, self.ui.diameterComboBox, self.ui.lengthComboBox)

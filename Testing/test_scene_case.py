@@ -9,7 +9,13 @@ import types
 import numpy as np
 import pytest
 
-from IVCReconstructionLib.scene import SceneCase, add_phantom_to_scene, first_vein_segmentation
+from IVCReconstructionLib import names
+from IVCReconstructionLib.scene import (
+    SceneCase,
+    add_phantom_to_scene,
+    first_vein_segmentation,
+    found_vein_segments,
+)
 from IVCReconstructionLib.scene.nodes import add_fiducials, in_scene, subject_hierarchy_folder
 from IVCReconstructionLib.scene.render import view_renderer
 from IVCReconstructionLib.scene.seed_nodes import seeds_in_frame
@@ -58,6 +64,11 @@ def test_first_vein_segmentation_skips_other_segmentations(mrml):
     assert first_vein_segmentation(mrml.scene) is None
     veins = add_vein_segmentation(mrml.scene, tiny_veins(), np.eye(4))
     assert first_vein_segmentation(mrml.scene) is veins
+    # What the panel's segment pickers start with: all three veins, or none.
+    assert found_vein_segments(veins) == names.SEGMENT_IDS
+    assert found_vein_segments(other) == {} and found_vein_segments(None) == {}
+    veins.GetSegmentation().RemoveSegment(names.SEGMENT_IDS["left_iliac"])
+    assert found_vein_segments(veins) == {}
 
 
 def test_view3d_is_the_applications_first_3d_view_when_there_is_one():

@@ -18,6 +18,7 @@ from .segmentation_nodes import (
     add_vein_segmentation,
     find_vein_segments,
     first_vein_segmentation,
+    found_vein_segments,
     read_segmentation_file,
     vein_labels_from_segmentation,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "create_scene",
     "find_vein_segments",
     "first_vein_segmentation",
+    "found_vein_segments",
     "load_mrb",
     "read_segmentation_file",
     "save_mrb",
