@@ -1092,11 +1092,9 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
 
     def canWriteDicom(self) -> bool:
         """Whether the Python package highdicom, which exportDicom needs, can be imported."""
-        try:
-            import highdicom  # noqa: F401
-        except ImportError:
-            return False
-        return True
+        from IVCReconstructionLib.outputs.dicom_seg import highdicom_available
+
+        return highdicom_available()
 
     def exportDicom(
         self, folder: str, sourceFiles: Optional[list] = None, importToDatabase: bool = True
@@ -1142,10 +1140,9 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
 
     def firstScalarVolume(self) -> Optional[vtkMRMLScalarVolumeNode]:
         """The first scalar volume in the scene that is not a label map (the volume to segment), or None."""
-        for volumeNode in slicer.util.getNodesByClass("vtkMRMLScalarVolumeNode"):
-            if not volumeNode.IsA("vtkMRMLLabelMapVolumeNode"):
-                return volumeNode
-        return None
+        from IVCReconstructionLib.scene.nodes import first_scalar_volume
+
+        return first_scalar_volume(slicer.mrmlScene)
 
     # Helpers
 

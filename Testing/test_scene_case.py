@@ -71,6 +71,17 @@ def test_first_vein_segmentation_skips_other_segmentations(mrml):
     assert found_vein_segments(veins) == {}
 
 
+def test_the_volume_to_segment_is_the_first_scalar_volume_that_is_not_a_label_map(mrml):
+    from IVCReconstructionLib.scene.nodes import add_volume_from_array, first_scalar_volume
+
+    assert first_scalar_volume(mrml.scene) is None
+    labels = mrml.scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "labels")
+    assert first_scalar_volume(mrml.scene) is None
+    ct = add_volume_from_array(mrml.scene, np.zeros((4, 4, 4), dtype=np.int16), np.eye(4), "CT")
+    add_volume_from_array(mrml.scene, np.zeros((4, 4, 4), dtype=np.int16), np.eye(4), "CT 2")
+    assert first_scalar_volume(mrml.scene) is ct and labels.IsA("vtkMRMLScalarVolumeNode")
+
+
 def test_view3d_is_the_applications_first_3d_view_when_there_is_one():
     assert view_renderer(types.SimpleNamespace()) is True  # headless: the offscreen renderer
     no_view = types.SimpleNamespace(threeDViewCount=0)
