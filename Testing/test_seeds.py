@@ -177,17 +177,20 @@ def test_an_observing_placement_labels_the_point_itself_and_stops_observing(mrml
     cancelled = []
     placement = SeedPlacement()
 
+    def start(label: str) -> None:  # as a Place button does
+        placement.start(
+            node,
+            label,
+            interaction,
+            selection_node=selection,
+            observe=True,
+            cancelled=lambda: cancelled.append(1),
+        )
+
     def attached(observations) -> list[bool]:  # whether each of the placement's observers still is
         return [observed.GetCommand(tag) is not None for observed, tag in observations]
 
-    placement.start(
-        node,
-        "Via",
-        interaction,
-        selection_node=selection,
-        observe=True,
-        cancelled=lambda: cancelled.append(1),
-    )
+    start("Via")
     observations = list(placement._observations)
     assert attached(observations) == [True, True]
     # The point list is the one the next click places into, one point per click.
@@ -204,14 +207,7 @@ def test_an_observing_placement_labels_the_point_itself_and_stops_observing(mrml
     interaction.SetCurrentInteractionMode(interaction.ViewTransform)
     assert node.GetNthControlPointLabel(3) == "mine" and cancelled == []
     # Cancelled (another mouse mode): the callback is told once, and the observers go.
-    placement.start(
-        node,
-        "Renal",
-        interaction,
-        selection_node=selection,
-        observe=True,
-        cancelled=lambda: cancelled.append(1),
-    )
+    start("Renal")
     observations = list(placement._observations)
     interaction.SetCurrentInteractionMode(interaction.ViewTransform)
     interaction.SetCurrentInteractionMode(interaction.Place)

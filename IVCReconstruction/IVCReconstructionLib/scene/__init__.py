@@ -1,7 +1,9 @@
 """Everything MRML: the headless scene (``context``), generic node helpers (``nodes``), one file
 per kind of result (segmentation, centerline, plan and phantom nodes, stent-end handles), the
-plan being edited in a scene (``plan_editor``), the case the module's steps build (``case``), the
-measurement cache and offscreen rendering.
+plan being edited in a scene (``plan_editor``) and the user's edits of it (``plan_events``), seed
+points placed by the user (``seed_nodes``), the case the module's steps build (``case``), the
+measurement cache and offscreen rendering; and what the module panel shows for the user's
+choices (``panel_state``: no node, no Qt).
 
 Every function takes the scene explicitly, never ``slicer.mrmlScene``, so the same code runs in
 the Slicer application and headless on slicer-core.
