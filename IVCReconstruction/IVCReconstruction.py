@@ -740,12 +740,13 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         """Follow the user's edits of scenePlan (None: of no plan): what is typed into its stent
         and IVUS tables is applied, and the models, tables and warnings follow a dragged stent
         end, which snaps onto the stent's end when dropped."""
-        from IVCReconstructionLib.scene.plan_events import PlanEditEvents
-
         if self._planEvents is not None:
             self._planEvents.stop()
         self._planEvents = None
         if scenePlan is not None:
+            # Imported here, not above: cleanup() calls this in a Slicer too old for the library.
+            from IVCReconstructionLib.scene.plan_events import PlanEditEvents
+
             self._planEvents = PlanEditEvents(
                 scenePlan,
                 dragged=self.onStentEndDragged,
