@@ -7,8 +7,8 @@ series' frame of reference and a PACS viewer overlays it on the CT. The label ma
 onto the slices by physical position (nearest voxel), so any label grid works; on the grid the
 series was read into (the usual case) that is an exact copy of the voxels.
 
-highdicom builds the dataset (``require_highdicom`` says how to get it when it is missing;
-``dicom_stack`` which release goes with which pydicom).
+highdicom builds the dataset (``require_highdicom`` says how to get it when it is missing,
+``highdicom_available`` whether it is there; ``dicom_stack`` which release goes with which pydicom).
 """
 
 from __future__ import annotations
@@ -30,6 +30,15 @@ HIGHDICOM_MISSING = (
     "install it with `pip install {arguments}` (in 3D Slicer: the module's Export to DICOM button "
     "offers to install it)"
 )
+
+
+def highdicom_available() -> bool:
+    """Whether highdicom can be imported (3D Slicer does not bundle it)."""
+    try:
+        require_highdicom()
+    except ImportError:
+        return False
+    return True
 
 
 def require_highdicom():
