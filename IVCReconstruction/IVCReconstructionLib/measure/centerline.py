@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import names
 from ..inputs.orientation import canonical
+from ..segment.grid import mask_box
 from .datatypes import CenterlineBranch, CenterlineResult, CenterlineTree
 from .surface import section_surface, surface_candidates
 from .vmtk_compat import vmtk_class
@@ -38,24 +39,9 @@ def _voxel_ras(mask: np.ndarray, ijk_to_ras: np.ndarray) -> np.ndarray:
 
 
 def _label_boxes(labels: np.ndarray, values: list) -> list:
-    """Bounding box (slices [k, j, i]) of each label value, None where absent: one pass over an
-    integer volume (``ndimage.find_objects``) instead of a comparison per value."""
-    from scipy import ndimage
-
-    wanted = [v for v in values if v is not None]
-    if wanted and labels.dtype.kind in "iu" and all(0 < v < 65536 and float(v).is_integer() for v in wanted):
-        found = ndimage.find_objects(labels, max_label=int(max(wanted)))
-        return [None if v is None else found[int(v) - 1] for v in values]
-    out = []
-    for v in values:
-        nz = np.argwhere(labels == v) if v is not None else np.empty((0, 3), dtype=int)
-        box = (
-            tuple(slice(int(a), int(b) + 1) for a, b in zip(nz.min(0), nz.max(0), strict=True))
-            if len(nz)
-            else None
-        )
-        out.append(box)
-    return out
+    """Bounding box (slices [k, j, i]) of each label value, None where absent or None: one
+    comparison and an ``any`` per axis for each (no argwhere of the volume)."""
+    return [None if v is None else mask_box(labels == v) for v in values]
 
 
 def _check_components(mask: np.ndarray, spacing: np.ndarray) -> np.ndarray:
