@@ -280,7 +280,7 @@ def _plan_into(args: argparse.Namespace, output, clock, ivus=None):
     from .inputs.volumes import describe_volume, read_volume, series_files
     from .pipeline import PipelineInput, run_pipeline
     from .plan.catalog import load_catalog
-    from .scene.context import create_scene
+    from .scene.context import create_scene, store_uncompressed
     from .scene.nodes import add_volume_from_array
     from .stages import StageClock
 
@@ -291,6 +291,9 @@ def _plan_into(args: argparse.Namespace, output, clock, ivus=None):
         image, ijk_to_ras = read_volume(args.volume, args.series)
     with create_scene() as ctx:
         volume = add_volume_from_array(ctx.scene, image, ijk_to_ras, "venogram")
+        # The venogram goes into scene.mrb as it is: compressing it cost more than the plan's
+        # other files together at 0.6 mm (issue 15).
+        store_uncompressed(volume)
         labels = m = described = vertebrae = None
         if args.segmentation is not None:
             with clock.stage("reading the segmentation"):

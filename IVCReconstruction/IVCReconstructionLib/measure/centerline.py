@@ -16,8 +16,9 @@ import numpy as np
 
 from .. import names
 from ..inputs.orientation import canonical
+from ..segment.grid import mask_box
 from .datatypes import CenterlineBranch, CenterlineResult, CenterlineTree
-from .surface import surface_candidates
+from .surface import section_surface, surface_candidates
 from .vmtk_compat import vmtk_class
 
 SEED_MAX_DISTANCE_MM = 20.0  # a seed farther than this from its vein is a mistake, not a hint
@@ -35,6 +36,12 @@ CONFLUENCE_AXIS_MM = 16.0
 def _voxel_ras(mask: np.ndarray, ijk_to_ras: np.ndarray) -> np.ndarray:
     kji = np.argwhere(mask)
     return kji[:, ::-1] @ ijk_to_ras[:3, :3].T + ijk_to_ras[:3, 3]
+
+
+def _label_boxes(labels: np.ndarray, values: list) -> list:
+    """Bounding box (slices [k, j, i]) of each label value, None where absent or None: one
+    comparison and an ``any`` per axis for each (no argwhere of the volume)."""
+    return [None if v is None else mask_box(labels == v) for v in values]
 
 
 def _check_components(mask: np.ndarray, spacing: np.ndarray) -> np.ndarray:
@@ -89,14 +96,32 @@ def _check_thickness(mask: np.ndarray, spacing: np.ndarray, segment_id: str) -> 
     cleanly on degenerate tubes)."""
     from scipy import ndimage
 
-    nz = np.argwhere(mask)
-    lo, hi = np.maximum(nz.min(axis=0) - 1, 0), nz.max(axis=0) + 2
-    crop = mask[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+    box = mask_box(mask)
+    crop = mask[tuple(slice(max(sl.start - 1, 0), sl.stop + 1) for sl in box)]
+    sampling = np.asarray(spacing, dtype=float)[::-1]
+    # A fine mask is first checked on blocks of 4 x 4 x 4, then 2 x 2 x 2 voxels inside it: a
+    # block's distance to the nearest outside block, less the blocks' half-diagonals, is a
+    # lower bound of the voxels' distance, and it nearly always settles the question (the wide
+    # IVC on the coarser blocks, a narrow iliac vein on the finer ones).
+    for size in (4, 2):
+        factors = np.where(sampling <= 0.8, size, 1)
+        if not np.any(factors > 1):
+            break
+        n = -(-np.array(crop.shape) // factors) * factors
+        padded = np.zeros(n, dtype=bool)
+        padded[: crop.shape[0], : crop.shape[1], : crop.shape[2]] = crop
+        blocks = padded.reshape(
+            n[0] // factors[0], factors[0], n[1] // factors[1], factors[1], -1, factors[2]
+        )
+        inside = blocks.all(axis=(1, 3, 5))
+        if inside.any():
+            slack = 2.0 * float(np.linalg.norm((factors - 1) / 2.0 * sampling))
+            bound = float(ndimage.distance_transform_edt(inside, sampling=sampling * factors).max()) - slack
+            if bound - 0.5 * float(spacing.min()) >= MIN_RADIUS_MM:
+                return
     # The distance transform reaches the centre of the nearest background voxel; the wall is
     # half a voxel closer.
-    widest = float(ndimage.distance_transform_edt(crop, sampling=spacing[::-1]).max()) - 0.5 * float(
-        spacing.min()
-    )
+    widest = float(ndimage.distance_transform_edt(crop, sampling=sampling).max()) - 0.5 * float(spacing.min())
     if widest < MIN_RADIUS_MM:
         raise ValueError(
             f"the {segment_id} segment is at most {2 * widest:.1f} mm wide, too small for a centerline: "
@@ -265,8 +290,14 @@ def _place_confluence(raw: dict, parting: np.ndarray):
         return raw, parting
     ivc_pts, ivc_r = raw["ivc"]
     out = {"ivc": (np.vstack([meet, ivc_pts]), np.r_[ivc_r[0], ivc_r])}
-    for name, first in (("left_iliac", first1), ("right_iliac", first2)):
+    for name, first, u in (("left_iliac", first1, u1), ("right_iliac", first2, u2)):
         pts, r = raw[name]
+        # The iliac line goes on from where it has passed the meeting point: when the axes meet
+        # well below the parting point, the start of the fitted stretch can still lie above it,
+        # and joining there would fold the branch back on itself.
+        past = np.flatnonzero((pts[first:] - meet) @ u > 0.0)
+        if len(past) and past[0] > 0:
+            first += int(past[0])
         out[name] = (np.vstack([meet, pts[first:]]), np.r_[r[first], r[first:]])
     return out, meet
 
@@ -327,21 +358,20 @@ def extract_centerlines(
     values = dict(label_values or names.VEIN_LABELS)
     if labels.ndim != 3:
         raise ValueError(f"the vein label map must be 3D, got shape {labels.shape}")
-    if not np.any(labels):
+    boxes = _label_boxes(labels, [values.get(b) for b in names.BRANCHES])
+    if all(box is None for box in boxes) and not np.any(labels):
         raise ValueError(
             "the vein segmentation is empty: segment the veins (or pick the right segments) first"
         )
-    for branch in names.BRANCHES:
-        if branch not in values or not np.any(labels == values[branch]):
+    for branch, box in zip(names.BRANCHES, boxes, strict=True):
+        if branch not in values or box is None:
             raise ValueError(
                 f"the segmentation has no {names.SEGMENT_IDS[branch]} segment (label {values.get(branch)}): "
                 "the IVC and both iliac veins are needed"
             )
     # Everything below works on the veins' box only: the cost follows the veins, not the volume.
-    veins = np.isin(labels, [values[b] for b in names.BRANCHES])
-    nz = np.argwhere(veins)
-    lo = np.maximum(nz.min(axis=0) - 2, 0)
-    hi = np.minimum(nz.max(axis=0) + 3, labels.shape)
+    lo = np.maximum(np.min([[sl.start for sl in box] for box in boxes], axis=0) - 2, 0)
+    hi = np.minimum(np.max([[sl.stop for sl in box] for box in boxes], axis=0) + 2, labels.shape)
     labels = labels[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
     shift = np.eye(4)
     shift[:3, 3] = lo[::-1]
@@ -353,8 +383,11 @@ def extract_centerlines(
     ends = find_end_points(np.where(mask, labels, 0), matrix, values, seeds)
     say = progress or (lambda message: None)
     say("making the vein surface")
-    candidates = surface_candidates(mask, matrix)
-    surface = next(candidates)
+    # Two surfaces: the label map's own for the cross sections, and a few thousand points of it
+    # for VMTK (whose cost grows faster than its input), within a point budget.
+    sections = section_surface(mask, matrix)
+    candidates = surface_candidates(mask, matrix, full_surface=sections)
+    surface, build = next(candidates)
     say("computing the centerlines (VMTK)")
     first_error = None
     while True:
@@ -367,9 +400,10 @@ def extract_centerlines(
             # descent": the line then starts far from its end point) and not on another, so the
             # next candidate surface is tried; the first error is reported when none works.
             first_error = first_error or exc
-            surface = next(candidates, None)
-            if surface is None:
+            candidate = next(candidates, None)
+            if candidate is None:
                 raise first_error from None
+            surface, build = candidate
 
     left_pts, left_r = by_end["Left"]
     right_pts, right_r = by_end["Right"]
@@ -398,4 +432,11 @@ def extract_centerlines(
                 "short to measure; extend the segmentation or move the seed"
             )
         branches[name] = CenterlineBranch(name, pts1, np.arange(len(pts1), dtype=float), r1)
-    return CenterlineResult(CenterlineTree(branches, confluence.copy()), surface, ends, gaps)
+    return CenterlineResult(
+        CenterlineTree(branches, confluence.copy()),
+        surface,
+        ends,
+        gaps,
+        section_surface=sections,
+        surface_build=build,
+    )

@@ -93,13 +93,30 @@ class BranchProfile:
 
 
 @dataclass
+class SurfaceBuild:
+    """How the surface VMTK ran on was made (``surface.surface_candidates``): what the benchmark
+    and the tests report."""
+
+    points: int
+    method: str  # "decimated labels" (the label map's surface decimated) or "smoothed mask"
+    sigma_mm: float  # Gaussian of the smoothed mask (0 when the label map's surface was decimated)
+    grid_mm: float  # grid of the surface before decimation
+    tries: int  # candidates tried to get this one (1: the first one passed the checks)
+    iso_points: int  # points before decimation
+
+
+@dataclass
 class CenterlineResult:
     """The labelled tree and what it was made from (kept for sections and display)."""
 
     tree: CenterlineTree
-    surface: object  # vtkPolyData, RAS mm
+    surface: object  # vtkPolyData, RAS mm: the few-thousand-point surface VMTK ran on (displayed)
     end_points: dict[str, np.ndarray]  # "IVC", "Left", "Right": where the lines were asked to start/end
     end_gaps_mm: dict[str, float]  # distance from each end point to where its line starts/ends
+    # The label map's full-resolution surface the cross sections are cut from
+    # (``surface.section_surface``; None: the sections use ``surface``).
+    section_surface: object = None
+    surface_build: SurfaceBuild | None = None  # how ``surface`` was made
 
 
 @dataclass
@@ -129,3 +146,8 @@ class VeinMeasurements:
     @property
     def surface(self):
         return self.centerlines.surface
+
+    @property
+    def section_surface(self):
+        """The surface the cross sections were cut from (full resolution)."""
+        return self.centerlines.section_surface or self.centerlines.surface

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import names
+from ..segment.grid import mask_box
 from .datatypes import CenterlineTree
 
 # A branch end this close to where its segment leaves the volume is cut off by the field of
@@ -37,10 +38,27 @@ def _ras(ijk: np.ndarray, ijk_to_ras: np.ndarray) -> np.ndarray:
     return ijk @ m[:3, :3].T + m[:3, 3]
 
 
+def vein_box(labels_kji: np.ndarray) -> tuple[slice, slice, slice] | None:
+    """The bounding box (slices [k, j, i]) of the vein labels (``names.VEIN_LABELS``), None when
+    there are none."""
+    lab = np.asarray(labels_kji)
+    values = sorted(names.VEIN_LABELS.values())
+    if values == list(range(values[0], values[-1] + 1)):
+        veins = (lab >= values[0]) & (lab <= values[-1])  # two comparisons, cheaper than isin
+    else:
+        veins = np.isin(lab, values)
+    return mask_box(veins)
+
+
 def label_contacts(labels_kji: np.ndarray, ijk_to_ras: np.ndarray) -> np.ndarray:
     """RAS points (N, 3) midway between face-adjacent voxels of two different vein labels
-    (``names.VEIN_LABELS``): where the segments touch."""
-    lab = np.asarray(labels_kji)
+    (``names.VEIN_LABELS``): where the segments touch. Computed in the veins' box (both voxels
+    of a contact are vein voxels), in the order of a whole-volume scan."""
+    box = vein_box(labels_kji)
+    if box is None:
+        return np.zeros((0, 3))
+    lab = np.asarray(labels_kji)[box]
+    lo = np.array([sl.start for sl in box], dtype=float)
     vein = np.isin(lab, list(names.VEIN_LABELS.values()))
     points = []
     for axis in range(3):  # array axes k, j, i
@@ -49,29 +67,33 @@ def label_contacts(labels_kji: np.ndarray, ijk_to_ras: np.ndarray) -> np.ndarray
         a[axis], b[axis] = slice(0, -1), slice(1, None)
         la, lb = lab[tuple(a)], lab[tuple(b)]
         touch = vein[tuple(a)] & vein[tuple(b)] & (la != lb)
-        kji = np.argwhere(touch).astype(float)
+        kji = np.argwhere(touch).astype(float) + lo
         kji[:, axis] += 0.5
         points.append(_ras(kji[:, ::-1], ijk_to_ras))
-    return np.vstack(points) if points else np.zeros((0, 3))
+    return np.vstack(points)
 
 
 def cut_ends(labels_kji: np.ndarray, ijk_to_ras: np.ndarray, tree: CenterlineTree) -> dict[str, bool]:
     """Per branch, whether its far end (the IVC's cranial end, an iliac's distal end) is where
-    its segment runs into a face of the volume."""
+    its segment runs into a face of the volume. Only the six faces' voxels are read."""
     lab = np.asarray(labels_kji)
-    faces = np.zeros(lab.shape, dtype=bool)
+    faces = []  # (axis, index along it, the face's labels)
     for axis in range(3):
-        index = [slice(None)] * 3
-        for edge in (0, -1):
-            index[axis] = edge
-            faces[tuple(index)] = True
+        for edge in (0, lab.shape[axis] - 1):
+            face = np.take(lab, edge, axis=axis)
+            faces.append((axis, edge, face))
     out = {}
     for branch, value in names.VEIN_LABELS.items():
-        kji = np.argwhere(faces & (lab == value))
+        found = []
+        for axis, edge, face in faces:
+            two = np.argwhere(face == value)
+            if len(two):
+                found.append(np.insert(two, axis, edge, axis=1))
         end = tree.branches[branch].points_ras[-1]
-        if len(kji) == 0:
+        if not found:
             out[branch] = False
             continue
+        kji = np.vstack(found)
         gaps = np.linalg.norm(_ras(kji[:, ::-1].astype(float), ijk_to_ras) - end, axis=1)
         reach = CUT_END_MM + float(tree.branches[branch].mis_radius_mm[-1])
         out[branch] = bool(gaps.min() <= reach)

@@ -38,7 +38,9 @@ def measure_veins(
     result = extract_centerlines(labels_kji, ijk_to_ras, label_values, seeds, progress)
     if progress is not None:
         progress("measuring cross sections every millimetre")
-    return VeinMeasurements(result, compute_profiles(result.tree, result.surface))
+    # The sections are cut from the full-resolution surface, not the few thousand points VMTK
+    # ran on (decimation of a fine label map doubles the diameter bias).
+    return VeinMeasurements(result, compute_profiles(result.tree, result.section_surface or result.surface))
 
 
 def measure_labels(

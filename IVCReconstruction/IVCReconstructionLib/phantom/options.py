@@ -12,7 +12,7 @@ from enum import StrEnum
 
 import numpy as np
 
-MAX_SIZE_IJK = (512, 512, 400)
+MAX_SIZE_IJK = (512, 512, 640)  # k: a 0.6 mm venogram of the abdomen and pelvis has ~470 slices
 # Hounsfield units of the reference venogram (portal-venous / venous phase). Veins, arteries
 # and kidneys overlap on purpose: intensity alone cannot tell them apart.
 REFERENCE_HU = {

@@ -186,6 +186,22 @@ def load_mrb(path: str | Path, temp_dir: str | Path | None = None) -> MRMLContex
     return ctx
 
 
+def store_uncompressed(node: Any) -> None:
+    """Give a volume node that has no storage node yet an uncompressed one, so that a scene
+    bundle holds its voxels as they are: compressing a 0.6 mm CT (40 M voxels) costs ~2 s (ITK's
+    gzip, no level to choose) for a file half the size. Label maps and segmentations keep their
+    compression (they shrink ~100x in a fraction of the time); nodes read from a file keep their
+    own storage node."""
+    if node is None or node.GetStorageNode() is not None:
+        return
+    storage = node.CreateDefaultStorageNode()
+    if storage is None:
+        return
+    storage.SetUseCompression(False)
+    node.GetScene().AddNode(storage)
+    node.SetAndObserveStorageNodeID(storage.GetID())
+
+
 def save_mrb(ctx_or_scene: MRMLContext | Any, path: str | Path) -> Path:
     """Write the scene (or a context's scene) to a Slicer scene bundle (``.mrb``).
 

@@ -208,7 +208,11 @@ def _keep_labels(labels: np.ndarray, values: list[int]) -> np.ndarray:
     """
     top = max(values)
     out_type = np.uint8 if top < 256 else np.uint16
-    low, high = int(labels.min()), int(labels.max())
+    if labels.dtype.kind == "u" and labels.dtype.itemsize <= 2:
+        # Every value of the type is in the table: no min/max passes over the volume.
+        low, high = 0, int(np.iinfo(labels.dtype).max)
+    else:
+        low, high = int(labels.min()), int(labels.max())
     if low >= 0 and high <= 65535:
         lut = np.zeros(max(top, high) + 1, dtype=out_type)
         lut[values] = values

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import names
-from .grid import to_ras
+from .grid import mask_box, to_ras
 
 
 def assign_branches(vein: np.ndarray, m: np.ndarray, dense: dict[str, np.ndarray], depth_at) -> np.ndarray:
@@ -18,7 +18,7 @@ def assign_branches(vein: np.ndarray, m: np.ndarray, dense: dict[str, np.ndarray
     label = np.zeros(len(vk), dtype=np.uint8)
     for branch, pts in dense.items():
         r = depth_at(pts)
-        d, i = cKDTree(pts).query(vras, k=min(8, len(pts)))
+        d, i = cKDTree(pts).query(vras, k=min(8, len(pts)), workers=-1)
         d = np.atleast_2d(d.T).T if d.ndim == 1 else d
         i = np.atleast_2d(i.T).T if i.ndim == 1 else i
         score = np.min(d - r[i], axis=1)
@@ -32,22 +32,39 @@ def assign_branches(vein: np.ndarray, m: np.ndarray, dense: dict[str, np.ndarray
 
 def tidy_labels(labels: np.ndarray) -> np.ndarray:
     """Give stray pieces of a branch label (bits of the confluence that were nearer another
-    branch's path) to the branch that surrounds them, so each branch is one piece."""
+    branch's path) to the branch that surrounds them, so each branch is one piece.
+
+    Each label is handled inside its own box and each stray inside its ``find_objects`` box
+    (both one voxel wider, for the rings): at 0.6 mm there are ~70 strays, and a whole-box
+    comparison and dilation for each cost ~8 s; the result is the same."""
     from scipy import ndimage
 
     out = labels.copy()
     for value in (names.VEIN_LABELS[b] for b in names.BRANCHES):
-        pieces, n = ndimage.label(out == value)
+        # The label's box now (strays of an earlier label may have joined it).
+        extent = mask_box(out == value)
+        if extent is None:
+            continue
+        area = out[_wider(extent, out.shape)]
+        pieces, n = ndimage.label(area == value)
         if n <= 1:
             continue
         sizes = np.bincount(pieces.ravel())[1:]
+        boxes = ndimage.find_objects(pieces)
         # Only strays: a large second piece is a real finding (e.g. a branch cut by an
         # occlusion) and stays as it is.
         for piece in np.flatnonzero(sizes < 0.05 * sizes.max()) + 1:
-            mask = pieces == piece
+            box = _wider(boxes[piece - 1], area.shape)
+            sub = area[box]
+            mask = pieces[box] == piece
             ring = ndimage.binary_dilation(mask) & ~mask
-            around = out[ring]
+            around = sub[ring]
             around = around[(around > 0) & (around != value) & (around != names.OCCLUDED_LABEL)]
             if len(around):
-                out[mask] = np.bincount(around).argmax()
+                sub[mask] = np.bincount(around).argmax()
     return out
+
+
+def _wider(box: tuple[slice, ...], shape: tuple[int, ...]) -> tuple[slice, ...]:
+    """A ``find_objects`` box one voxel wider on every side (within the array)."""
+    return tuple(slice(max(sl.start - 1, 0), min(sl.stop + 1, n)) for sl, n in zip(box, shape, strict=True))

@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from ..names import Modality
-from .grid import sample_at, to_ijk, voxel_box
+from .grid import mask_box, sample_at, to_ijk, voxel_box
 
 ENHANCED_HU = 100.0  # contrast-filled blood in a CT venogram is brighter than this (muscle ~50)
 BONE_HU = 350.0  # cortical bone around a seed is brighter than this
@@ -52,7 +52,10 @@ def _seed_stats(image, ijk_to_ras, seed: np.ndarray, name: str) -> tuple[float, 
 
 def looks_like_ct(image: np.ndarray) -> bool:
     """Hounsfield units: fat (about -100) or air shows up as negative values, which MR never has."""
-    sample = image.ravel()[:: max(1, image.size // 200_000)]
+    # Every n-th voxel in storage order, read in place: ``ravel`` would copy a whole
+    # non-contiguous (reoriented) volume first, ~0.4 s on a 512 x 512 x 400 CT.
+    flat = np.arange(0, image.size, max(1, image.size // 200_000))
+    sample = image[np.unravel_index(flat, image.shape)]
     return float(np.percentile(sample, 1)) < -50.0
 
 
@@ -125,9 +128,11 @@ def modality_of(
     """
     if not looks_like_ct(image):
         return Modality.MR
-    if veins is None or not np.any(veins > 0):
+    box = mask_box(np.asarray(veins) > 0) if veins is not None else None
+    if box is None:
         return Modality.CT
-    kji = np.argwhere(veins > 0)
+    # The vein voxels in scan order, found in their bounding box only (the same list).
+    kji = np.argwhere(veins[box] > 0) + np.array([sl.start for sl in box])
     # Enough voxels for a stable median, in a fixed order (never the first ones found).
     kji = kji[:: max(1, len(kji) // 50_000)]
     if veins.shape == image.shape and (

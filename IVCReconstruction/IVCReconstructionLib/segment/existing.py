@@ -60,6 +60,13 @@ def labels_from_label_map(raw: np.ndarray, values: dict[str, int] | None = None)
 
 def vein_labels(labels: np.ndarray) -> np.ndarray:
     """Only the vein labels 1-3 of a label map (uint8), other values set to 0."""
+    lab = np.asarray(labels)
+    if lab.dtype.kind == "u" and lab.dtype.itemsize <= 2:
+        # One table lookup instead of isin + where over the whole volume.
+        table = np.zeros(np.iinfo(lab.dtype).max + 1, dtype=np.uint8)
+        values = list(names.VEIN_LABELS.values())
+        table[values] = values
+        return table[lab]
     return np.where(np.isin(labels, tuple(names.VEIN_LABELS.values())), labels, 0).astype(np.uint8)
 
 

@@ -6,6 +6,7 @@ Arrays are indexed [k, j, i]; matrices map (i, j, k, 1) to RAS millimetres.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 import numpy as np
 
@@ -100,3 +101,80 @@ def values_at(volume: np.ndarray, ijk_to_ras: np.ndarray, points_ras: np.ndarray
     ijk = np.rint(to_ijk(points_ras, ijk_to_ras)).astype(int)
     ijk = np.clip(ijk, 0, np.array(volume.shape[::-1]) - 1)
     return volume[ijk[:, 2], ijk[:, 1], ijk[:, 0]]
+
+
+def max_depth_sampler(mask: np.ndarray, spacing: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """A function of voxels ``kji`` (n x 3) giving ``maximum_filter(distance_inside(mask,
+    spacing), size=3)`` there, without a distance map of the whole box.
+
+    The Maurer distance of an inside voxel is its distance to the nearest contour voxel (an
+    inside voxel with an outside one among its 26 neighbours in the array: the same values to
+    float32 rounding), found with a k-d tree of the contour for the 27 voxels
+    around each point. Used where the map is only read at path points."""
+    from scipy import ndimage
+    from scipy.spatial import cKDTree
+
+    sampling = np.asarray(spacing, dtype=float)[::-1]
+    eroded = ndimage.minimum_filter(mask.view(np.uint8), size=3, mode="nearest")
+    contour = np.argwhere(mask & (eroded == 0))
+    tree = cKDTree(contour * sampling) if len(contour) else None
+    offsets = np.array([(a, b, c) for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1)])
+
+    def sample(kji: np.ndarray) -> np.ndarray:
+        kji = np.asarray(kji, dtype=int).reshape(-1, 3)
+        if not len(kji) or tree is None:
+            return np.zeros(len(kji), dtype=np.float32)
+        around = np.clip(kji[:, None, :] + offsets[None], 0, np.array(mask.shape) - 1).reshape(-1, 3)
+        voxels, where = np.unique(around, axis=0, return_inverse=True)
+        depth = np.zeros(len(voxels), dtype=np.float32)
+        inside = mask[voxels[:, 0], voxels[:, 1], voxels[:, 2]]
+        if inside.any():
+            depth[inside] = tree.query(voxels[inside] * sampling, workers=-1)[0]
+        return depth[where.reshape(len(kji), len(offsets))].max(axis=1)
+
+    return sample
+
+
+def gaussian_at(image: np.ndarray, box, sigma_kji: np.ndarray, kji: np.ndarray) -> np.ndarray:
+    """``ndimage.gaussian_filter(image[box].astype(np.float32), sigma_kji)`` at voxels ``kji``
+    (n x 3) of the box, computed on a small patch around each voxel only (scipy's kernel,
+    truncated at 4 sigma, its "reflect" edges, float32 between the passes): used where the
+    smoothed box is only read at path points."""
+    kji = np.asarray(kji, dtype=int).reshape(-1, 3)
+    voxels, where = np.unique(kji, axis=0, return_inverse=True)
+    shape = [sl.stop - sl.start for sl in box]
+    weights, index = [], []
+    for axis in range(3):
+        sd = float(sigma_kji[axis])
+        radius = int(4.0 * sd + 0.5)
+        x = np.arange(-radius, radius + 1)
+        w = np.exp(-0.5 / (sd * sd) * x**2)
+        weights.append(w / w.sum())
+        i = voxels[:, axis, None] + x[None, :]
+        n = shape[axis]
+        # "reflect" (d c b a | a b c d | d c b a), for kernels shorter than the box.
+        i = np.where(i < 0, -i - 1, i)
+        i = np.where(i >= n, 2 * n - i - 1, i)
+        index.append(np.clip(i, 0, n - 1) + box[axis].start)
+    patch = image[index[0][:, :, None, None], index[1][:, None, :, None], index[2][:, None, None, :]]
+    patch = patch.astype(np.float32).astype(np.float64)
+    # One axis after the other, rounded to float32 in between as the filter's passes are.
+    v = np.einsum("pabc,a->pbc", patch, weights[0]).astype(np.float32).astype(np.float64)
+    v = np.einsum("pbc,b->pc", v, weights[1]).astype(np.float32).astype(np.float64)
+    v = np.einsum("pc,c->p", v, weights[2]).astype(np.float32)
+    return v[where.ravel()]
+
+
+def mask_box(mask: np.ndarray) -> tuple[slice, ...] | None:
+    """Bounding box (slices) of a boolean array's True voxels, None when there are none: one
+    ``any`` per axis, several times faster on a large sparse volume than ``ndimage.find_objects``
+    or ``argwhere`` (which visit every voxel one by one)."""
+    mask = np.asarray(mask, dtype=bool)
+    box = []
+    for axis in range(mask.ndim):
+        others = tuple(a for a in range(mask.ndim) if a != axis)
+        hit = np.flatnonzero(mask.any(axis=others))
+        if not len(hit):
+            return None
+        box.append(slice(int(hit[0]), int(hit[-1]) + 1))
+    return tuple(box)

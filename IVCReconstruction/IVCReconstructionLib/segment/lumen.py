@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .grid import distance_inside, spacing_of, sub_matrix, to_ijk, to_ras, voxel_box
+from .grid import distance_inside, mask_box, spacing_of, sub_matrix, to_ijk, to_ras, voxel_box
 from .paths import densify
 
 LUMEN_MARGIN_MM = 22.0  # box around the paths in which the lumen is computed
@@ -52,7 +52,9 @@ def lumen_mask(image, ijk_to_ras, branch_paths: dict[str, np.ndarray], threshold
     ijk = np.rint(to_ijk(pts, m)).astype(int)
     inside = np.all((ijk >= 0) & (ijk < np.array(sub.shape[::-1])), axis=1)
     pts, which, ijk = pts[inside], which[inside], ijk[inside]
-    local = ndimage.maximum_filter(depth, size=3)[ijk[:, 2], ijk[:, 1], ijk[:, 0]]
+    # The local maximum of the depth: read at the path points here, and by the ridges below.
+    depth_max = ndimage.maximum_filter(depth, size=3)
+    local = depth_max[ijk[:, 2], ijk[:, 1], ijk[:, 0]]
     # The vein's own radius near each point: the largest over +-15 mm along the path, so that a
     # compressed stretch keeps the width of its healthy neighbours.
     ref = np.empty_like(local)
@@ -81,11 +83,16 @@ def lumen_mask(image, ijk_to_ras, branch_paths: dict[str, np.ndarray], threshold
     on_path = bright[raw_ijk[:, 2], raw_ijk[:, 1], raw_ijk[:, 0]]
     markers[raw_ijk[on_path, 2], raw_ijk[on_path, 1], raw_ijk[on_path, 0]] = 1
     # Other bright tubes: ridge voxels of the distance map well outside the vein's own radius.
-    ridge = (depth >= 1.5) & (depth >= ndimage.maximum_filter(depth, size=3)) & bright
+    ridge = (depth >= 1.5) & (depth >= depth_max) & bright
+    del depth_max
     rk = np.argwhere(ridge)
     if len(rk):
         rras = to_ras(rk[:, ::-1].astype(float), m)
-        d, i = tree.query(rras)
+        # Beyond the largest reach a ridge is far whichever path point is nearest: the search
+        # stops there (d = inf) instead of finding the nearest point of every ridge voxel.
+        reach = float(np.max(ref + np.maximum(3.0, 0.5 * ref)))
+        d, i = tree.query(rras, distance_upper_bound=_just_above(reach), workers=-1)
+        i = np.minimum(i, len(ref) - 1)
         far = d > ref[i] + np.maximum(3.0, 0.5 * ref[i])
         rk = rk[far]
         markers[rk[:, 0], rk[:, 1], rk[:, 2]] = 2
@@ -100,16 +107,40 @@ def lumen_mask(image, ijk_to_ras, branch_paths: dict[str, np.ndarray], threshold
     # Side branches (renal, internal iliac veins, collaterals) stop a few mm past the vein's wall.
     vk = np.argwhere(vein)
     vras = to_ras(vk[:, ::-1].astype(float), m)
-    d, i = tree.query(vras)
-    keep = d <= ref[i] + SIDE_BRANCH_MM
+    # Likewise, beyond the largest radius + SIDE_BRANCH_MM a voxel is dropped whichever point is nearest.
+    d, i = tree.query(vras, distance_upper_bound=_just_above(float(np.max(ref)) + SIDE_BRANCH_MM), workers=-1)
+    keep = d <= ref[np.minimum(i, len(ref) - 1)] + SIDE_BRANCH_MM
     vein[:] = False
     vein[vk[keep, 0], vk[keep, 1], vk[keep, 2]] = True
     # Only what is connected to the paths.
     lab, _ = ndimage.label(vein)
     seeds = np.unique(lab[markers == 1])
     vein = np.isin(lab, seeds[seeds > 0])
-    vein = ndimage.binary_fill_holes(vein)
+    vein = fill_holes(vein)
     return box, m, vein, dense
+
+
+def _just_above(distance: float) -> float:
+    """A k-d tree search bound that still finds points at exactly ``distance`` (the bound is
+    strict), so that bounded searches decide as the unbounded ones did."""
+    return distance * (1.0 + 1e-9) + 1e-9
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """``ndimage.binary_fill_holes(mask)`` computed in the mask's bounding box, padded by one
+    voxel of background so that background touching the box is outside: the same result
+    without the iterated whole-box dilations (~0.7 s on a 0.6 mm lumen box)."""
+    from scipy import ndimage
+
+    box = mask_box(mask)
+    if box is None:
+        return mask.copy()
+    padded = np.pad(mask[box], 1)
+    background, _ = ndimage.label(~padded)
+    holes = ~padded & (background != background[0, 0, 0])
+    out = mask.copy()
+    out[box] |= holes[1:-1, 1:-1, 1:-1]
+    return out
 
 
 def recenter(points: np.ndarray, depth: np.ndarray, m: np.ndarray, iterations: int = 30) -> np.ndarray:

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import names
 from .datatypes import OccludedStretch
-from .grid import to_ras, tube_around, values_at
+from .grid import mask_box, to_ras, tube_around, values_at
 
 MIN_OCCLUSION_MM = 4.0  # a shorter gap in the lumen along the path is noise, not an occlusion
 OCCLUDED_RADIUS_MM = 3.0  # the occluded stretch is marked as a round tube this wide around the path
@@ -55,25 +55,47 @@ def fill_occluded(labels: np.ndarray) -> np.ndarray:
     from scipy import ndimage
 
     out = labels.copy()
+    # The occluded voxels are listed inside their bounding box only (an argwhere of the whole
+    # volume visits every voxel).
     occluded = out == names.OCCLUDED_LABEL
-    if not occluded.any():
+    where = mask_box(occluded)
+    if where is None:
         return out
+    occluded = occluded[where]
     # The nearest lumen of an occluded voxel is within the occluded stretch's own extent of it:
-    # the distance map is computed in that box only (on a whole 512 x 512 x 400 CT it would
-    # take ~20 s and 2.5 GB for its index arrays).
-    kji = np.argwhere(occluded)
+    # the distance map is computed in a box around the stretch only (on a whole 512 x 512 x 400
+    # CT it would take ~20 s and 2.5 GB for its index arrays). The box starts small and grows
+    # until every occluded voxel's nearest lumen is nearer than the box's inner faces (so that
+    # no lumen outside could be nearer), up to the stretch's extent.
+    kji = np.argwhere(occluded) + np.array([sl.start for sl in where])
     low, high = kji.min(axis=0), kji.max(axis=0) + 1
-    margin = (high - low).max() + 2
-    box = tuple(
-        slice(max(int(a) - margin, 0), min(int(b) + margin, n))
-        for a, b, n in zip(low, high, out.shape, strict=True)
-    )
-    sub = out[box]
-    lumen = np.isin(sub, (1, 2, 3))
-    if not lumen.any():
-        raise ValueError("an occluded stretch joins no vein lumen: the segmentation has no IVC or iliac vein")
-    _, idx = ndimage.distance_transform_edt(~lumen, return_indices=True)
-    hole = sub == names.OCCLUDED_LABEL
+    widest = int((high - low).max()) + 2
+    margin = min(16, widest)
+    while True:
+        lo = np.maximum(low - margin, 0)
+        hi = np.minimum(high + margin, out.shape)
+        box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+        sub = out[box]
+        lumen = np.isin(sub, (1, 2, 3))
+        hole = sub == names.OCCLUDED_LABEL
+        if lumen.any():
+            dist, idx = ndimage.distance_transform_edt(~lumen, return_indices=True)
+            inner = np.argwhere(hole)
+            # Distance (voxels) from each occluded voxel to the first voxel outside the box,
+            # along each axis where the box stops short of the volume's edge.
+            room = np.full(len(inner), np.inf)
+            for axis in range(3):
+                if lo[axis] > 0:
+                    room = np.minimum(room, inner[:, axis] + 1)
+                if hi[axis] < out.shape[axis]:
+                    room = np.minimum(room, (hi[axis] - lo[axis]) - inner[:, axis])
+            if margin >= widest or np.all(dist[hole] < room):
+                break
+        elif margin >= widest:
+            raise ValueError(
+                "an occluded stretch joins no vein lumen: the segmentation has no IVC or iliac vein"
+            )
+        margin = min(2 * margin, widest)
     sub[hole] = sub[tuple(i[hole] for i in idx)]
     return out
 
@@ -137,16 +159,17 @@ def find_occlusions(dense: dict[str, np.ndarray], lumen_at) -> list[tuple[str, n
 
 
 def mark_occlusions(
-    labels_box: np.ndarray, m: np.ndarray, dense: dict[str, np.ndarray], blood_like: np.ndarray
+    labels_box: np.ndarray, m: np.ndarray, dense: dict[str, np.ndarray], blood_like_at
 ) -> list[OccludedStretch]:
-    """Find the occluded stretches of the paths ``dense`` (where ``blood_like`` is False along
-    them) and mark each in ``labels_box`` (in place): lumen scraps along it cleared, a round tube
-    ``names.OCCLUDED_LABEL`` along the path reaching into the lumen at both ends, the junctions
-    rounded off, and loose scraps removed. ``m`` is the box's IJK-to-RAS matrix."""
+    """Find the occluded stretches of the paths ``dense`` (where ``blood_like_at``, a function
+    of RAS points, is False along them) and mark each in ``labels_box`` (in place): lumen
+    scraps along it cleared, a round tube ``names.OCCLUDED_LABEL`` along the path reaching into
+    the lumen at both ends, the junctions rounded off, and loose scraps removed. ``m`` is the
+    box's IJK-to-RAS matrix."""
     from scipy import ndimage
 
     occlusions = []
-    for branch, run in find_occlusions(dense, lambda p: values_at(blood_like, m, p)):
+    for branch, run in find_occlusions(dense, blood_like_at):
         length = float(np.sum(np.linalg.norm(np.diff(run, axis=0), axis=1)))
         occlusions.append(OccludedStretch(branch, run[0].copy(), run[-1].copy(), length))
         # Scraps of lumen label along the stretch (a thin residual channel, partial volume at

@@ -36,7 +36,7 @@ from ..inputs.seeds import as_seed_points
 from .branches import assign_branches, tidy_labels
 from .checks import check_seeds, check_volume, looks_like_ct
 from .datatypes import VeinSegmentation
-from .grid import distance_inside, spacing_of, values_at, voxel_box
+from .grid import gaussian_at, max_depth_sampler, spacing_of, to_ijk, voxel_box
 from .lumen import lumen_mask
 from .occlusion import mark_occlusions
 from .paths import minimal_paths, seed_legs
@@ -58,8 +58,6 @@ def segment_veins(
     :param progress: called with a message as each step starts (what it raises stops the work).
     :raises ValueError: on a bad volume or seeds (the message says what to do).
     """
-    from scipy import ndimage
-
     image = np.asarray(image_kji)
     matrix = np.asarray(ijk_to_ras, dtype=float)
     say = progress or (lambda message: None)
@@ -88,27 +86,34 @@ def segment_veins(
     ceiling = blood + max(6.0 * spread, blood - background)
     say("finding the lumen around the paths")
     box, m, vein, dense = lumen_mask(image, matrix, branch_paths, threshold, ceiling)
-    depth = distance_inside(vein, spacing_of(matrix))
+
+    def voxels(pts: np.ndarray) -> np.ndarray:  # kji of RAS points in the lumen box (clipped)
+        ijk = np.clip(np.rint(to_ijk(pts, m)).astype(int), 0, np.array(vein.shape[::-1]) - 1)
+        return ijk[:, ::-1]
 
     say("labelling the veins and the occlusions")
-    radius = ndimage.maximum_filter(depth, size=3)
-    labels_box = assign_branches(vein, m, dense, lambda pts: values_at(radius, m, pts))
+    # The local lumen radius (3x3x3 maximum of the distance to the wall) and the 1 mm Gaussian
+    # below are read at the path points only: computed there, not over the whole lumen box.
+    radius_at = max_depth_sampler(vein, spacing_of(matrix))
+    labels_box = assign_branches(vein, m, dense, lambda pts: radius_at(voxels(pts)))
     # Along the path, lumen means blood-like: well above the soft tissue a chronic occlusion
     # is made of, which the half-way lumen threshold can let through.
-    sub = image[box].astype(np.float32)
-    blood_like = ndimage.gaussian_filter(sub, sigma=1.0 / spacing_of(matrix)[::-1]) > blood - 0.35 * (
-        blood - background
+    sigma = 1.0 / spacing_of(matrix)[::-1]
+    blood_level = blood - 0.35 * (blood - background)
+    occlusions = mark_occlusions(
+        labels_box, m, dense, lambda pts: gaussian_at(image, box, sigma, voxels(pts)) > blood_level
     )
-    occlusions = mark_occlusions(labels_box, m, dense, blood_like)
 
-    labels = np.zeros(image.shape, dtype=np.uint8)
-    labels[box] = tidy_labels(labels_box)
+    labels_box = tidy_labels(labels_box)
+    # Checked on the lumen box (every label is inside it), not on the whole volume.
     for branch in names.BRANCHES:
-        if not np.any(labels == names.VEIN_LABELS[branch]):
+        if not np.any(labels_box == names.VEIN_LABELS[branch]):
             raise ValueError(
                 f"no lumen found for {names.SEGMENT_IDS[branch]}: check that its seed is inside the "
                 "contrast-filled vein"
             )
+    labels = np.zeros(image.shape, dtype=np.uint8)
+    labels[box] = labels_box
     return VeinSegmentation(
         labels=reorient.back(labels),
         ijk_to_ras=input_matrix,

@@ -39,10 +39,15 @@ def femoral_heads(
     tissue. ``levels`` gives the midline and the sacrum to search below (from ``levels_from_ct``
     when not given; without any, the whole volume on each side of the body's midline).
     """
-    from scipy.ndimage import distance_transform_edt, gaussian_filter
-
     g = resample(image, ijk_to_ras)
     check_ct(g.v)
+    return femoral_heads_on_grid(g, levels)
+
+
+def femoral_heads_on_grid(g: Grid, levels: SpineLevels | None = None) -> dict[str, np.ndarray | None]:
+    """:func:`femoral_heads` on the CT already resampled (``grid.resample``) and checked."""
+    from scipy.ndimage import distance_transform_edt, gaussian_filter
+
     if levels is None:
         try:
             levels = levels_on_grid(g, None)
