@@ -32,10 +32,6 @@ from slicer.util import VTKObservationMixin
 # The Slicer versions the module supports (Slicer 5.10 runs Python 3.12, which the library needs).
 MINIMUM_SLICER_VERSION = (5, 10)
 
-# Export to DICOM needs highdicom, which Slicer does not bundle: the panel offers to install this
-# version (the one requirements.txt pins and the tests use) on first use.
-HIGHDICOM_REQUIREMENT = "highdicom==0.28.2"
-
 
 #
 # IVCReconstruction
@@ -109,10 +105,6 @@ def unsupportedSlicerMessage() -> str:
     )
 
 
-class StepCancelledError(Exception):
-    """The user cancelled a long step in its progress dialog (the scene is left as it was)."""
-
-
 #
 # IVCReconstructionParameterNode
 #
@@ -145,15 +137,9 @@ class PhantomScenario(enum.Enum):
 
     def label(self) -> str:
         """Display text of the scenario (shown in the scenario combo box)."""
-        if self is PhantomScenario.mayThurner:
-            return _("May-Thurner (left common iliac vein compressed)")
-        if self is PhantomScenario.ivcOcclusion:
-            return _("IVC occlusion")
-        if self is PhantomScenario.bilateralNarrowing:
-            return _("Narrowing of both common iliac veins")
-        if self is PhantomScenario.postThrombotic:
-            return _("Post-thrombotic: IVC occlusion and both common iliac veins narrowed")
-        return _("Healthy")
+        from IVCReconstructionLib.scene.panel_state import scenario_label
+
+        return scenario_label(self.value)
 
     def usesLesionAreaRatio(self) -> bool:
         """Whether the scenario narrows a vein to a given area ratio."""
@@ -179,15 +165,9 @@ class PlanTemplate(enum.Enum):
 
     def label(self) -> str:
         """Display text of the template (shown in the construct combo box)."""
-        if self is PlanTemplate.invertedY:
-            return _("Inverted-Y (IVC stent and two iliac limbs)")
-        if self is PlanTemplate.doubleBarrel:
-            return _("Double-barrel (two iliac stents side by side in the IVC)")
-        if self is PlanTemplate.kissing:
-            return _("Kissing (two iliac stents meeting at the confluence)")
-        if self is PlanTemplate.unilateral:
-            return _("Unilateral (one iliac side)")
-        return _("Automatic (from the findings)")
+        from IVCReconstructionLib.scene.panel_state import template_label
+
+        return template_label(self.value)
 
 
 @parameterNodeWrapper
@@ -263,12 +243,7 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._placement = None  # the seed point being placed with a Place button (SeedPlacement)
-        self._observedSeeds = None
-        self._observedHandles = None
-        self._observedTable = None
-        self._observedIvusTable = None
-        self._dragging = False  # a stent-end point is being dragged
-        self._lastLiveUpdate = 0.0
+        self._planEvents = None  # follows the user's edits of the plan shown (PlanEditEvents)
         self._segmentationInPickers = None  # the segmentation whose segments the pickers list
 
     def setup(self) -> None:
@@ -314,9 +289,10 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self.ui.writeReportButton.connect("clicked(bool)", self.onWriteReportButton)
         self.ui.saveSceneButton.connect("clicked(bool)", self.onSaveSceneButton)
         self.ui.exportDicomButton.connect("clicked(bool)", self.onExportDicomButton)
-        self.ui.stentComboBox.connect("currentIndexChanged(int)", self._fillStentEditor)
-        self.ui.productComboBox.connect("currentIndexChanged(int)", self._fillDiameters)
-        self.ui.diameterComboBox.connect("currentIndexChanged(int)", self._fillLengths)
+        # Choosing a stent, product or diameter refills the editor's lists after it (_fillEditor).
+        self.ui.stentComboBox.connect("currentIndexChanged(int)", lambda index: self._fillEditor(0))
+        self.ui.productComboBox.connect("currentIndexChanged(int)", lambda index: self._fillEditor(1))
+        self.ui.diameterComboBox.connect("currentIndexChanged(int)", lambda index: self._fillEditor(2))
         import qt
 
         # Product, diameter and length can be typed into the stent table; the warnings are read only.
@@ -327,8 +303,9 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
     def cleanup(self) -> None:
         """Called when the panel is destroyed (application exit or module reload)."""
         self.removeObservers()
-        self._observedSeeds = None
-        self._observedHandles = None
+        if self._placement is not None:
+            self._placement.finish()
+        self._followPlan(None)
 
     def enter(self) -> None:
         """Called every time the user switches to this module."""
@@ -347,10 +324,7 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self.setParameterNode(None)
         if self._placement is not None:
             self._placement.finish()
-        self._observeSeeds(None)
-        self._observeHandles(None)
-        self._observePlanTable(None)
-        self._observeIvusTable(None)
+        self._followPlan(None)
         self.logic.clear()
         self._segmentationInPickers = None
 
@@ -394,13 +368,15 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
 
     def _checkCanApply(self, caller=None, event=None) -> None:
         """Enable the buttons and the settings that apply to the current choices."""
+        from IVCReconstructionLib.scene.panel_state import PanelChoices, button_states
+
         parameterNode = self._parameterNode
         if not parameterNode:
             for button in self._allButtons():
                 button.enabled = False
                 button.toolTip = _("The module has no parameter node yet.")
             return
-        self._checkCanPlan(parameterNode)
+        self._refreshSegmentPickers(parameterNode.veinSegmentation)
 
         # Settings that the chosen scenario does not use stay visible but disabled, so the user
         # sees they exist and why they have no effect.
@@ -408,136 +384,49 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self.ui.lesionAreaRatioSliderWidget.enabled = parameterNode.scenario.usesLesionAreaRatio()
         self.ui.occlusionLengthSliderWidget.enabled = parameterNode.scenario.usesOcclusionLength()
 
-        self.ui.createPhantomButton.enabled = True
-        self.ui.createPhantomButton.toolTip = _(
-            "Add a synthetic CT venogram ({scenario}) with its truth segmentation, centerlines and "
-            "seed points to the scene."
-        ).format(scenario=parameterNode.scenario.label())
+        def name(node) -> Optional[str]:
+            return node.GetName() if node else None
 
-        # Whether the seeds are labelled and placed well is only known by reading them, which the
-        # logic does when the button is clicked and reports in an error message.
-        if not parameterNode.inputVolume or not parameterNode.segmentationSeeds:
-            self.ui.segmentVeinsButton.enabled = False
-            self.ui.segmentVeinsButton.toolTip = _(
-                "Select the CT (or MR) venogram and a point list with points labelled IVC (cranial end of "
-                "the IVC), Left and Right (distal left and right iliac or common femoral veins)."
+        states = button_states(
+            PanelChoices(
+                scenario=parameterNode.scenario.label(),
+                volume=name(parameterNode.inputVolume),
+                segmentation_seeds=name(parameterNode.segmentationSeeds),
+                vein_segmentation=name(parameterNode.veinSegmentation),
+                seed_points=name(parameterNode.seedPoints),
+                measured=self.logic.hasMeasurement(),
+                planned=self.logic.scenePlan is not None,
+                stent_chosen=self.ui.stentComboBox.currentText != "",
+                size_chosen=self.ui.lengthComboBox.currentText != "",
+                export_folder=str(parameterNode.exportFolder) if parameterNode.exportFolder else "",
             )
-        else:
-            self.ui.segmentVeinsButton.enabled = True
-            self.ui.segmentVeinsButton.toolTip = _(
-                "Segment the IVC and both iliac veins of {volume} from the IVC, Left, Right and Via... "
-                "points of {seeds}, and select the segmentation for Centerlines and diameters."
-            ).format(
-                volume=parameterNode.inputVolume.GetName(), seeds=parameterNode.segmentationSeeds.GetName()
-            )
-
-        # Whether the segmentation has the three veins is only known by looking into it, which
-        # the logic does when the button is clicked and reports in an error message.
-        if not parameterNode.veinSegmentation:
-            self.ui.measureVeinsButton.enabled = False
-            self.ui.measureVeinsButton.toolTip = _(
-                "Select a segmentation with the IVC and both common iliac veins: segments with the IDs "
-                "inferior_vena_cava, iliac_vena_left and iliac_vena_right (as TotalSegmentator names them), "
-                "or with the terminology of these veins."
-            )
-            return
-        self.ui.measureVeinsButton.enabled = True
-        segmentationName = parameterNode.veinSegmentation.GetName()
-        if parameterNode.seedPoints:
-            self.ui.measureVeinsButton.toolTip = _(
-                "Add centerlines, diameter profile tables and a diameter chart of the IVC and both common "
-                "iliac veins in {segmentation}. The centerlines run between the IVC, Left and Right points "
-                "of {seeds}; ends without a point are found automatically."
-            ).format(segmentation=segmentationName, seeds=parameterNode.seedPoints.GetName())
-        else:
-            self.ui.measureVeinsButton.toolTip = _(
-                "Add centerlines, diameter profile tables and a diameter chart of the IVC and both common "
-                "iliac veins in {segmentation}. The ends of the centerlines are found automatically; to "
-                "choose them, select seed points labelled IVC, Left and Right."
-            ).format(segmentation=segmentationName)
+        )
+        for button, state in (
+            (self.ui.createPhantomButton, states.create_phantom),
+            (self.ui.segmentVeinsButton, states.segment_veins),
+            (self.ui.placeIvcButton, states.place_ivc),
+            (self.ui.placeLeftButton, states.place_left),
+            (self.ui.placeRightButton, states.place_right),
+            (self.ui.placeViaButton, states.place_via),
+            (self.ui.placeRenalButton, states.place_renal),
+            (self.ui.measureVeinsButton, states.measure_veins),
+            (self.ui.narrowestIvcButton, states.narrowest_ivc),
+            (self.ui.narrowestLeftButton, states.narrowest_left),
+            (self.ui.narrowestRightButton, states.narrowest_right),
+            (self.ui.planStentsButton, states.plan_stents),
+            (self.ui.applyStentButton, states.apply_stent),
+            (self.ui.removeStentButton, states.remove_stent),
+            (self.ui.writeReportButton, states.write_report),
+            (self.ui.exportDicomButton, states.export_dicom),
+            (self.ui.saveSceneButton, states.save_scene),
+        ):
+            button.enabled = state.enabled
+            button.toolTip = state.tool_tip
 
     def _allButtons(self) -> list:
         import qt
 
         return [widget for widget in vars(self.ui).values() if isinstance(widget, qt.QPushButton)]
-
-    def _checkCanPlan(self, parameterNode) -> None:
-        """Enabled state and tooltip of the seed, narrowest-section, plan and export buttons."""
-        for button, label, where in (
-            (self.ui.placeIvcButton, "IVC", _("inside the cranial end of the infrarenal IVC")),
-            (self.ui.placeLeftButton, "Left", _("inside the distal left iliac or common femoral vein")),
-            (self.ui.placeRightButton, "Right", _("inside the distal right iliac or common femoral vein")),
-            (self.ui.placeViaButton, "Via", _("where the path must pass, e.g. inside an occlusion")),
-            (self.ui.placeRenalButton, "Renal", _("where the lowest renal vein enters the IVC")),
-        ):
-            button.enabled = True
-            button.toolTip = _("Click, then click in a view to place the {label} point {where}.").format(
-                label=label, where=where
-            ) + ("" if parameterNode.segmentationSeeds else " " + _("A new point list is created for it."))
-        self._refreshSegmentPickers(parameterNode.veinSegmentation)
-
-        measured = self.logic.hasMeasurement()
-        for button, vein in (
-            (self.ui.narrowestIvcButton, _("IVC")),
-            (self.ui.narrowestLeftButton, _("left iliac vein")),
-            (self.ui.narrowestRightButton, _("right iliac vein")),
-        ):
-            button.enabled = measured
-            button.toolTip = (
-                _("Centre the slice views on the narrowest measured section of the {vein}.").format(vein=vein)
-                if measured
-                else _("Measure the veins first (Measure veins).")
-            )
-
-        self.ui.planStentsButton.enabled = parameterNode.veinSegmentation is not None
-        self.ui.planStentsButton.toolTip = (
-            _(
-                "Suggest a stent construct for {segmentation}, sized from the catalogue; "
-                "a plan made before is replaced."
-            ).format(segmentation=parameterNode.veinSegmentation.GetName())
-            if parameterNode.veinSegmentation
-            else _("Select a vein segmentation (Centerlines and diameters) to plan on.")
-        )
-        planned = self.logic.scenePlan is not None
-        chosen = planned and self.ui.stentComboBox.currentText != ""
-        self.ui.applyStentButton.enabled = chosen and self.ui.lengthComboBox.currentText != ""
-        self.ui.applyStentButton.toolTip = (
-            _("Give the chosen stent this product and size; the model, tables and warnings follow.")
-            if chosen
-            else _("Plan stents first, then choose a stent.")
-        )
-        self.ui.removeStentButton.enabled = chosen
-        self.ui.removeStentButton.toolTip = (
-            _("Remove the chosen stent from the plan.")
-            if chosen
-            else _("Plan stents first, then choose a stent.")
-        )
-        folder = str(parameterNode.exportFolder) if parameterNode.exportFolder else ""
-        hasFolder = folder not in ("", ".")
-        self.ui.writeReportButton.enabled = planned and hasFolder
-        self.ui.writeReportButton.toolTip = (
-            _(
-                "Write report.html, plan.json, the diameter profiles and a 3D view of the plan to {folder}."
-            ).format(folder=folder)
-            if planned and hasFolder
-            else _("Plan stents and choose an output folder first.")
-        )
-        self.ui.exportDicomButton.enabled = planned and hasFolder
-        self.ui.exportDicomButton.toolTip = (
-            _(
-                "Write the plan as DICOM into {folder}/dicom: a segmentation of the veins and a structured "
-                "report of the plan, in the venogram's study (it must have been loaded from DICOM), and add "
-                "them to the DICOM database to send to PACS."
-            ).format(folder=folder)
-            if planned and hasFolder
-            else _("Plan stents on a venogram loaded from DICOM and choose an output folder first.")
-        )
-        self.ui.saveSceneButton.enabled = hasFolder
-        self.ui.saveSceneButton.toolTip = (
-            _("Save the whole scene as plan.mrb in {folder}.").format(folder=folder)
-            if hasFolder
-            else _("Choose an output folder first.")
-        )
 
     def _segmentSelectors(self) -> tuple:
         return (
@@ -552,15 +441,10 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         stays, those found by ID or terminology."""
         if segmentationNode is self._segmentationInPickers:
             return
-        self._segmentationInPickers = segmentationNode
-        found = {}
-        if segmentationNode is not None:
-            from IVCReconstructionLib.scene import find_vein_segments
+        from IVCReconstructionLib.scene import found_vein_segments
 
-            try:
-                found = find_vein_segments(segmentationNode)
-            except ValueError:
-                found = {}
+        self._segmentationInPickers = segmentationNode
+        found = found_vein_segments(segmentationNode)
         for selector, branch in self._segmentSelectors():
             selector.setCurrentNode(segmentationNode)
             selector.setCurrentSegmentID(found.get(branch, ""))
@@ -655,6 +539,8 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
     def _progress(self, title: str, steps: int):
         """A progress dialog for a long step; yields the function the logic calls with a message
         as each part starts. Cancel stops the step at the next part (before it adds any node)."""
+        from IVCReconstructionLib.interrupts import StepCancelledError
+
         dialog = slicer.util.createProgressDialog(windowTitle=title, labelText=title + "...", maximum=steps)
         slicer.app.processEvents()
 
@@ -705,7 +591,8 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
 
     def _placeSeed(self, which: str) -> None:
         """Enter place mode for one point of the seed point list; it gets the seed label ``which``
-        names (a member of IVCReconstructionLib.names.SeedLabel, or VIA) when placed."""
+        names (a member of IVCReconstructionLib.names.SeedLabel, or VIA) when placed: a second
+        IVC, Left, Right or Renal point replaces the first, Via points are numbered."""
         from IVCReconstructionLib.names import SEED_VIA_PREFIX, SeedLabel
         from IVCReconstructionLib.scene.seed_nodes import SeedPlacement
 
@@ -717,45 +604,21 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
                 seedsNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", _("Vein seeds"))
                 seedsNode.CreateDefaultDisplayNodes()
                 parameterNode.segmentationSeeds = seedsNode
-            self._observeSeeds(seedsNode)
-            selectionNode = slicer.app.applicationLogic().GetSelectionNode()
-            selectionNode.SetReferenceActivePlaceNodeClassName("vtkMRMLMarkupsFiducialNode")
-            selectionNode.SetActivePlaceNodeID(seedsNode.GetID())
+            applicationLogic = slicer.app.applicationLogic()
             self._placement = self._placement or SeedPlacement()
-            self._placement.start(seedsNode, label, slicer.app.applicationLogic().GetInteractionNode())
+            # The placement observes the point list and the mouse mode itself until the point is
+            # placed or placing is cancelled.
+            self._placement.start(
+                seedsNode,
+                label,
+                applicationLogic.GetInteractionNode(),
+                selection_node=applicationLogic.GetSelectionNode(),
+                observe=True,
+                cancelled=lambda: slicer.util.showStatusMessage(_("Point placement cancelled."), 3000),
+            )
             slicer.util.showStatusMessage(
                 _("Click in a view to place the {label} point.").format(label=label)
             )
-
-    def _observeSeeds(self, seedsNode) -> None:
-        interactionNode = slicer.app.applicationLogic().GetInteractionNode()
-        if self._observedSeeds is not None:
-            self.removeObserver(
-                self._observedSeeds, slicer.vtkMRMLMarkupsNode.PointPositionDefinedEvent, self.onSeedPlaced
-            )
-            self.removeObserver(
-                interactionNode, interactionNode.InteractionModeChangedEvent, self.onPlaceModeChanged
-            )
-        self._observedSeeds = seedsNode
-        if seedsNode is not None:
-            self.addObserver(
-                seedsNode, slicer.vtkMRMLMarkupsNode.PointPositionDefinedEvent, self.onSeedPlaced
-            )
-            self.addObserver(
-                interactionNode, interactionNode.InteractionModeChangedEvent, self.onPlaceModeChanged
-            )
-
-    @vtk.calldata_type(vtk.VTK_INT)
-    def onSeedPlaced(self, caller, event, pointIndex) -> None:
-        """Label the point Slicer placed (by its index: an unplaced point of the list is filled
-        first); a second IVC, Left, Right or Renal point replaces the first, Via points are numbered."""
-        if self._placement is not None:
-            self._placement.point_defined(caller, pointIndex)
-
-    def onPlaceModeChanged(self, caller, event) -> None:
-        """Placing ended without a point (cancelled): forget the pending label."""
-        if self._placement is not None and self._placement.mode_changed():
-            slicer.util.showStatusMessage(_("Point placement cancelled."), 3000)
 
     # Centerlines: the narrowest section of each vein
 
@@ -804,9 +667,7 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
                 segmentIds=self._chosenSegmentIds(),
                 progress=progress,
             )
-            self._observeHandles(self.logic.scenePlan.handles)
-            self._observePlanTable(self.logic.scenePlan.nodes.plan_table)
-            self._observeIvusTable(self.logic.scenePlan.ivus_table)
+            self._followPlan(self.logic.scenePlan)
             self._showPlan()
             slicer.util.showStatusMessage(
                 _("Stent plan: {template}, {count} stents, {warnings} warnings.").format(
@@ -823,60 +684,36 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self.ui.stentTableView.setMRMLTableNode(scenePlan.nodes.plan_table)
         self.ui.warningsTableView.setMRMLTableNode(scenePlan.nodes.warnings_table)
         self.ui.ivusTableView.setMRMLTableNode(scenePlan.ivus_table)
-        current = self.ui.stentComboBox.currentText
-        self.ui.stentComboBox.blockSignals(True)
-        self.ui.stentComboBox.clear()
-        self.ui.stentComboBox.addItems([row.id for row in self.logic.stentTableRows()])
-        if current:
-            self.ui.stentComboBox.currentText = current
-        self.ui.stentComboBox.blockSignals(False)
-        self._fillStentEditor()
+        stentIds = [row.id for row in self.logic.stentTableRows()]
+        self._fillComboBox(self.ui.stentComboBox, stentIds, self.ui.stentComboBox.currentText)
+        self._fillEditor(0)
 
-    def _stentRow(self) -> Optional[dict]:
-        if self.logic.scenePlan is None:
-            return None
-        rows = {row.id: row for row in self.logic.stentTableRows()}
-        return rows.get(self.ui.stentComboBox.currentText)
+    def _fillEditor(self, first: int) -> None:
+        """Refill the stent editor's product (0), diameter (1) and length (2) lists from first on;
+        the lists before it keep the user's choice, from which the later ones follow: the
+        catalogue's products, the diameters of the product chosen and its lengths at the diameter
+        chosen, the stent's own product and size selected where offered."""
+        from IVCReconstructionLib.scene.panel_state import stent_editor
 
-    def _catalog(self):
-        """The stent catalogue of the current plan."""
-        return self.logic.scenePlan.session.context.catalog
-
-    def _fillStentEditor(self, index=None) -> None:
-        """Product choices for the chosen stent, with its current product selected."""
-        row = self._stentRow()
-        self.ui.productComboBox.blockSignals(True)
-        self.ui.productComboBox.clear()
-        if row is not None:
-            self.ui.productComboBox.addItems(list(row.products))
-            self.ui.productComboBox.currentText = row.product_id
-        self.ui.productComboBox.blockSignals(False)
-        self._fillDiameters()
-
-    def _fillDiameters(self, index=None) -> None:
-        """Diameters of the chosen product, the stent's own selected if the product has it."""
-        row = self._stentRow()
-        self.ui.diameterComboBox.blockSignals(True)
-        self.ui.diameterComboBox.clear()
-        if row is not None:
-            product = self._catalog().products.get(self.ui.productComboBox.currentText)
-            if product is not None:
-                self.ui.diameterComboBox.addItems([f"{d:g}" for d in product.diameters_mm])
-                self.ui.diameterComboBox.currentText = f"{row.diameter_mm:g}"
-        self.ui.diameterComboBox.blockSignals(False)
-        self._fillLengths()
-
-    def _fillLengths(self, index=None) -> None:
-        """Lengths of the chosen product at the chosen diameter."""
-        row = self._stentRow()
-        self.ui.lengthComboBox.clear()
-        if row is not None and self.ui.diameterComboBox.currentText:
-            product = self._catalog().products.get(self.ui.productComboBox.currentText)
-            diameter = float(self.ui.diameterComboBox.currentText)
-            if product is not None:
-                self.ui.lengthComboBox.addItems([f"{x:g}" for x in product.sizes.get(diameter, ())])
-                self.ui.lengthComboBox.currentText = f"{row.length_mm:g}"
+        comboBoxes = (self.ui.productComboBox, self.ui.diameterComboBox, self.ui.lengthComboBox)
+        scenePlan = self.logic.scenePlan
+        editor = stent_editor(
+            scenePlan.session if scenePlan is not None else None,
+            self.ui.stentComboBox.currentText,
+            *[comboBox.currentText for comboBox in comboBoxes[:first]],  # product, diameter chosen
+        )
+        for comboBox, choice in zip(comboBoxes[first:], editor.choices()[first:], strict=True):
+            self._fillComboBox(comboBox, choice.items, choice.current)
         self._checkCanApply()
+
+    @staticmethod
+    def _fillComboBox(comboBox, items, current: str) -> None:
+        """Show items with current selected, without signalling each change on the way."""
+        comboBox.blockSignals(True)
+        comboBox.clear()
+        comboBox.addItems(list(items))
+        comboBox.currentText = current
+        comboBox.blockSignals(False)
 
     def onApplyStentButton(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Failed to change the stent."), waitCursor=True):
@@ -893,76 +730,48 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             self.logic.removeStent(self.ui.stentComboBox.currentText)
             self._showPlan()
 
-    def _observePlanTable(self, tableNode) -> None:
-        """Apply what the user types into the stent table (product, diameter, length)."""
-        if getattr(self, "_observedTable", None) is not None:
-            self.removeObserver(self._observedTable, vtk.vtkCommand.ModifiedEvent, self.onPlanTableModified)
-        self._observedTable = tableNode
-        if tableNode is not None:
-            self.addObserver(tableNode, vtk.vtkCommand.ModifiedEvent, self.onPlanTableModified)
+    def _followPlan(self, scenePlan) -> None:
+        """Follow the user's edits of scenePlan (None: of no plan): what is typed into its stent
+        and IVUS tables is applied, and the models, tables and warnings follow a dragged stent
+        end, which snaps onto the stent's end when dropped."""
+        if self._planEvents is not None:
+            self._planEvents.stop()
+        self._planEvents = None
+        if scenePlan is not None:
+            # Imported here, not above: cleanup() calls this in a Slicer too old for the library.
+            from IVCReconstructionLib.scene.plan_events import PlanEditEvents
 
-    def onPlanTableModified(self, caller, event) -> None:
-        if self.logic.scenePlan is None or self.logic.isEditing():
-            return
+            self._planEvents = PlanEditEvents(
+                scenePlan,
+                dragged=self.onStentEndDragged,
+                dropped=self.onStentEndMoved,
+                table_edited=self.onPlanTableEdited,
+                ivus_edited=self.onIvusTableEdited,
+            )
+
+    def onPlanTableEdited(self) -> None:
+        """The user typed a product, diameter or length into the stent table."""
         with slicer.util.tryWithErrorDisplay(_("Failed to change the stent."), waitCursor=True):
             if self.logic.applyTableEdits():
                 self._showPlan()
 
-    def _observeIvusTable(self, tableNode) -> None:
-        """Re-size the plan from what the user types into the IVUS table."""
-        if self._observedIvusTable is not None:
-            self.removeObserver(
-                self._observedIvusTable, vtk.vtkCommand.ModifiedEvent, self.onIvusTableModified
-            )
-        self._observedIvusTable = tableNode
-        if tableNode is not None:
-            self.addObserver(tableNode, vtk.vtkCommand.ModifiedEvent, self.onIvusTableModified)
-
-    def onIvusTableModified(self, caller, event) -> None:
-        if self.logic.scenePlan is None or self.logic.isEditing():
-            return
+    def onIvusTableEdited(self) -> None:
+        """The user typed into the IVUS table: the plan is sized again from the values."""
         with slicer.util.tryWithErrorDisplay(_("Failed to size the plan from IVUS."), waitCursor=True):
             if self.logic.applyIvusTable():
                 self._showPlan()
 
-    def _handleEvents(self) -> tuple:
-        markups = slicer.vtkMRMLMarkupsNode
-        return (
-            (markups.PointStartInteractionEvent, self.onStentEndDragStarted),
-            (markups.PointModifiedEvent, self.onStentEndDragged),
-            (markups.PointEndInteractionEvent, self.onStentEndMoved),
-        )
-
-    def _observeHandles(self, handlesNode) -> None:
-        """Follow the user's drags of the stent-end points: the models, tables and warnings follow
-        while the point moves, and the point snaps onto the stent's end when it is dropped."""
-        if self._observedHandles is not None:
-            for event, method in self._handleEvents():
-                self.removeObserver(self._observedHandles, event, method)
-        self._observedHandles = handlesNode
-        self._dragging = False
-        if handlesNode is not None:
-            for event, method in self._handleEvents():
-                self.addObserver(handlesNode, event, method)
-
-    def onStentEndDragStarted(self, caller, event) -> None:
-        self._dragging = True
-        self._lastLiveUpdate = 0.0
-
-    def onStentEndDragged(self, caller, event) -> None:
-        """While a stent end is dragged: follow it, at most every 50 ms (an edit and its scene
-        update take about 15 ms). No wait cursor (it would flicker) and no dialog mid-drag: a
-        refused move shows in the status bar and the end stays where it was."""
-        if not self._dragging or time.time() - self._lastLiveUpdate < 0.05:
-            return
-        self._lastLiveUpdate = time.time()
+    def onStentEndDragged(self) -> None:
+        """While a stent end is dragged (called at most every 50 ms): the plan follows it. No
+        wait cursor (it would flicker) and no dialog mid-drag: a refused move shows in the
+        status bar and the end stays where it was."""
         try:
             self.logic.applyHandleMoves(snap=False)
         except ValueError as error:
             slicer.util.showStatusMessage(_("Cannot move the stent end: {error}").format(error=error), 5000)
 
-    def onStentEndMoved(self, caller, event) -> None:
-        self._dragging = False
+    def onStentEndMoved(self) -> None:
+        """A stent end was dropped: the plan follows it and the handle snaps onto the stent's end."""
         with slicer.util.tryWithErrorDisplay(_("Failed to move the stent end."), waitCursor=True):
             self.logic.applyHandleMoves(snap=True)
             self._showPlan()
@@ -993,18 +802,26 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             slicer.util.showStatusMessage(message.format(folder=folder), 8000)
 
     def _ensureHighdicom(self) -> bool:
-        """Whether highdicom can be imported, after installing it if the user agrees (once)."""
+        """Whether highdicom can be imported, after installing it if the user agrees (once): Slicer
+        5.12 has it; on 5.10, the release that fits Slicer's pydicom, which stays (outputs.dicom_stack)."""
         if self.logic.canWriteDicom():
             return True
+        from IVCReconstructionLib.outputs.dicom_stack import highdicom_install_arguments
+
+        try:
+            arguments = highdicom_install_arguments()
+        except ValueError as error:
+            slicer.util.errorDisplay(_("Export to DICOM is not available: {error}.").format(error=error))
+            return False
         question = _(
-            "Export to DICOM needs the Python package {package}, which 3D Slicer does not include. "
+            "Export to DICOM needs the Python package {package}, which this 3D Slicer does not include. "
             "Install it now from the Python Package Index (this takes a minute)?"
-        ).format(package=HIGHDICOM_REQUIREMENT)
+        ).format(package=arguments[0])
         if not slicer.util.confirmOkCancelDisplay(question, windowTitle=_("Install highdicom")):
             slicer.util.showStatusMessage(_("Export to DICOM cancelled: it needs highdicom."), 5000)
             return False
         with slicer.util.tryWithErrorDisplay(_("Failed to install highdicom."), waitCursor=True):
-            slicer.util.pip_install(HIGHDICOM_REQUIREMENT)
+            slicer.util.pip_install(arguments)
         return self.logic.canWriteDicom()
 
     def onSaveSceneButton(self) -> None:
@@ -1023,20 +840,18 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
 
     The work is done by the Qt-free IVCReconstructionLib, whose pipeline steps ivc-plan runs too;
     this class checks the nodes it is given, places results in the scene (folders, transforms)
-    and keeps the plan being edited. It never touches widgets or dialogs. Every method raises
-    ValueError for input the user can fix, leaving the scene as it was.
+    and keeps the plan being edited (IVCReconstructionLib.scene.SceneCase). It never touches
+    widgets or dialogs. Every method raises ValueError for input the user can fix, leaving the
+    scene as it was.
     """
 
     def __init__(self) -> None:
+        from IVCReconstructionLib.scene import SceneCase
+
         ScriptedLoadableModuleLogic.__init__(self)
         # The last measurement (reused by planStents while the segmentation is unchanged), the
-        # plan being edited (IVCReconstructionLib.scene.plan_editor.ScenePlan) and what it was
-        # planned from (IVCReconstructionLib.pipeline.PipelineResult, for the report).
-        self._measurements = None
-        self._measuredNode = None
-        self.scenePlan = None
-        self._planned = None
-        self._plannedVolume = None  # the venogram planned on (its DICOM series for exportDicom)
+        # plan being edited and what it was planned from (for the report and DICOM export).
+        self._case = SceneCase(slicer.mrmlScene)
         # A closed scene takes the measured and planned nodes with it: forget them (the Narrowest
         # buttons would otherwise jump to the old case).
         slicer.mrmlScene.AddObserver(slicer.mrmlScene.StartCloseEvent, lambda caller, event: self.clear())
@@ -1045,13 +860,14 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
         """The module's parameter node (one per scene), wrapped as IVCReconstructionParameterNode."""
         return IVCReconstructionParameterNode(super().getParameterNode())
 
+    @property
+    def scenePlan(self):
+        """The plan being edited (IVCReconstructionLib.scene.plan_editor.ScenePlan), or None."""
+        return self._case.scene_plan
+
     def clear(self) -> None:
         """Forget the measurement and the plan (the scene is closing)."""
-        self._measurements = None
-        self._measuredNode = None
-        self.scenePlan = None
-        self._planned = None
-        self._plannedVolume = None
+        self._case.clear()
 
     def createPhantom(
         self,
@@ -1101,7 +917,7 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
         function of a message) is called at each step; what it raises stops the work, scene unchanged."""
         from IVCReconstructionLib.inputs import seeds_from_markups
         from IVCReconstructionLib.pipeline import segment_into_scene
-        from IVCReconstructionLib.scene.nodes import parent_folder_item, place_in_folder, world_to_node
+        from IVCReconstructionLib.scene.nodes import parent_folder_item, world_to_node
 
         self._checkVolume(volumeNode, _("Select the CT or MR venogram to segment (a scalar volume)."))
         seeds = seeds_from_markups(seedsNode)
@@ -1114,17 +930,18 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
                     "left and right iliac (or common femoral) veins."
                 ).format(name=seedsNode.GetName(), labels=", ".join(missing))
             )
-        # The points are in world coordinates; the library works in the volume's own coordinates.
-        seeds = seeds.mapped(world_to_node(volumeNode))
         startTime = time.time()
+        # The points are in world coordinates; the library works in the volume's own coordinates,
+        # and the segmentation follows the volume's transform, if any.
         segmentationNode, result = segment_into_scene(
-            slicer.mrmlScene, volumeNode, seeds, name=f"{volumeNode.GetName()} veins", progress=progress
+            slicer.mrmlScene,
+            volumeNode,
+            seeds.mapped(world_to_node(volumeNode)),
+            name=f"{volumeNode.GetName()} veins",
+            progress=progress,
+            parent_item=parent_folder_item(slicer.mrmlScene, volumeNode),
+            transform_node_id=volumeNode.GetTransformNodeID(),
         )
-        # The labels are in the volume's own coordinates: follow the volume's transform, if any.
-        segmentationNode.SetAndObserveTransformNodeID(volumeNode.GetTransformNodeID())
-        folderItem = parent_folder_item(slicer.mrmlScene, volumeNode)
-        if folderItem is not None:
-            place_in_folder(slicer.mrmlScene, segmentationNode, folderItem)
         for warning in result.warnings:
             logging.warning(f"Segmenting the veins of {volumeNode.GetName()}: {warning}")
         logging.info(f"Veins segmented in {time.time() - startTime:.2f} seconds")
@@ -1145,9 +962,6 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
         mark the ends (found automatically otherwise). The curves follow the segmentation's
         transform. Returns (IVCReconstructionLib.scene.CenterlineNodes,
         IVCReconstructionLib.measure.VeinMeasurements); ``progress`` as in segmentVeins."""
-        from IVCReconstructionLib.pipeline import measure_into_scene
-        from IVCReconstructionLib.scene.nodes import parent_folder_item, place_under_transform
-
         self._checkSegmentation(segmentationNode, _("Select the segmentation to measure."))
         if referenceVolumeNode is not None and not isinstance(referenceVolumeNode, vtkMRMLVolumeNode):
             raise ValueError(
@@ -1155,22 +969,10 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
                     value=self._describe(referenceVolumeNode)
                 )
             )
-        seeds = self._seeds(seedsNode, segmentationNode)
         startTime = time.time()
-        centerlineNodes, measurements = measure_into_scene(
-            slicer.mrmlScene,
-            segmentationNode,
-            seeds=seeds.end_points() or None,
-            reference_volume=referenceVolumeNode,
-            parent_item=parent_folder_item(slicer.mrmlScene, segmentationNode),
-            segment_ids=segmentIds,
-            progress=progress,
-        )
-        place_under_transform(centerlineNodes.curves.values(), segmentationNode.GetTransformNodeID())
-        self._cache().put(segmentationNode, measurements, segmentIds, seeds.end_points())
-        self._measuredNode = segmentationNode
+        result = self._case.measure(segmentationNode, seedsNode, referenceVolumeNode, segmentIds, progress)
         logging.info(f"Veins measured in {time.time() - startTime:.2f} seconds")
-        return centerlineNodes, measurements
+        return result
 
     def planStents(
         self,
@@ -1198,66 +1000,19 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
         :return: (IVCReconstructionLib.scene.PlanNodes, IVCReconstructionLib.plan.Plan); scenePlan
             keeps the plan for editing. Its nodes follow the segmentation's transform.
         """
-        from IVCReconstructionLib.pipeline import PipelineResult, SceneNodes, plan_veins, veins_origin
-        from IVCReconstructionLib.plan import PlanSettings, load_catalog, parse_template
-        from IVCReconstructionLib.scene import ScenePlan
-        from IVCReconstructionLib.scene.nodes import parent_folder_item
-        from IVCReconstructionLib.segment import modality_of
-
         self._checkSegmentation(segmentationNode, _("Select the segmentation to plan on."))
         if volumeNode is not None:
             self._checkVolume(volumeNode, _("The venogram must be a scalar volume, or None."))
-        template = parse_template(template)
-        planSettings = PlanSettings.from_values(settings or {})
-        seeds = self._seeds(seedsNode, segmentationNode)
-        catalog = load_catalog(*([catalogFile] if catalogFile else []))
-        measurements = self._measurementsOf(segmentationNode, seeds, segmentIds, progress)
-        modality = "ct"
-        spine = None
-        description = {"format": "3D Slicer scene"}
-        if volumeNode is not None:
-            import numpy as np
-
-            from IVCReconstructionLib.scene.nodes import array_and_geometry, matrix_between
-            from IVCReconstructionLib.spine.find import find_spine
-
-            image, ijkToRas = array_and_geometry(volumeNode, copy=False)
-            # The vein voxels are looked up in the volume through both nodes' transforms.
-            veinsToVolume = matrix_between(segmentationNode, volumeNode)
-            veinsMatrix = measurements.labels_ijk_to_ras
-            veinsMatrix = veinsMatrix if veinsToVolume is None else veinsToVolume @ veinsMatrix
-            modality = modality_of(image, ijkToRas, measurements.labels, veinsMatrix)
-            # Sizes only: node names can hold a patient's name (no identifiers in the report).
-            description["size_ijk"] = list(volumeNode.GetImageData().GetDimensions())
-            description["spacing_mm"] = [round(x, 3) for x in volumeNode.GetSpacing()]
-            # Vertebral levels and femoral heads from the CT's bone, in the veins' coordinates.
-            toVeins = ijkToRas if veinsToVolume is None else np.linalg.inv(veinsToVolume) @ ijkToRas
-            spine = find_spine(image, toVeins, near=measurements.tree.confluence_ras)
-        session = plan_veins(measurements, seeds, catalog, template, planSettings, modality, spine)
-
-        if self.scenePlan is not None:
-            self.scenePlan.remove()
-            self.scenePlan = None
-        folder = parent_folder_item(slicer.mrmlScene, segmentationNode)
-        self.scenePlan = ScenePlan.add(
-            slicer.mrmlScene, session, folder, segmentationNode.GetTransformNodeID()
+        catalogFiles = [catalogFile] if catalogFile else []
+        scenePlan = self._case.plan(
+            segmentationNode, seedsNode, volumeNode, template, catalogFiles, settings, segmentIds, progress
         )
-        self._planned = PipelineResult(
-            session=session,
-            measured=measurements,
-            origin=veins_origin(segmentationNode),
-            seeds=seeds,
-            modality=session.context.modality,
-            description=description,
-            nodes=SceneNodes(segmentationNode),
-        )
-        self._plannedVolume = volumeNode
-        plan = session.plan
+        plan = scenePlan.plan
         logging.info(
             f"Stent plan {plan.template}: {', '.join(st.name for st in plan.stents) or 'no stent'}; "
             f"{len(plan.warnings)} warnings"
         )
-        return self.scenePlan.nodes, plan
+        return scenePlan.nodes, plan
 
     # Edits of the current plan: each updates the models, tables, warnings and end handles and
     # returns the plan; ValueError (e.g. a size the catalogue does not have) leaves it as it was.
@@ -1304,10 +1059,6 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
         table then shows the plan again."""
         return self._plan().apply_table_edits()
 
-    def isEditing(self) -> bool:
-        """Whether an edit is updating the plan's nodes right now (their events are its own)."""
-        return self.scenePlan is not None and self.scenePlan.editing
-
     def stentTableRows(self) -> list:
         """One IVCReconstructionLib.plan.StentRow per stent of the current plan (product, size and
         the catalogue's choices), for the stent editor."""
@@ -1315,53 +1066,38 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
 
     def hasMeasurement(self) -> bool:
         """Whether measureVeins (or planStents) has measured veins that narrowestSection can use."""
-        return self._measurements is not None and self._measurements.measurements is not None
+        return self._case.measurements is not None
 
     def narrowestSection(self, branch: str) -> tuple:
         """(world RAS position, area mm2, CE diameter mm) of the smallest measured section of a
         vein ("ivc", "left_iliac", "right_iliac") of the last measurement, leaving out the confluence."""
-        from IVCReconstructionLib.measure import narrowest_section
-        from IVCReconstructionLib.scene.nodes import node_to_world
-
         if not self.hasMeasurement():
             raise ValueError(_("Measure the veins first (Centerlines and diameters)."))
-        profiles = self._measurements.measurements.profiles
+        profiles = self._case.measurements.profiles
         if branch not in profiles:
             raise ValueError(
                 _("Unknown vein {name!r}: use one of {names}.").format(name=branch, names=", ".join(profiles))
             )
-        position, areaMm2, diameterMm = narrowest_section(profiles[branch])
-        if self._measuredNode is not None and self._measuredNode.GetScene() is slicer.mrmlScene:
-            position = node_to_world(self._measuredNode)(position)
-        return position, areaMm2, diameterMm
+        return self._case.narrowest_section(branch)
 
     def exportReport(self, folder: str) -> str:
         """Write the current plan's files into folder as ivc-plan does (report.html, plan.json,
         profile CSVs, view3d.png, the segmentation and label map; saveScene saves the scene);
         returns the report's path."""
-        from pathlib import Path
+        from IVCReconstructionLib.scene.render import view_renderer
 
-        from IVCReconstructionLib.outputs import write_output_folder
-        from IVCReconstructionLib.stages import StageClock
-
-        scenePlan = self._plan()
+        self._plan()
         if not folder:
             raise ValueError(_("Choose a folder to write the report to."))
-        result = self._planned
-        result.nodes.plan = scenePlan.nodes
-        result.clock = StageClock()
-        write_output_folder(
-            self._renderContext(), result, Path(folder), scene_file=False, render=self._viewRenderer()
-        )
-        return str(Path(folder) / "report.html")
+        # In the application view3d.png is the first 3D view as the user sees it.
+        render = view_renderer(slicer.app)
+        return str(self._case.write_report(slicer.app.applicationLogic(), folder, render=render))
 
     def canWriteDicom(self) -> bool:
         """Whether the Python package highdicom, which exportDicom needs, can be imported."""
-        try:
-            import highdicom  # noqa: F401
-        except ImportError:
-            return False
-        return True
+        from IVCReconstructionLib.outputs.dicom_seg import highdicom_available
+
+        return highdicom_available()
 
     def exportDicom(
         self, folder: str, sourceFiles: Optional[list] = None, importToDatabase: bool = True
@@ -1379,29 +1115,15 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
         :raises ImportError: when highdicom is not installed (the widget offers to install it).
         :raises ValueError: without a plan, or when the venogram did not come from DICOM.
         """
-        from pathlib import Path
-
-        from IVCReconstructionLib.outputs.dicom_export import (
-            DICOM_FOLDER,
-            read_source_datasets,
-            write_dicom_folder,
-        )
         from IVCReconstructionLib.outputs.dicom_seg import require_highdicom
-        from IVCReconstructionLib.scene.nodes import matrix_between
 
         require_highdicom()
         self._plan()
         if not folder:
             raise ValueError(_("Choose a folder to write the DICOM files to."))
-        files = list(sourceFiles) if sourceFiles else self._dicomSourceFiles(self._plannedVolume)
-        result = self._planned
-        planToSource = None
-        if self._plannedVolume is not None and result.nodes.segmentation is not None:
-            # The plan is in the segmentation's coordinates; the DICOM files are in the volume's.
-            planToSource = matrix_between(result.nodes.segmentation, self._plannedVolume)
-        out = Path(folder) / DICOM_FOLDER
-        written = write_dicom_folder(result, out, read_source_datasets(files), planToSource)
-        imported = importToDatabase and self._importIntoDicomDatabase(str(out))
+        files = list(sourceFiles) if sourceFiles else self._dicomSourceFiles(self._case.planned_volume)
+        written = self._case.write_dicom(folder, files)
+        imported = importToDatabase and self._importIntoDicomDatabase(str(written[0].parent))
         return [str(path) for path in written], imported
 
     def saveScene(self, path: str) -> str:
@@ -1415,22 +1137,15 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
     def firstVeinSegmentation(self) -> Optional[vtkMRMLSegmentationNode]:
         """The first segmentation in the scene that has the IVC and both common iliac veins (by
         segment ID or terminology), or None."""
-        from IVCReconstructionLib.scene import find_vein_segments
+        from IVCReconstructionLib.scene import first_vein_segmentation
 
-        for segmentationNode in slicer.util.getNodesByClass("vtkMRMLSegmentationNode"):
-            try:
-                find_vein_segments(segmentationNode)
-            except ValueError:
-                continue  # not a segmentation of these veins
-            return segmentationNode
-        return None
+        return first_vein_segmentation(slicer.mrmlScene)
 
     def firstScalarVolume(self) -> Optional[vtkMRMLScalarVolumeNode]:
         """The first scalar volume in the scene that is not a label map (the volume to segment), or None."""
-        for volumeNode in slicer.util.getNodesByClass("vtkMRMLScalarVolumeNode"):
-            if not volumeNode.IsA("vtkMRMLLabelMapVolumeNode"):
-                return volumeNode
-        return None
+        from IVCReconstructionLib.scene.nodes import first_scalar_volume
+
+        return first_scalar_volume(slicer.mrmlScene)
 
     # Helpers
 
@@ -1438,39 +1153,6 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
         if self.scenePlan is None:
             raise ValueError(_("There is no stent plan yet: click Plan stents first."))
         return self.scenePlan
-
-    def _cache(self):
-        if self._measurements is None:
-            from IVCReconstructionLib.scene import MeasurementCache
-
-            self._measurements = MeasurementCache()
-        return self._measurements
-
-    def _measurementsOf(self, segmentationNode, seeds, segmentIds, progress=None):
-        """The last measurement if it is of this segmentation as it is now, else a new one."""
-        from IVCReconstructionLib.pipeline import measure_segmentation_node
-
-        ends = seeds.end_points()
-        measurements = self._cache().get(segmentationNode, segmentIds, ends)
-        if measurements is None:
-            measurements = measure_segmentation_node(
-                segmentationNode, ends or None, segment_ids=segmentIds, progress=progress
-            )
-            self._cache().put(segmentationNode, measurements, segmentIds, ends)
-            self._measuredNode = segmentationNode
-        return measurements
-
-    @staticmethod
-    def _seeds(seedsNode, frameNode=None):
-        """The seed points of a point list (IVCReconstructionLib.inputs.SeedPoints; none for None),
-        in frameNode's own coordinates (which differ from the world's under a transform)."""
-        from IVCReconstructionLib.inputs import SeedPoints, seeds_from_markups
-        from IVCReconstructionLib.scene.nodes import world_to_node
-
-        if seedsNode is None:
-            return SeedPoints()
-        seeds = seeds_from_markups(seedsNode)
-        return seeds.mapped(world_to_node(frameNode)) if frameNode is not None else seeds
 
     @staticmethod
     def _dicomSourceFiles(volumeNode) -> list:
@@ -1535,29 +1217,6 @@ class IVCReconstructionLogic(ScriptedLoadableModuleLogic):
             raise ValueError(
                 _("The segmentation {name} is not in the scene.").format(name=segmentationNode.GetName())
             )
-
-    @staticmethod
-    def _viewRenderer():
-        """In the application, view3d.png is the first 3D view as the user sees it (offscreen
-        rendering there would add a view node and its own render window); headless, True: the
-        library's offscreen renderer."""
-        layoutManager = getattr(slicer.app, "layoutManager", lambda: None)()
-        if layoutManager is None or layoutManager.threeDViewCount == 0:
-            return True
-
-        def capture(shown, path):
-            from IVCReconstructionLib.scene.render import save_window_png
-
-            return save_window_png(layoutManager.threeDWidget(0).threeDView().renderWindow(), path)
-
-        return capture
-
-    @staticmethod
-    def _renderContext():
-        """What the offscreen renderer needs: the scene and the application logic."""
-        import types
-
-        return types.SimpleNamespace(scene=slicer.mrmlScene, app_logic=slicer.app.applicationLogic())
 
     @staticmethod
     def _describe(value) -> str:

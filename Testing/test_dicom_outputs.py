@@ -317,8 +317,12 @@ def test_bad_sources_and_labels_are_clear_errors(small_series):
 def test_missing_highdicom_says_how_to_install_it(small_series, monkeypatch, tmp_path):
     import sys
 
+    from IVCReconstructionLib.outputs.dicom_seg import highdicom_available
+
     slices, labels, m = small_series
+    assert highdicom_available()
     monkeypatch.setitem(sys.modules, "highdicom", None)
+    assert not highdicom_available()  # what the module's Export to DICOM asks before installing it
     with pytest.raises(ImportError, match="pip install highdicom"):
         write_dicom_outputs(slices, labels, m, {}, tmp_path)
     assert not any(tmp_path.iterdir())

@@ -326,3 +326,15 @@ def test_keep_labels_without_min_max_passes():
         expected = np.where(np.isin(labels, [1, 2, 3, 4, 63]), labels, 0)
         assert kept.dtype == np.uint8
         np.testing.assert_array_equal(kept, expected)
+
+
+def test_mask_box_is_the_bounding_box(blob):
+    rng = np.random.default_rng(9)
+    for mask in (blob, blob[::-1, :, ::-1], rng.random((30, 1, 20)) < 0.01, np.zeros((4, 5, 6), bool)):
+        kji = np.argwhere(mask)
+        expected = (
+            tuple(slice(int(a), int(b) + 1) for a, b in zip(kji.min(0), kji.max(0), strict=True))
+            if len(kji)
+            else None
+        )
+        assert grid.mask_box(mask) == expected

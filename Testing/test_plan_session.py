@@ -174,3 +174,71 @@ def test_only_product_diameter_and_length_can_be_typed_into_the_table(mrml, sess
         shown.apply_table_edits()
     assert shown.plan.stent(stent.id).coverage == stent.coverage
     assert shown.apply_table_edits() is False  # as it was: nothing to apply
+
+
+def test_the_panel_is_called_back_once_per_user_edit_and_never_for_the_plans_own(mrml, session):
+    import slicer
+
+    from IVCReconstructionLib.scene.plan_events import DRAG_INTERVAL_S, PlanEditEvents
+
+    shown = ScenePlan.add(mrml.scene, session)
+    calls = []
+    now = [100.0]  # seconds, the clock the events read
+
+    def table_edited():  # as the panel does: apply the edit, which refills the table
+        calls.append(("table", shown.apply_table_edits()))
+
+    def ivus_edited():
+        calls.append(("ivus", shown.apply_ivus_table()))
+
+    events = PlanEditEvents(
+        shown,
+        dragged=lambda: calls.append(("dragged", shown.apply_handle_moves(snap=False))),
+        dropped=lambda: calls.append(("dropped", shown.apply_handle_moves(snap=True))),
+        table_edited=table_edited,
+        ivus_edited=ivus_edited,
+        clock=lambda: now[0],
+    )
+    # The plan's own edits rewrite the tables and move the handles: no call back.
+    stent = session.plan.stents[0]
+    original = stent.length_mm
+    lengths = next(r for r in shown.stent_rows() if r.id == stent.id).lengths_mm
+    other = next(length for length in lengths if length != original)
+    shown.change_stent(stent.id, length_mm=other)
+    assert calls == []
+    # A length typed into the stent table: one call, though applying it refills the table.
+    table = shown.nodes.plan_table
+    columns = [table.GetColumnName(c) for c in range(table.GetNumberOfColumns())]
+    row = [table.GetCellText(r, 0) for r in range(table.GetNumberOfRows())].index(stent.id)
+    table.SetCellText(row, columns.index("Length (mm)"), f"{original:g}")
+    assert calls == [("table", True)] and shown.plan.stent(stent.id).length_mm == original
+    calls.clear()
+    # An IVUS reference diameter typed in: the plan is sized again, once.
+    ivus = shown.ivus_table
+    ivus.SetCellText(0, ivus.GetNumberOfColumns() - 1, "21")
+    assert calls == [("ivus", True)]
+    calls.clear()
+    # A handle dragged: calls while it moves, no more often than DRAG_INTERVAL_S, then one on the drop.
+    handles = shown.handles
+    limb = next(st for st in session.plan.stents if st.role is StentRole.RIGHT_LIMB)
+    labels = [handles.GetNthControlPointLabel(n) for n in range(handles.GetNumberOfControlPoints())]
+    index = labels.index(f"{limb.id} distal")
+    start = np.asarray(limb.distal_ras, dtype=float)
+    handles.SetNthControlPointPosition(index, *(start + [0.0, 0.0, -2.0]))  # not a drag: no call
+    assert calls == [] and not events.dragging
+    handles.InvokeEvent(slicer.vtkMRMLMarkupsNode.PointStartInteractionEvent)
+    for step, elapsed in enumerate((0.0, DRAG_INTERVAL_S / 2, DRAG_INTERVAL_S * 1.5)):
+        now[0] = 100.0 + elapsed
+        handles.SetNthControlPointPosition(index, *(start + [0.0, 0.0, -4.0 * (step + 2)]))
+    assert calls == [("dragged", True), ("dragged", True)] and events.dragging
+    handles.InvokeEvent(slicer.vtkMRMLMarkupsNode.PointEndInteractionEvent)
+    assert calls[-1] == ("dropped", True) and not events.dragging
+    position = np.zeros(3)
+    handles.GetNthControlPointPosition(index, position)
+    np.testing.assert_allclose(position, shown.plan.stent(limb.id).distal_ras, atol=1e-3)  # snapped
+    # Stopped (a new plan, the scene closing): nothing is called any more.
+    events.stop()
+    calls.clear()
+    table.SetCellText(row, columns.index("Length (mm)"), f"{other:g}")
+    handles.InvokeEvent(slicer.vtkMRMLMarkupsNode.PointEndInteractionEvent)
+    assert calls == []

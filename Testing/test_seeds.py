@@ -165,3 +165,52 @@ def test_a_placed_point_is_labelled_by_its_index_and_a_cancel_forgets_it(mrml):
     assert interaction.GetPlaceModePersistence() == 1
     node.AddControlPoint([5.0, 5.0, 5.0], "my point")
     assert labelled[-1] is None and node.GetNthControlPointLabel(3) == "my point"
+
+
+def test_an_observing_placement_labels_the_point_itself_and_stops_observing(mrml):
+    from IVCReconstructionLib.scene.seed_nodes import SeedPlacement
+
+    interaction = mrml.app_logic.GetInteractionNode()
+    selection = mrml.app_logic.GetSelectionNode()
+    interaction.SetPlaceModePersistence(1)
+    node = point_list(mrml.scene, [("IVC", (0, 0, 100)), ("Via", (0, 0, 50))])
+    cancelled = []
+    placement = SeedPlacement()
+
+    def start(label: str) -> None:  # as a Place button does
+        placement.start(
+            node,
+            label,
+            interaction,
+            selection_node=selection,
+            observe=True,
+            cancelled=lambda: cancelled.append(1),
+        )
+
+    def attached(observations) -> list[bool]:  # whether each of the placement's observers still is
+        return [observed.GetCommand(tag) is not None for observed, tag in observations]
+
+    start("Via")
+    observations = list(placement._observations)
+    assert attached(observations) == [True, True]
+    # The point list is the one the next click places into, one point per click.
+    assert selection.GetActivePlaceNodeID() == node.GetID()
+    assert selection.GetActivePlaceNodeClassName() == "vtkMRMLMarkupsFiducialNode"
+    assert interaction.GetCurrentInteractionMode() == interaction.Place
+    assert interaction.GetPlaceModePersistence() == 0
+    index = node.AddControlPoint([0.0, 0.0, 20.0], "")  # what the click adds
+    assert node.GetNthControlPointLabel(index) == "Via (2)" and not placement.pending
+    assert interaction.GetPlaceModePersistence() == 1 and cancelled == []
+    # Finished: a point added later, or a mode change, is none of the placement's business.
+    assert attached(observations) == [False, False]
+    node.AddControlPoint([1.0, 1.0, 1.0], "mine")
+    interaction.SetCurrentInteractionMode(interaction.ViewTransform)
+    assert node.GetNthControlPointLabel(3) == "mine" and cancelled == []
+    # Cancelled (another mouse mode): the callback is told once, and the observers go.
+    start("Renal")
+    observations = list(placement._observations)
+    interaction.SetCurrentInteractionMode(interaction.ViewTransform)
+    interaction.SetCurrentInteractionMode(interaction.Place)
+    interaction.SetCurrentInteractionMode(interaction.ViewTransform)
+    assert cancelled == [1] and not placement.pending and attached(observations) == [False, False]
+    assert interaction.GetPlaceModePersistence() == 1

@@ -316,6 +316,23 @@ def test_module_file_defines_the_slicer_classes(classes):
     assert "parameterNodeWrapper" in decorators, f"{PARAMETER_NODE_CLASS} must be a @parameterNodeWrapper"
 
 
+def test_module_file_stays_a_thin_shell(classes):
+    """The computation lives in the library (docs/architecture.md): the module file at most 1,300
+    lines, its Logic at most 400, and no library file over 700 (a file that grows past them is
+    doing two things and should be split, or its work moved to the library)."""
+    lines = len(MODULE_FILE.read_text(encoding="utf-8").splitlines())
+    assert lines <= 1300, f"{MODULE_FILE.name} has {lines} lines"
+    logic = classes[f"{MODULE_NAME}Logic"]
+    logic_lines = logic.end_lineno - logic.lineno + 1
+    assert logic_lines <= 400, f"the Logic class has {logic_lines} lines"
+    long_files = {
+        path.relative_to(LIB_DIR).as_posix(): n
+        for path in LIB_DIR.rglob("*.py")
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > 700
+    }
+    assert not long_files, long_files
+
+
 def test_module_class_describes_the_module(classes):
     """Slicer's generic module test fails on empty categories, contributors or acknowledgement."""
     init = next(

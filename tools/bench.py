@@ -297,7 +297,10 @@ def _run_pair(names, folders, outs, repeat: int) -> list[dict]:
 
 
 def _print_case(r: dict) -> None:
-    stages = ", ".join(f"{s['name']} {s['seconds']:.2f}" for s in r["stages"])
+    stages = ", ".join(
+        f"{s['name']} {s['seconds']:.2f} s" + (f" ({s['peak_mb']:.0f} MB)" if s.get("peak_mb") else "")
+        for s in r["stages"]
+    )
     print(
         f"{r['name']:20s} {r['total_seconds']:6.2f} s (+{r['spread_seconds']:.2f}) {r['peak_mb']:6.0f} MB  "
         f"floor {r['floor_seconds']:5.2f} s  plan/floor {r['floor_ratio']:5.1f}  "

@@ -48,6 +48,12 @@ class Interrupted(Exception):  # noqa: N818 - a request, not a failure
         return 128 + int(self.signum)
 
 
+class StepCancelledError(Exception):
+    """The user cancelled a long step in Slicer's progress dialog; raised from the step's progress
+    callback, so that, like :class:`Interrupted`, it stops at a step boundary and the scene is left
+    as it was."""
+
+
 def _say(text: str) -> None:
     with contextlib.suppress(OSError):
         os.write(2, text.encode())  # not print(): a handler may run while print holds stderr

@@ -120,16 +120,20 @@ def segment_into_scene(
     name: str = "Veins",
     progress: Callable[[str], None] | None = None,
     settings: PlanSettings | None = None,
+    parent_item: int | None = None,
+    transform_node_id: str | None = None,
 ) -> tuple[Any, VeinSegmentation]:
-    """Segment the veins of a volume node from seed points and add the segmentation node (which
-    records the seeds it came from, ``names.VEIN_SOURCE_ATTRIBUTE``).
+    """Segment the veins of a volume node from seed points (in the volume's own coordinates)
+    and add the segmentation node (which records the seeds it came from,
+    ``names.VEIN_SOURCE_ATTRIBUTE``), in the folder ``parent_item`` and under the transform
+    ``transform_node_id`` if given (the volume's: the labels are in its own coordinates).
 
     Everything is computed before the node is made, so a ValueError (bad volume, bad seeds, no
     contrast, voxels too coarse for ``settings.max_voxel_mm``), or whatever ``progress`` (called
     as each step starts) raises, leaves the scene as it was.
     """
     from .plan.quality import check_voxel_size
-    from .scene.nodes import array_and_geometry
+    from .scene.nodes import array_and_geometry, place_in_folder, place_under_transform
     from .scene.segmentation_nodes import add_vein_segmentation
     from .segment.seeded import segment_veins
 
@@ -144,6 +148,9 @@ def segment_into_scene(
     node = add_vein_segmentation(scene, result.labels, result.ijk_to_ras, volume_node, name)
     used = tuple(label for label in points if label not in map(str, names.LANDMARK_SEEDS))
     node.SetAttribute(names.VEIN_SOURCE_ATTRIBUTE, VeinsOrigin(names.VeinSource.SEEDS, used).to_attribute())
+    place_under_transform([node], transform_node_id)
+    if parent_item is not None:
+        place_in_folder(scene, node, parent_item)
     return node, result
 
 

@@ -571,7 +571,7 @@ def exportDicomPhantom(test):
         test.assertEqual(ds.PatientID, slices[0].PatientID)
     test.assertEqual(seg.FrameOfReferenceUID, slices[0].FrameOfReferenceUID)
     # The SEG's voxels are the veins measured (on the segmentation's own, cropped grid), all of them.
-    measured = logic._planned.measured
+    measured = logic._case.planned.measured
     back = read_seg_labels(seg, slices)
     test.assertTrue(
         np.array_equal(back, labels_on_slices(measured.labels, measured.labels_ijk_to_ras, slices))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import names
+from ..segment.grid import mask_box
 from .datatypes import CenterlineTree
 
 # A branch end this close to where its segment leaves the volume is cut off by the field of
@@ -39,26 +40,14 @@ def _ras(ijk: np.ndarray, ijk_to_ras: np.ndarray) -> np.ndarray:
 
 def vein_box(labels_kji: np.ndarray) -> tuple[slice, slice, slice] | None:
     """The bounding box (slices [k, j, i]) of the vein labels (``names.VEIN_LABELS``), None when
-    there are none: one ``find_objects`` pass over an integer label map, no temporary arrays."""
-    from scipy import ndimage
-
+    there are none."""
     lab = np.asarray(labels_kji)
-    values = list(names.VEIN_LABELS.values())
-    if lab.dtype.kind in "iu" and lab.dtype.itemsize <= 8:
-        found = ndimage.find_objects(lab, max_label=max(values))
-        boxes = [found[v - 1] for v in values if found[v - 1] is not None]
+    values = sorted(names.VEIN_LABELS.values())
+    if values == list(range(values[0], values[-1] + 1)):
+        veins = (lab >= values[0]) & (lab <= values[-1])  # two comparisons, cheaper than isin
     else:
-        kji = np.argwhere(np.isin(lab, values))
-        boxes = (
-            [tuple(slice(int(a), int(b) + 1) for a, b in zip(kji.min(0), kji.max(0), strict=True))]
-            if len(kji)
-            else []
-        )
-    if not boxes:
-        return None
-    lo = np.min([[sl.start for sl in b] for b in boxes], axis=0)
-    hi = np.max([[sl.stop for sl in b] for b in boxes], axis=0)
-    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+        veins = np.isin(lab, values)
+    return mask_box(veins)
 
 
 def label_contacts(labels_kji: np.ndarray, ijk_to_ras: np.ndarray) -> np.ndarray:

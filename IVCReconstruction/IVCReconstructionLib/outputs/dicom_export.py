@@ -77,6 +77,7 @@ def write_dicom_outputs(
     from .. import __version__
     from .dicom_seg import build_seg, require_highdicom, sort_slices
     from .dicom_sr import build_sr
+    from .dicom_stack import save_dicom
 
     require_highdicom()
     slices = sort_slices(list(source))
@@ -86,8 +87,8 @@ def write_dicom_outputs(
     )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    seg.save_as(out / SEG_FILE, enforce_file_format=True)
-    sr.save_as(out / SR_FILE, enforce_file_format=True)
+    save_dicom(seg, out / SEG_FILE)
+    save_dicom(sr, out / SR_FILE)
     return [out / SEG_FILE, out / SR_FILE]
 
 

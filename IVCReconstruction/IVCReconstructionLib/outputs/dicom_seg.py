@@ -7,7 +7,8 @@ series' frame of reference and a PACS viewer overlays it on the CT. The label ma
 onto the slices by physical position (nearest voxel), so any label grid works; on the grid the
 series was read into (the usual case) that is an exact copy of the voxels.
 
-highdicom builds the dataset (``require_highdicom`` says how to get it when it is missing).
+highdicom builds the dataset (``require_highdicom`` says how to get it when it is missing,
+``highdicom_available`` whether it is there; ``dicom_stack`` which release goes with which pydicom).
 """
 
 from __future__ import annotations
@@ -26,17 +27,33 @@ SEG_SERIES_NUMBER = 9701
 SR_SERIES_NUMBER = 9702
 HIGHDICOM_MISSING = (
     "writing DICOM needs the Python package highdicom, which is not installed: "
-    "install it with `pip install highdicom` (in 3D Slicer: the module's Export to DICOM button "
+    "install it with `pip install {arguments}` (in 3D Slicer: the module's Export to DICOM button "
     "offers to install it)"
 )
 
 
+def highdicom_available() -> bool:
+    """Whether highdicom can be imported (3D Slicer does not bundle it)."""
+    try:
+        require_highdicom()
+    except ImportError:
+        return False
+    return True
+
+
 def require_highdicom():
     """The highdicom module. :raises ImportError: with how to install it, when it is missing."""
+    from .dicom_stack import highdicom_install_arguments, numpy_view_for_highdicom
+
     try:
         import highdicom
     except ImportError as exc:
-        raise ImportError(HIGHDICOM_MISSING) from exc
+        try:  # the release for the pydicom installed, which the pins keep
+            arguments = " ".join(highdicom_install_arguments())
+        except ValueError:
+            arguments = "highdicom"
+        raise ImportError(HIGHDICOM_MISSING.format(arguments=arguments)) from exc
+    numpy_view_for_highdicom(highdicom)  # highdicom 0.22.0 (for pydicom 2) on numpy 2
     return highdicom
 
 

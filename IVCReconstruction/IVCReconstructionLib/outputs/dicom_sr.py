@@ -26,6 +26,7 @@ import numpy as np
 
 from .. import names
 from .dicom_seg import MANUFACTURER, SR_SERIES_NUMBER, require_highdicom
+from .dicom_stack import own_study_evidence_as_current
 
 LOCAL_SCHEME = "99IVCR"  # this project's local coding scheme (DICOM PS3.16 8.2)
 
@@ -438,6 +439,7 @@ def build_sr(
         is_complete=True,
         series_description="IVC stent plan (research use only)",
     )
+    own_study_evidence_as_current(sr)  # as highdicom 0.23+ (and the standard) list the slices
     return sr
 
 

@@ -572,6 +572,15 @@ def fill_table(table_node: Any, columns: Mapping[str, np.ndarray]) -> None:
     table_node.Modified()
 
 
+def first_scalar_volume(scene: Any) -> Any:
+    """The first scalar volume of ``scene`` that is not a label map (a volume to segment), or None."""
+    for n in range(scene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode")):
+        node = scene.GetNthNodeByClass(n, "vtkMRMLScalarVolumeNode")
+        if not node.IsA("vtkMRMLLabelMapVolumeNode"):
+            return node
+    return None
+
+
 def remove_with_item(scene: Any, node: Any) -> None:
     """Remove a node, its display and storage nodes and its subject-hierarchy item."""
     if node is None or node.GetScene() is not scene:

@@ -223,3 +223,18 @@ def save_window_png(render_window: Any, path: str | Path) -> Path:
     writer.SetFileName(str(path))
     writer.Write()
     return Path(path)
+
+
+def view_renderer(app: Any) -> Any:
+    """What writes view3d.png: in the Slicer application (``app``, ``slicer.app``, with a 3D
+    view) a function (nodes shown, path) saving the first 3D view as the user sees it, since
+    rendering offscreen there would add a view node and its own render window; headless (an
+    application object without a layout manager, or no 3D view) True: the offscreen renderer."""
+    layout_manager = getattr(app, "layoutManager", lambda: None)()
+    if layout_manager is None or layout_manager.threeDViewCount == 0:
+        return True
+
+    def capture(shown: Any, path: str | Path) -> Path:
+        return save_window_png(layout_manager.threeDWidget(0).threeDView().renderWindow(), path)
+
+    return capture

@@ -303,6 +303,27 @@ def find_vein_segments(segmentation_node: Any, chosen: dict[str, str] | None = N
     return found
 
 
+def found_vein_segments(segmentation_node: Any) -> dict[str, str]:
+    """The vein segments :func:`find_vein_segments` finds by ID or terminology, or none when the
+    segmentation node (or None) lacks one of the veins: what a segment picker starts with."""
+    if segmentation_node is None:
+        return {}
+    try:
+        return find_vein_segments(segmentation_node)
+    except ValueError:
+        return {}  # not a segmentation of these veins
+
+
+def first_vein_segmentation(scene: Any) -> Any:
+    """The first segmentation node of ``scene`` that has the IVC and both common iliac veins
+    (by segment ID or terminology, :func:`find_vein_segments`), or None."""
+    for n in range(scene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode")):
+        node = scene.GetNthNodeByClass(n, "vtkMRMLSegmentationNode")
+        if found_vein_segments(node):
+            return node
+    return None
+
+
 def vein_labels_from_segmentation(
     segmentation_node: Any, reference_volume: Any = None, chosen: dict[str, str] | None = None
 ):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import names
-from .grid import to_ras
+from .grid import mask_box, to_ras
 
 
 def assign_branches(vein: np.ndarray, m: np.ndarray, dense: dict[str, np.ndarray], depth_at) -> np.ndarray:
@@ -42,7 +42,7 @@ def tidy_labels(labels: np.ndarray) -> np.ndarray:
     out = labels.copy()
     for value in (names.VEIN_LABELS[b] for b in names.BRANCHES):
         # The label's box now (strays of an earlier label may have joined it).
-        extent = ndimage.find_objects(out, max_label=value)[value - 1]
+        extent = mask_box(out == value)
         if extent is None:
             continue
         area = out[_wider(extent, out.shape)]

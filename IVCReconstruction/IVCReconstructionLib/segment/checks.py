@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from ..names import Modality
-from .grid import sample_at, to_ijk, voxel_box
+from .grid import mask_box, sample_at, to_ijk, voxel_box
 
 ENHANCED_HU = 100.0  # contrast-filled blood in a CT venogram is brighter than this (muscle ~50)
 BONE_HU = 350.0  # cortical bone around a seed is brighter than this
@@ -114,22 +114,6 @@ def check_seeds(image, ijk_to_ras, points: dict[str, np.ndarray]) -> tuple[float
     return blood, max(spread, 0.04 * contrast), warnings
 
 
-def _nonzero_box(labels: np.ndarray) -> tuple[slice, ...] | None:
-    """Bounding box of the non-zero voxels (one ``find_objects`` pass for integer labels)."""
-    from scipy import ndimage
-
-    lab = np.asarray(labels)
-    if lab.dtype.kind in "iu" and lab.ndim == 3:
-        (box,) = ndimage.find_objects((lab > 0).view(np.uint8)) or (None,)
-        return box
-    kji = np.argwhere(lab > 0)
-    return (
-        tuple(slice(int(a), int(b) + 1) for a, b in zip(kji.min(0), kji.max(0), strict=True))
-        if len(kji)
-        else None
-    )
-
-
 def modality_of(
     image: np.ndarray,
     image_ijk_to_ras: np.ndarray,
@@ -144,7 +128,7 @@ def modality_of(
     """
     if not looks_like_ct(image):
         return Modality.MR
-    box = _nonzero_box(veins) if veins is not None else None
+    box = mask_box(np.asarray(veins) > 0) if veins is not None else None
     if box is None:
         return Modality.CT
     # The vein voxels in scan order, found in their bounding box only (the same list).

@@ -163,3 +163,18 @@ def gaussian_at(image: np.ndarray, box, sigma_kji: np.ndarray, kji: np.ndarray) 
     v = np.einsum("pbc,b->pc", v, weights[1]).astype(np.float32).astype(np.float64)
     v = np.einsum("pc,c->p", v, weights[2]).astype(np.float32)
     return v[where.ravel()]
+
+
+def mask_box(mask: np.ndarray) -> tuple[slice, ...] | None:
+    """Bounding box (slices) of a boolean array's True voxels, None when there are none: one
+    ``any`` per axis, several times faster on a large sparse volume than ``ndimage.find_objects``
+    or ``argwhere`` (which visit every voxel one by one)."""
+    mask = np.asarray(mask, dtype=bool)
+    box = []
+    for axis in range(mask.ndim):
+        others = tuple(a for a in range(mask.ndim) if a != axis)
+        hit = np.flatnonzero(mask.any(axis=others))
+        if not len(hit):
+            return None
+        box.append(slice(int(hit[0]), int(hit[-1]) + 1))
+    return tuple(box)

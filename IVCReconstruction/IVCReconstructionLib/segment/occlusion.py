@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import names
 from .datatypes import OccludedStretch
-from .grid import to_ras, tube_around, values_at
+from .grid import mask_box, to_ras, tube_around, values_at
 
 MIN_OCCLUSION_MM = 4.0  # a shorter gap in the lumen along the path is noise, not an occlusion
 OCCLUDED_RADIUS_MM = 3.0  # the occluded stretch is marked as a round tube this wide around the path
@@ -55,23 +55,19 @@ def fill_occluded(labels: np.ndarray) -> np.ndarray:
     from scipy import ndimage
 
     out = labels.copy()
-    # The occluded voxels' box in one find_objects pass (no whole-volume comparison).
-    found = ndimage.find_objects(out, max_label=names.OCCLUDED_LABEL) if out.dtype.kind in "iu" else None
-    if found is not None:
-        if found[names.OCCLUDED_LABEL - 1] is None:
-            return out
-        where = found[names.OCCLUDED_LABEL - 1]
-    else:
-        where = (slice(None),) * out.ndim
-    occluded = out[where] == names.OCCLUDED_LABEL
-    if not occluded.any():
+    # The occluded voxels are listed inside their bounding box only (an argwhere of the whole
+    # volume visits every voxel).
+    occluded = out == names.OCCLUDED_LABEL
+    where = mask_box(occluded)
+    if where is None:
         return out
+    occluded = occluded[where]
     # The nearest lumen of an occluded voxel is within the occluded stretch's own extent of it:
     # the distance map is computed in a box around the stretch only (on a whole 512 x 512 x 400
     # CT it would take ~20 s and 2.5 GB for its index arrays). The box starts small and grows
     # until every occluded voxel's nearest lumen is nearer than the box's inner faces (so that
     # no lumen outside could be nearer), up to the stretch's extent.
-    kji = np.argwhere(occluded) + np.array([sl.start or 0 for sl in where])
+    kji = np.argwhere(occluded) + np.array([sl.start for sl in where])
     low, high = kji.min(axis=0), kji.max(axis=0) + 1
     widest = int((high - low).max()) + 2
     margin = min(16, widest)
