@@ -97,7 +97,8 @@ def lumen_mask(image, ijk_to_ras, branch_paths: dict[str, np.ndarray], blood: fl
     own = np.ones(len(pts), dtype=bool)
     in_box = np.all((pk >= 0) & (pk < np.array(sub.shape)), axis=1)
     own[in_box] = ~unlike_the_vein(pk[in_box], averaged, m, pts, contrast, darker=False)
-    rk = other_tube_ridges(depth, lumen, m, pts[own], local[own], ref[own], averaged, contrast)
+    separate, sticks = other_tube_ridges(depth, lumen, m, pts[own], local[own], ref[own], averaged, contrast)
+    rk = np.vstack([separate, sticks])
     markers[both[:, 2], both[:, 1], both[:, 0]] = 1
     markers[rk[:, 0], rk[:, 1], rk[:, 2]] = 2
 
