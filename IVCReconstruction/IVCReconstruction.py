@@ -702,8 +702,9 @@ class IVCReconstructionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             self.ui.stentComboBox.currentText,
             *[comboBox.currentText for comboBox in comboBoxes[:first]],  # product, diameter chosen
         )
-        for comboBox, choice in zip(comboBoxes[first:], editor.choices()[first:], strict=True):
-            self._fillComboBox(comboBox, choice.items, choice.current)
+        choices = editor.choices()  # one per combo box (no zip(strict=): Python 3.10)
+        for index in range(first, len(comboBoxes)):
+            self._fillComboBox(comboBoxes[index], choices[index].items, choices[index].current)
         self._checkCanApply()
 
     @staticmethod
