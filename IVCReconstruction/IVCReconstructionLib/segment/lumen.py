@@ -102,7 +102,11 @@ def lumen_mask(image, ijk_to_ras, branch_paths: dict[str, np.ndarray], blood: fl
     markers[both[:, 2], both[:, 1], both[:, 0]] = 1
     markers[rk[:, 0], rk[:, 1], rk[:, 2]] = 2
 
-    feature = sitk.GetImageFromArray(-depth)
+    # The lumen's own boundary voxels are at distance 0, like the outside: with the outside at
+    # the same level, a basin could flood round the vein through the outside and take the
+    # vein's rim before its own basin got there (a flattened vein under an artery lost a rim
+    # voxel and became too thin for the centerline). Outside the lumen is flooded last.
+    feature = sitk.GetImageFromArray(np.where(lumen, -depth, np.float32(spacing.max())))
     ws = sitk.GetArrayFromImage(
         sitk.MorphologicalWatershedFromMarkers(
             feature, sitk.GetImageFromArray(markers), markWatershedLine=False
