@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .checks import BONE_HU
-from .grid import distance_inside
+from .grid import block_reduce, distance_inside
 
 BAND_MM = 2.5  # partial-volume band around bone in which the lumen may reach its blurred voxels
 MEANS_MM = 3.0  # the blood inside and the tissue outside are averaged over about this (sigma)
@@ -97,6 +97,5 @@ def coarse_blur(values: np.ndarray, f: np.ndarray, spacing: np.ndarray, sigma_mm
     shape = -(-np.array(values.shape) // f) * f
     padded = np.zeros(tuple(shape), dtype=np.float32)
     padded[: values.shape[0], : values.shape[1], : values.shape[2]] = values
-    blocks = padded.reshape(shape[0] // f[0], f[0], shape[1] // f[1], f[1], shape[2] // f[2], f[2])
-    coarse = blocks.mean(axis=(1, 3, 5))
+    coarse = (block_reduce(padded, f, np.add) / float(np.prod(f))).astype(np.float32)
     return ndimage.gaussian_filter(coarse, sigma=sigma_mm / (spacing[::-1] * f), mode="nearest")

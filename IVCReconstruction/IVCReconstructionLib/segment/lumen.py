@@ -21,7 +21,7 @@ import numpy as np
 
 from .boundary import BAND_MM, bright_window, refine_boundary
 from .competitors import give_back_balls, other_tube_ridges, unlike_the_vein
-from .grid import distance_inside, mask_box, spacing_of, sub_matrix, to_ijk, to_ras, voxel_box
+from .grid import distance_inside, mask_box, max_at, spacing_of, sub_matrix, to_ijk, to_ras, voxel_box
 from .paths import densify
 
 LUMEN_MARGIN_MM = 22.0  # box around the paths in which the lumen is computed
@@ -148,7 +148,7 @@ def centred_paths(raw_dense: dict[str, np.ndarray], depth: np.ndarray, m: np.nda
     ijk = np.rint(to_ijk(pts, m)).astype(int)
     inside = np.all((ijk >= 0) & (ijk < np.array(depth.shape[::-1])), axis=1)
     pts, which, ijk = pts[inside], which[inside], ijk[inside]
-    local = ndimage.maximum_filter(depth, size=3)[ijk[:, 2], ijk[:, 1], ijk[:, 0]]
+    local = max_at(depth, ijk[:, ::-1])
     # The vein's own radius near each point: the largest over +-15 mm along the path, so that a
     # compressed stretch keeps the width of its healthy neighbours.
     ref = np.empty_like(local)

@@ -16,7 +16,7 @@ import numpy as np
 from .. import names
 from ..inputs.seeds import SeedPoints
 from .checks import BONE_HU, looks_like_ct
-from .grid import spacing_of, to_ijk, to_ras, voxel_box
+from .grid import block_reduce, spacing_of, to_ijk, to_ras, voxel_box
 
 MIN_SEED_DISTANCE_MM = 20.0
 
@@ -193,12 +193,12 @@ def minimal_paths(image, ijk_to_ras, ivc, left, right, legs, blood, threshold, s
     sk, sj, si = step[::-1]
     sub = image[box].astype(np.float32)
     n = np.array(sub.shape) // (sk, sj, si)
-    blocks = sub[: n[0] * sk, : n[1] * sj, : n[2] * si].reshape(n[0], sk, n[1], sj, n[2], si)
-    coarse = blocks.mean(axis=(1, 3, 5))
-    coarse_min = blocks.min(axis=(1, 3, 5))
+    blocks = sub[: n[0] * sk, : n[1] * sj, : n[2] * si]
+    coarse = (block_reduce(blocks, (sk, sj, si), np.add) / float(sk * sj * si)).astype(np.float32)
+    coarse_min = block_reduce(blocks, (sk, sj, si), np.minimum)
     # Blocks on or next to cortical bone: a blood voxel blurred with bone can look more like the
     # (less enhanced) blood than the lumen itself, and the path would run along the bone.
-    on_bone = blocks.max(axis=(1, 3, 5)) > max(BONE_HU, blood + 4.0 * (blood - threshold))
+    on_bone = block_reduce(blocks, (sk, sj, si), np.maximum) > max(BONE_HU, blood + 4.0 * (blood - threshold))
     # Coarse voxel (I, J, K) is the block whose centre is fine voxel I*si + (si - 1) / 2, ...
     origin = np.eye(4)
     origin[:3, 3] = np.array([box[2].start, box[1].start, box[0].start]) + (step - 1) / 2.0
