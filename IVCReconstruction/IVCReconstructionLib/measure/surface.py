@@ -271,30 +271,9 @@ def _iso_surface(field: np.ndarray, matrix: np.ndarray):
     :raises ValueError: when a second piece is large (the smoothing cut a vein off at a neck
         thinner than about a millimetre).
     """
-    from vtkmodules.util.numpy_support import numpy_to_vtk
-    from vtkmodules.vtkCommonDataModel import vtkImageData
-    from vtkmodules.vtkCommonTransforms import vtkTransform
     from vtkmodules.vtkFiltersCore import vtkCleanPolyData, vtkFlyingEdges3D, vtkPolyDataConnectivityFilter
-    from vtkmodules.vtkFiltersGeneral import vtkTransformPolyDataFilter
 
-    # Padded with zeros so that the surface closes at the box's edges.
-    padded = np.pad(field, 1)
-    image = vtkImageData()
-    image.SetDimensions(padded.shape[2], padded.shape[1], padded.shape[0])
-    image.GetPointData().SetScalars(numpy_to_vtk(padded.ravel(), deep=True))
-    fe = vtkFlyingEdges3D()
-    fe.SetInputData(image)
-    fe.SetValue(0, 0.5)
-    fe.ComputeNormalsOff()
-    fe.ComputeGradientsOff()
-    fe.ComputeScalarsOff()
-    shift = np.eye(4)
-    shift[:3, 3] = -1.0
-    transform = vtkTransform()
-    transform.SetMatrix((matrix @ shift).ravel().tolist())
-    to_ras = vtkTransformPolyDataFilter()
-    to_ras.SetInputConnection(fe.GetOutputPort())
-    to_ras.SetTransform(transform)
+    to_ras = _contour_in_ras(field, matrix, vtkFlyingEdges3D(), 0.5)
     conn = vtkPolyDataConnectivityFilter()
     conn.SetInputConnection(to_ras.GetOutputPort())
     conn.SetExtractionModeToAllRegions()
@@ -316,6 +295,35 @@ def _iso_surface(field: np.ndarray, matrix: np.ndarray):
     return clean.GetOutput()
 
 
+def _contour_in_ras(values_kji: np.ndarray, ijk_to_ras: np.ndarray, contour, value: float):
+    """``contour`` (a VTK flying-edges filter) run at ``value`` on the array [k, j, i], padded by
+    one voxel of zeros so that veins leaving the box get a closed (flat) cap, and its output
+    moved from voxel indices to RAS (undoing the padding offset): the filter to take the
+    surface from."""
+    from vtkmodules.util.numpy_support import numpy_to_vtk
+    from vtkmodules.vtkCommonDataModel import vtkImageData
+    from vtkmodules.vtkCommonTransforms import vtkTransform
+    from vtkmodules.vtkFiltersGeneral import vtkTransformPolyDataFilter
+
+    padded = np.pad(values_kji, 1)
+    image = vtkImageData()
+    image.SetDimensions(padded.shape[2], padded.shape[1], padded.shape[0])
+    image.GetPointData().SetScalars(numpy_to_vtk(padded.ravel(), deep=True))
+    contour.SetInputData(image)
+    contour.SetValue(0, value)
+    contour.ComputeNormalsOff()
+    contour.ComputeGradientsOff()
+    contour.ComputeScalarsOff()
+    shift = np.eye(4)
+    shift[:3, 3] = -1.0
+    transform = vtkTransform()
+    transform.SetMatrix((np.asarray(ijk_to_ras, dtype=float) @ shift).ravel().tolist())
+    to_ras = vtkTransformPolyDataFilter()
+    to_ras.SetInputConnection(contour.GetOutputPort())
+    to_ras.SetTransform(transform)
+    return to_ras
+
+
 def section_surface(mask_kji: np.ndarray, ijk_to_ras: np.ndarray):
     """Full-resolution surface (vtkPolyData, RAS mm) of a binary mask [k, j, i] for the cross
     sections: discrete flying edges, windowed-sinc smoothing, no decimation. Coarse masks are
@@ -323,37 +331,15 @@ def section_surface(mask_kji: np.ndarray, ijk_to_ras: np.ndarray):
 
     :raises ValueError: when the mask is empty or too small.
     """
-    from vtkmodules.util.numpy_support import numpy_to_vtk
-    from vtkmodules.vtkCommonDataModel import vtkImageData
-    from vtkmodules.vtkCommonTransforms import vtkTransform
     from vtkmodules.vtkFiltersCore import vtkTriangleFilter, vtkWindowedSincPolyDataFilter
-    from vtkmodules.vtkFiltersGeneral import vtkDiscreteFlyingEdges3D, vtkTransformPolyDataFilter
+    from vtkmodules.vtkFiltersGeneral import vtkDiscreteFlyingEdges3D
 
     mask = _checked_mask(mask_kji)
     matrix = np.asarray(ijk_to_ras, dtype=float)
     mask, matrix = _crop_and_refine(mask, matrix)
     if mask.sum() < 27:
         raise _too_small(int(mask.sum()))
-    # Pad by one voxel so that veins leaving the volume get a closed (flat) cap.
-    padded = np.pad(mask.astype(np.uint8), 1)
-    image = vtkImageData()
-    image.SetDimensions(padded.shape[2], padded.shape[1], padded.shape[0])
-    image.GetPointData().SetScalars(numpy_to_vtk(padded.ravel(), deep=True))
-
-    fe = vtkDiscreteFlyingEdges3D()
-    fe.SetInputData(image)
-    fe.SetValue(0, 1)
-    fe.ComputeNormalsOff()
-    fe.ComputeGradientsOff()
-    fe.ComputeScalarsOff()
-    # Voxel index space -> RAS, undoing the padding offset.
-    shift = np.eye(4)
-    shift[:3, 3] = -1.0
-    transform = vtkTransform()
-    transform.SetMatrix((matrix @ shift).ravel().tolist())
-    to_ras = vtkTransformPolyDataFilter()
-    to_ras.SetInputConnection(fe.GetOutputPort())
-    to_ras.SetTransform(transform)
+    to_ras = _contour_in_ras(mask.astype(np.uint8), matrix, vtkDiscreteFlyingEdges3D(), 1)
     # Smoothing in RAS: the passband is relative to normalized coordinates, so it does not
     # depend on the voxel size; 0.01 and 20 iterations round the staircase without shrinking.
     smooth = vtkWindowedSincPolyDataFilter()

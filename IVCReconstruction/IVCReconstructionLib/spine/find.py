@@ -56,28 +56,25 @@ def find_spine(
             notes.append(f"vertebral levels not read from the labels: {exc}")
     # The CT resampled and checked once for both searches (levels_from_ct and femoral_heads
     # each resampled it: a whole-volume pass, ~1 s on a 512 x 512 x 400 CT).
-    grid, grid_error = None, None
+    heads: dict[str, np.ndarray | None] = {}
     if image is not None:
         try:
             grid = resample(image, np.asarray(ijk_to_ras, dtype=float))
             check_ct(grid.v)
-        except ValueError as exc:
-            grid, grid_error = None, exc
-    if levels is None and image is not None:
-        try:
-            if grid is None:
-                raise grid_error
-            levels = levels_on_grid(grid, near)
-        except ValueError as exc:
-            notes.append(f"vertebral levels not found: {exc}")
-    heads: dict[str, np.ndarray | None] = {}
-    if image is not None:
-        try:
-            if grid is None:
-                raise grid_error
-            heads = femoral_heads_on_grid(grid, levels)
-        except ValueError as exc:
+        except ValueError as exc:  # not a CT (or too small): neither search can run
+            if levels is None:
+                notes.append(f"vertebral levels not found: {exc}")
             notes.append(f"femoral heads not found: {exc}")
+        else:
+            if levels is None:
+                try:
+                    levels = levels_on_grid(grid, near)
+                except ValueError as exc:
+                    notes.append(f"vertebral levels not found: {exc}")
+            try:
+                heads = femoral_heads_on_grid(grid, levels)
+            except ValueError as exc:
+                notes.append(f"femoral heads not found: {exc}")
     if levels is not None:
         notes = [*notes, *levels.notes]
     return SpineFacts(levels, heads, notes)
