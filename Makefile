@@ -31,6 +31,10 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python tools/bench.py
 	$(BIN)/python tools/accuracy.py
+	# The whole robustness matrix of issue 12 (108 cells, about an hour on 2 cores) and its table.
+	rm -f bench-output/robustness.jsonl
+	$(BIN)/python tools/robustness.py --out bench-output/robustness.jsonl
+	$(BIN)/python tools/robustness.py --table bench-output/robustness.jsonl > bench-output/robustness.md
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache

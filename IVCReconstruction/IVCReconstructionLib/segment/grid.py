@@ -103,6 +103,32 @@ def values_at(volume: np.ndarray, ijk_to_ras: np.ndarray, points_ras: np.ndarray
     return volume[ijk[:, 2], ijk[:, 1], ijk[:, 0]]
 
 
+def block_reduce(values: np.ndarray, f, ufunc) -> np.ndarray:
+    """``ufunc`` (np.minimum, np.maximum or np.add) over blocks of f[0] x f[1] x f[2] voxels
+    ([k, j, i]; the shape a multiple of f): one axis at a time, as elementwise operations on
+    strided slices, an order of magnitude faster than reducing a 6-d view over three axes (and
+    exactly the same for min and max; sums are accumulated in float64)."""
+    out = values.astype(np.float64) if ufunc is np.add else values
+    for axis, n in enumerate(int(x) for x in f):
+        if n == 1:
+            continue
+        parts = [out[(slice(None),) * axis + (slice(o, None, n),)] for o in range(n)]
+        acc = parts[0].copy()
+        for part in parts[1:]:
+            ufunc(acc, part, out=acc)
+        out = acc
+    return out
+
+
+def max_at(volume: np.ndarray, kji: np.ndarray) -> np.ndarray:
+    """``ndimage.maximum_filter(volume, size=3)`` at voxels ``kji`` (n x 3) only (the filter's
+    "reflect" edges repeat the edge voxel, as clipping does)."""
+    kji = np.asarray(kji, dtype=int).reshape(-1, 3)
+    offsets = np.array([(a, b, c) for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1)])
+    around = np.clip(kji[:, None, :] + offsets[None], 0, np.array(volume.shape) - 1)
+    return volume[around[..., 0], around[..., 1], around[..., 2]].max(axis=1)
+
+
 def max_depth_sampler(mask: np.ndarray, spacing: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     """A function of voxels ``kji`` (n x 3) giving ``maximum_filter(distance_inside(mask,
     spacing), size=3)`` there, without a distance map of the whole box.

@@ -1,27 +1,41 @@
 """Step 3 of the seeded segmentation: the lumen around the paths.
 
 At full resolution, in a box around the paths only (the cost follows the veins, not the
-volume), the smoothed image is thresholded half-way between blood and background. Touching
-bright tubes (iliac arteries, renal veins, kidneys) stay connected after thresholding, so a
-marker-controlled watershed on the distance map splits them at their necks: the paths mark the
-veins; the centres of other bright tubes (distance-map ridges well outside the vein's own
-radius) mark everything else. The veins' basin, kept within a few mm of the vein's own radius
-from the path (so side branches such as renal veins remain short stubs), is the lumen.
+volume):
+
+1. the smoothed image is thresholded half-way between the blood and the tissue against the
+   veins' walls (``levels.wall_tissue``); over-bright structures (bone) are left out, and their
+   partial-volume band may join the lumen only within the vein's tube (``boundary``);
+2. a marker-controlled watershed on the distance map splits touching bright tubes at their
+   necks: the paths mark the veins, ridges of other tubes mark everything else
+   (``competitors``); the lens an indenting artery leaves in the vein's basin goes back to it;
+3. the veins' basin, kept within a few mm of the vein's own radius from the path (so side
+   branches such as renal veins remain short stubs), has its wall moved to the local half-way
+   level (``boundary.refine_boundary``), and is bridged along the paths through blood-like voxels
+   so that noise does not split the tree.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .grid import distance_inside, mask_box, spacing_of, sub_matrix, to_ijk, to_ras, voxel_box
+from .boundary import BAND_MM, bright_window, refine_boundary
+from .competitors import give_back_balls, other_tube_ridges, unlike_the_vein
+from .grid import distance_inside, mask_box, max_at, spacing_of, sub_matrix, to_ijk, to_ras, voxel_box
 from .paths import densify
 
 LUMEN_MARGIN_MM = 22.0  # box around the paths in which the lumen is computed
 SIDE_BRANCH_MM = 8.0  # lumen kept within the local vein radius plus this of the path
 EXTEND_MM = 40.0  # the veins are followed this far past their seeds (within the lumen box)
+MIN_SMOOTH_VOXEL = 0.6  # smoothing of at least this (voxels) per axis: coarse voxels average little
 
 
-def lumen_mask(image, ijk_to_ras, branch_paths: dict[str, np.ndarray], threshold: float, ceiling: float):
+def lumen_mask(image, ijk_to_ras, branch_paths: dict[str, np.ndarray], blood: float, tissue: float):
+    """The veins' lumen in a box around the paths: (box, its matrix, mask, recentred paths).
+
+    ``tissue`` is the level of the tissue against the veins' walls; the thresholds follow from
+    it and the blood's level.
+    """
     import SimpleITK as sitk  # noqa: N813 - SimpleITK's own documented alias
     from scipy import ndimage
     from scipy.spatial import cKDTree
@@ -31,79 +45,75 @@ def lumen_mask(image, ijk_to_ras, branch_paths: dict[str, np.ndarray], threshold
     m = sub_matrix(ijk_to_ras, box)
     spacing = spacing_of(ijk_to_ras)
     sub = image[box].astype(np.float32)
-    smooth = ndimage.gaussian_filter(sub, sigma=0.5 / spacing[::-1])
-    # Cortical bone is far brighter than blood: leaving it out keeps the spine and pelvis from
-    # merging with the veins that lie on them.
-    bright = (smooth > threshold) & (smooth < ceiling)
-
-    depth = distance_inside(bright, spacing)
+    smooth = ndimage.gaussian_filter(sub, sigma=np.maximum(0.5 / spacing, MIN_SMOOTH_VOXEL)[::-1])
+    contrast = blood - tissue
+    threshold = blood - 0.5 * contrast
+    lumen, band_ok = bright_window(smooth, spacing, blood, contrast, threshold)
+    depth = distance_inside(lumen, spacing)
 
     # Path points every half voxel, moved to the middle of the lumen (the coarse minimal path
     # cuts corners and can run along a wall), then their voxels and the local lumen radius.
-    dense = {b: densify(p, 0.5 * float(spacing.min())) for b, p in branch_paths.items()}
+    raw_dense = {b: densify(p, 0.5 * float(spacing.min())) for b, p in branch_paths.items()}
     # The minimal path itself marks the vein: it runs inside the lumen, whereas a recentred
     # point in a flattened stretch could climb into a touching artery.
-    raw = np.vstack(list(dense.values()))
+    raw = np.vstack(list(raw_dense.values()))
     raw_ijk = np.rint(to_ijk(raw, m)).astype(int)
     raw_ijk = raw_ijk[np.all((raw_ijk >= 0) & (raw_ijk < np.array(sub.shape[::-1])), axis=1)]
-    dense = {b: recenter(p, depth, m) for b, p in dense.items()}
-    pts = np.vstack(list(dense.values()))
-    which = np.concatenate([np.full(len(p), n) for n, p in enumerate(dense.values())])
-    ijk = np.rint(to_ijk(pts, m)).astype(int)
-    inside = np.all((ijk >= 0) & (ijk < np.array(sub.shape[::-1])), axis=1)
-    pts, which, ijk = pts[inside], which[inside], ijk[inside]
-    # The local maximum of the depth: read at the path points here, and by the ridges below.
-    depth_max = ndimage.maximum_filter(depth, size=3)
-    local = depth_max[ijk[:, 2], ijk[:, 1], ijk[:, 0]]
-    # The vein's own radius near each point: the largest over +-15 mm along the path, so that a
-    # compressed stretch keeps the width of its healthy neighbours.
-    ref = np.empty_like(local)
-    for n in np.unique(which):
-        sel = np.flatnonzero(which == n)
-        w = max(round(15.0 / (0.5 * float(spacing.min()))), 1)
-        ref[sel] = ndimage.maximum_filter1d(local[sel], size=2 * w + 1, mode="nearest")
-    # The veins go on past the seeds: for telling the vein from its neighbours, each path is
-    # continued straight beyond its seed end, so the vein's own continuation is not mistaken
-    # for another tube (it would flood back into the vein from there).
-    ext_pts, ext_ref = [pts], [ref]
-    for n in np.unique(which):
-        sel = np.flatnonzero(which == n)
-        if len(sel) < 4:
-            continue
-        # The direction over the last 20 mm: the last few mm bend towards wherever the seed sits.
-        end, back = pts[sel[-1]], pts[sel[max(0, len(sel) - 1 - int(20.0 / (0.5 * float(spacing.min()))))]]
-        direction = (end - back) / max(float(np.linalg.norm(end - back)), 1e-6)
-        steps = np.arange(0.5, EXTEND_MM, 0.5)
-        ext_pts.append(end + steps[:, None] * direction)
-        ext_ref.append(np.full(len(steps), ref[sel[-1]]))
-    pts, ref = np.vstack(ext_pts), np.concatenate(ext_ref)
+    dense, pts, local, ref = centred_paths(raw_dense, depth, m, spacing)
+    if band_ok is not None:
+        # Next to bone: partial-volume voxels count as lumen only within the vein's own tube
+        # (its radius measured outside the band, plus the band) and a short way from the lumen
+        # outside the band, so not the blurred rim that runs along the bone's surface through
+        # the lumen's intensities.
+        bk = np.argwhere(band_ok)
+        d, i = cKDTree(pts).query(to_ras(bk[:, ::-1].astype(float), m), workers=-1)
+        near_tube = d <= ref[i] + BAND_MM + 0.5
+        band_ok[:] = False
+        band_ok[bk[near_tube, 0], bk[near_tube, 1], bk[near_tube, 2]] = True
+        reach = max(int(np.ceil(BAND_MM / float(spacing.min()))), 1)
+        lumen = ndimage.binary_dilation(lumen, iterations=reach, mask=lumen | band_ok)
+        depth = distance_inside(lumen, spacing)
+        dense, pts, local, ref = centred_paths(raw_dense, depth, m, spacing)
     tree = cKDTree(pts)
 
     markers = np.zeros(sub.shape, dtype=np.uint8)
-    on_path = bright[raw_ijk[:, 2], raw_ijk[:, 1], raw_ijk[:, 0]]
-    markers[raw_ijk[on_path, 2], raw_ijk[on_path, 1], raw_ijk[on_path, 0]] = 1
-    # Other bright tubes: ridge voxels of the distance map well outside the vein's own radius.
-    ridge = (depth >= 1.5) & (depth >= depth_max) & bright
-    del depth_max
-    rk = np.argwhere(ridge)
-    if len(rk):
-        rras = to_ras(rk[:, ::-1].astype(float), m)
-        # Beyond the largest reach a ridge is far whichever path point is nearest: the search
-        # stops there (d = inf) instead of finding the nearest point of every ridge voxel.
-        reach = float(np.max(ref + np.maximum(3.0, 0.5 * ref)))
-        d, i = tree.query(rras, distance_upper_bound=_just_above(reach), workers=-1)
-        i = np.minimum(i, len(ref) - 1)
-        far = d > ref[i] + np.maximum(3.0, 0.5 * ref[i])
-        rk = rk[far]
-        markers[rk[:, 0], rk[:, 1], rk[:, 2]] = 2
+    # The vein's markers: the minimal path and the recentred one (climbing uphill only, it
+    # stays in the path's own tube). A path along the wall alone would lose the lumen's middle
+    # to a competing marker whose basin spills into it at a lower level.
+    # Where the vein is flattened under an artery it is a shoulder of the artery, and the climb
+    # can end in the artery: points whose surroundings do not look like the vein's blood are
+    # left out.
+    centred = np.rint(to_ijk(np.vstack(list(dense.values())), m)).astype(int)
+    centred = centred[np.all((centred >= 0) & (centred < np.array(sub.shape[::-1])), axis=1)]
+    averaged = ndimage.gaussian_filter(smooth, sigma=(1.5 / spacing)[::-1])
+    both = np.vstack([raw_ijk, centred])
+    both = both[~unlike_the_vein(both[:, ::-1], averaged, m, pts, contrast)]
+    both = both[lumen[both[:, 2], both[:, 1], both[:, 0]]]
+    # The tube the other tubes are told apart from: path points in a stretch where the path
+    # itself runs through another tube (a May-Thurner crossing, where the coarse path cuts
+    # through the artery over the flattened vein) would make that artery part of the tube.
+    # Only brighter points: a darker one is partial volume of a thin stretch of the vein itself.
+    pk = np.rint(to_ijk(pts, m)).astype(int)[:, ::-1]
+    own = np.ones(len(pts), dtype=bool)
+    in_box = np.all((pk >= 0) & (pk < np.array(sub.shape)), axis=1)
+    own[in_box] = ~unlike_the_vein(pk[in_box], averaged, m, pts, contrast, darker=False)
+    separate, sticks = other_tube_ridges(depth, lumen, m, pts[own], local[own], ref[own], averaged, contrast)
+    rk = np.vstack([separate, sticks])
+    markers[both[:, 2], both[:, 1], both[:, 0]] = 1
+    markers[rk[:, 0], rk[:, 1], rk[:, 2]] = 2
 
-    feature = sitk.GetImageFromArray(-depth)
+    # The lumen's own boundary voxels are at distance 0, like the outside: with the outside at
+    # the same level, a basin could flood round the vein through the outside and take the
+    # vein's rim before its own basin got there (a flattened vein under an artery lost a rim
+    # voxel and became too thin for the centerline). Outside the lumen is flooded last.
+    feature = sitk.GetImageFromArray(np.where(lumen, -depth, np.float32(spacing.max())))
     ws = sitk.GetArrayFromImage(
         sitk.MorphologicalWatershedFromMarkers(
             feature, sitk.GetImageFromArray(markers), markWatershedLine=False
         )
     )
-    vein = (ws == 1) & bright
+    give_back_balls(ws, markers, depth, spacing)
+    vein = (ws == 1) & lumen
     # Side branches (renal, internal iliac veins, collaterals) stop a few mm past the vein's wall.
     vk = np.argwhere(vein)
     vras = to_ras(vk[:, ::-1].astype(float), m)
@@ -112,12 +122,57 @@ def lumen_mask(image, ijk_to_ras, branch_paths: dict[str, np.ndarray], threshold
     keep = d <= ref[np.minimum(i, len(ref) - 1)] + SIDE_BRANCH_MM
     vein[:] = False
     vein[vk[keep, 0], vk[keep, 1], vk[keep, 2]] = True
+    vein = refine_boundary(vein, smooth, (ws == 1) | ~lumen, spacing, blood, tissue)
+    # One tree along the paths: where a path runs through blood-like voxels the vein goes on,
+    # even if noise or a narrow stretch broke the lumen mask (only a real occlusion, no lumen,
+    # splits it; that is reported as an occlusion).
+    path_voxels = markers == 1
+    bridge = ndimage.binary_dilation(path_voxels) & (smooth > tissue + 0.5 * contrast)
+    vein |= bridge & ((ws == 1) | ~lumen)
     # Only what is connected to the paths.
     lab, _ = ndimage.label(vein)
-    seeds = np.unique(lab[markers == 1])
+    seeds = np.unique(lab[path_voxels])
     vein = np.isin(lab, seeds[seeds > 0])
     vein = fill_holes(vein)
     return box, m, vein, dense
+
+
+def centred_paths(raw_dense: dict[str, np.ndarray], depth: np.ndarray, m: np.ndarray, spacing: np.ndarray):
+    """The paths moved to the lumen's middle, and for the tube they span (each continued
+    straight past its seed end): the recentred paths, points, local and reference radii."""
+    from scipy import ndimage
+
+    dense = {b: recenter(p, depth, m) for b, p in raw_dense.items()}
+    pts = np.vstack(list(dense.values()))
+    which = np.concatenate([np.full(len(p), n) for n, p in enumerate(dense.values())])
+    ijk = np.rint(to_ijk(pts, m)).astype(int)
+    inside = np.all((ijk >= 0) & (ijk < np.array(depth.shape[::-1])), axis=1)
+    pts, which, ijk = pts[inside], which[inside], ijk[inside]
+    local = max_at(depth, ijk[:, ::-1])
+    # The vein's own radius near each point: the largest over +-15 mm along the path, so that a
+    # compressed stretch keeps the width of its healthy neighbours.
+    ref = np.empty_like(local)
+    half = 0.5 * float(spacing.min())
+    for n in np.unique(which):
+        sel = np.flatnonzero(which == n)
+        w = max(round(15.0 / half), 1)
+        ref[sel] = ndimage.maximum_filter1d(local[sel], size=2 * w + 1, mode="nearest")
+    # The veins go on past the seeds: for telling the vein from its neighbours, each path is
+    # continued straight beyond its seed end, so the vein's own continuation is not mistaken
+    # for another tube (it would flood back into the vein from there).
+    ext_pts, ext_ref, ext_local = [pts], [ref], [local]
+    for n in np.unique(which):
+        sel = np.flatnonzero(which == n)
+        if len(sel) < 4:
+            continue
+        # The direction over the last 20 mm: the last few mm bend towards wherever the seed sits.
+        end, back = pts[sel[-1]], pts[sel[max(0, len(sel) - 1 - int(20.0 / half))]]
+        direction = (end - back) / max(float(np.linalg.norm(end - back)), 1e-6)
+        steps = np.arange(0.5, EXTEND_MM, 0.5)
+        ext_pts.append(end + steps[:, None] * direction)
+        ext_ref.append(np.full(len(steps), ref[sel[-1]]))
+        ext_local.append(np.full(len(steps), ref[sel[-1]]))
+    return dense, np.vstack(ext_pts), np.concatenate(ext_local), np.concatenate(ext_ref)
 
 
 def _just_above(distance: float) -> float:

@@ -12,12 +12,14 @@ Method (no trained weights, nothing downloaded):
    into legs the path must pass (through an occlusion, for instance). Where the two iliac paths
    meet is the confluence.
 3. **Lumen.** At full resolution, in a box around the paths only (the cost follows the veins, not
-   the volume), the smoothed image is thresholded half-way between blood and background. Touching
-   bright tubes (iliac arteries, renal veins, kidneys) stay connected after thresholding, so a
-   marker-controlled watershed on the distance map splits them at their necks: the paths mark the
-   veins; the centres of other bright tubes (distance-map ridges well outside the vein's own
-   radius) mark everything else. The veins' basin, kept within a few mm of the vein's own radius
-   from the path (so side branches such as renal veins remain short stubs), is the lumen.
+   the volume), the smoothed image is thresholded half-way between blood and the tissue against
+   the veins' walls (``levels``); bone is left out and its blurred rim may join the lumen only
+   inside the vein's tube (``boundary``). A marker-controlled watershed on the distance map splits
+   touching bright tubes: the paths mark the veins; ridges of other tubes (well outside the vein's
+   radius, or sticking out of its tube with an intensity unlike the vein's) mark everything else
+   (``competitors``). The veins' basin, kept within a few mm of the vein's own radius from the
+   path, has its wall moved to the local half-way level and is bridged along the paths through
+   blood-like voxels, so that noise does not split the tree (see docs/segmentation.md).
 4. **Labels.** Each lumen voxel goes to the branch (IVC, left, right) whose path it is nearest to,
    relative to the local radius. Stretches where the path crosses no lumen are reported as
    occlusions, with their length, and labelled apart.
@@ -37,6 +39,7 @@ from .branches import assign_branches, tidy_labels
 from .checks import check_seeds, check_volume, looks_like_ct
 from .datatypes import VeinSegmentation
 from .grid import gaussian_at, max_depth_sampler, spacing_of, to_ijk, voxel_box
+from .levels import wall_tissue
 from .lumen import lumen_mask
 from .occlusion import mark_occlusions
 from .paths import minimal_paths, seed_legs
@@ -75,7 +78,12 @@ def segment_veins(
     floor = -300.0 if looks_like_ct(image) else float(np.percentile(around, 5))
     tissue = around[(around > floor) & (around < blood - 4.0 * spread)]
     background = float(np.median(tissue)) if len(tissue) else floor
-    threshold = 0.5 * (blood + background)
+    # The level the lumen is told apart from: the tissue against the veins' walls (fat, or
+    # muscle, bowel wall, lymphatic tissue where there is no fat plane).
+    tissue_level = wall_tissue(image, matrix, (ivc, left, right), blood, spread, floor)
+    if tissue_level is None:
+        tissue_level = background
+    threshold = 0.5 * (blood + tissue_level)
 
     say("finding the paths between the seeds")
     trunk, left_path, right_path = minimal_paths(
@@ -83,9 +91,8 @@ def segment_veins(
     )
     confluence = trunk[-1].copy()
     branch_paths = {"ivc": trunk[::-1], "left_iliac": left_path, "right_iliac": right_path}
-    ceiling = blood + max(6.0 * spread, blood - background)
     say("finding the lumen around the paths")
-    box, m, vein, dense = lumen_mask(image, matrix, branch_paths, threshold, ceiling)
+    box, m, vein, dense = lumen_mask(image, matrix, branch_paths, blood, tissue_level)
 
     def voxels(pts: np.ndarray) -> np.ndarray:  # kji of RAS points in the lumen box (clipped)
         ijk = np.clip(np.rint(to_ijk(pts, m)).astype(int), 0, np.array(vein.shape[::-1]) - 1)

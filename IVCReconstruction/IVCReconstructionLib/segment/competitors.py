@@ -1,0 +1,128 @@
+"""The other bright tubes that compete with the veins in the lumen's watershed.
+
+Touching bright tubes (iliac arteries, renal veins, kidneys) stay connected after thresholding.
+The watershed on the distance map splits them at their necks when each has a marker:
+
+- ridges of the distance map well outside the vein's own radius (a separate tube), or whose
+  inscribed ball sticks out of the veins' tube (an artery indenting the vein has its centre just
+  outside the vein's wall and no neck to speak of), kept only where the image around them is
+  unlike the vein's blood nearby (``unlike_the_vein``);
+- after the watershed, the lens between the neck's chord and the artery's round wall goes back
+  to the artery (``give_back_balls``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .grid import to_ijk, to_ras
+
+STICK_OUT_MM = 3.0  # a ridge whose inscribed ball reaches this far out of the veins' tube is another tube
+BALL_PAD_MM = 1.0  # another tube's inscribed ball, grown by this (mm, any spacing), takes vein voxels
+PATH_REACH_MM = 30.0  # the path points within about this (either way) describe the vein nearby
+
+
+def other_tube_ridges(depth, lumen, m, pts, local, ref, averaged, contrast: float):
+    """Voxel indices [k, j, i] of the competing markers: distance-map ridges of the lumen mask
+    that belong to another tube than the veins (``pts``, their local and reference radii), as
+    (ridges of separate tubes, ridges of tubes sticking into the veins' tube)."""
+    from scipy import ndimage
+    from scipy.spatial import cKDTree
+
+    ridge = (depth >= 1.5) & (depth >= ndimage.maximum_filter(depth, size=3)) & lumen
+    rk = np.argwhere(ridge)
+    if len(rk) == 0:
+        return rk, rk
+    rras = to_ras(rk[:, ::-1].astype(float), m)
+    tree = cKDTree(pts)
+    # Beyond the largest reach a ridge is far whichever path point is nearest: that search stops
+    # there (d = inf); only the ridges within it are tested for sticking out of the tube.
+    reach = float(np.max(ref + np.maximum(3.0, 0.5 * ref)))
+    d, i = tree.query(rras, distance_upper_bound=reach * (1.0 + 1e-9) + 1e-9, workers=-1)
+    i = np.minimum(i, len(ref) - 1)
+    far = d > ref[i] + np.maximum(3.0, 0.5 * ref[i])
+    near = np.flatnonzero(~far)
+    k = min(16, len(pts))
+    d, i = tree.query(rras[near], k=k, workers=-1)
+    d, i = d.reshape(len(near), k), i.reshape(len(near), k)
+    outside = np.min(d - local[i], axis=1)
+    ball = depth[rk[near, 0], rk[near, 1], rk[near, 2]]
+    sticks = near[(outside > 1.0) & (outside + ball > STICK_OUT_MM)]
+    if len(sticks):
+        sticks = sticks[unlike_the_vein(rk[sticks], averaged, m, pts, contrast)]
+    return rk[far], rk[sticks]
+
+
+def unlike_the_vein(
+    candidates, local: np.ndarray, m, pts: np.ndarray, contrast: float, darker: bool = True
+) -> np.ndarray:
+    """Which candidate markers (voxel indices [k, j, i]) sit in a tube whose intensity is not
+    the vein's nearby: the image averaged over about 1.5 mm around the marker (``local``)
+    against the same average along the nearest 60 mm of path (so that a crossing stretch, where
+    the path itself may run in the artery, is a minority). An artery differs from the vein by
+    about one noise standard deviation per voxel but many standard errors over that ball; a
+    lobe of an irregular vein does not. Partial volume makes a lobe near the wall read darker,
+    so a darker tube must differ by a quarter of the contrast (``darker`` False: only brighter
+    tubes count)."""
+    from scipy.spatial import cKDTree
+
+    if len(candidates) == 0:
+        return np.zeros(0, dtype=bool)
+    ijk = np.rint(to_ijk(pts, m)).astype(int)
+    ok = np.all((ijk >= 0) & (ijk < np.array(local.shape[::-1])), axis=1)
+    path_pts, path_vals = pts[ok], local[ijk[ok, 2], ijk[ok, 1], ijk[ok, 0]]
+    tree = cKDTree(path_pts)
+    # Path points are half the finest voxel apart.
+    step = 0.5 * float(np.linalg.norm(m[:3, :3], axis=0).min())
+    k = min(max(int(2.0 * PATH_REACH_MM / step), 8), len(path_pts))
+    _, near = tree.query(to_ras(candidates[:, ::-1].astype(float), m), k=k)
+    near = near.reshape(len(candidates), -1)
+    vein = np.median(path_vals[near], axis=1)
+    spread = 1.4826 * np.median(np.abs(path_vals[near] - vein[:, None]), axis=1)
+    # The spread along the whole path, too: where the vein is compressed the path's own
+    # neighbourhood holds partial-volume voxels, and its local spread would excuse an artery.
+    _, along = tree.query(path_pts[:: max(1, len(path_pts) // 2000)], k=k)
+    along = along.reshape(-1, k)
+    residual = path_vals[along] - np.median(path_vals[along], axis=1)[:, None]
+    spread = np.minimum(spread, 1.4826 * float(np.median(np.abs(residual))))
+    level = local[candidates[:, 0], candidates[:, 1], candidates[:, 2]]
+    brighter = level - vein > 3.0 * spread + 2.0
+    if not darker:
+        return brighter
+    return brighter | (vein - level > np.maximum(3.0 * spread, 0.25 * contrast))
+
+
+def give_back_balls(ws: np.ndarray, markers: np.ndarray, depth: np.ndarray, spacing: np.ndarray) -> None:
+    """Voxels of the vein's basin (1) inside the inscribed ball of another tube's marker (2) go
+    to that tube. The watershed splits two touching tubes at the chord of their neck, but where
+    an artery indents a vein the interface is the artery's round wall: the lens between chord
+    and wall is artery, and the union of the artery's inscribed balls recovers it. The balls are
+    grown by 1 mm (the distance map's value stops short of the blurred wall), in millimetres, not
+    voxels: grown by a voxel they took a sliver as thick as the voxels from a vein 0.3 mm from
+    its artery, and the vein's centerline moved with the spacing."""
+    ck = np.argwhere(markers == 2)
+    if len(ck) == 0:
+        return
+    radius = depth[ck[:, 0], ck[:, 1], ck[:, 2]] + BALL_PAD_MM
+    sampling = spacing[::-1]  # mm per voxel along [k, j, i]
+    half = np.floor(radius[:, None] / sampling).astype(int)
+    lo = np.maximum(ck - half, 0)
+    hi = np.minimum(ck + half + 1, ws.shape)
+    # Only the markers whose ball's box holds a voxel of the vein's basin can take any (a
+    # kidney's deep ridges far from the vein cannot): counted for every box at once from a
+    # summed-volume table, instead of testing every vein voxel against every ball.
+    table = np.zeros(tuple(np.array(ws.shape) + 1), dtype=np.int32)
+    table[1:, 1:, 1:] = np.cumsum(np.cumsum(np.cumsum(ws == 1, axis=0, dtype=np.int32), axis=1), axis=2)
+    count = np.zeros(len(ck), dtype=np.int64)
+    for corner in np.ndindex(2, 2, 2):
+        at = np.where(np.array(corner, dtype=bool), hi, lo)
+        sign = -1 if (3 - sum(corner)) % 2 else 1
+        count += sign * table[at[:, 0], at[:, 1], at[:, 2]]
+    # Each ball taken from the basin as it was: the result does not depend on the markers' order.
+    vein = ws == 1
+    for n in np.flatnonzero(count > 0):
+        box = tuple(slice(int(a), int(b)) for a, b in zip(lo[n], hi[n], strict=True))
+        grid = np.ogrid[box]
+        d2 = sum(((g - c) * h) ** 2 for g, c, h in zip(grid, ck[n], sampling, strict=True))
+        inside = vein[box] & (d2 < radius[n] ** 2)
+        ws[box][inside] = 2

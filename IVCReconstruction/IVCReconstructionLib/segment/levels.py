@@ -1,0 +1,49 @@
+"""The intensity levels the lumen is told apart from, measured in the image around the seeds.
+
+The lumen threshold is half-way between the blood and the tissue against the veins' walls. That
+tissue is fat in a lean patient, but psoas, bowel wall or lymphatic tissue (40-55 HU) where there
+is no fat plane: the median of a box around the seeds (mostly fat) put the threshold below such a
+sleeve, which then became lumen. The wall tissue is read in a shell just outside the blood-bright
+region that holds each seed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .grid import distance_inside, spacing_of, sub_matrix, to_ijk, voxel_box
+
+WALL_SHELL_MM = (1.5, 4.0)  # the tissue against the wall: this far outside the blood around a seed
+WALL_BOX_MM = 20.0  # searched around each seed
+MIN_WALL_VOXELS = 50  # fewer shell voxels than this: no estimate (the caller falls back)
+
+
+def wall_tissue(image, ijk_to_ras, seeds, blood: float, spread: float, floor: float) -> float | None:
+    """Median intensity of the tissue just outside the vein's wall around the seeds: a shell
+    1.5-4 mm outside the blood-bright region that holds each seed (within 20 mm of it), leaving
+    out other bright structures (brighter than blood - 4 spreads) and air (below ``floor``).
+    None when the shell holds too few voxels."""
+    from scipy import ndimage
+
+    spacing = spacing_of(ijk_to_ras)
+    values = []
+    for seed in seeds:
+        box = voxel_box(np.atleast_2d(seed), WALL_BOX_MM, image.shape, ijk_to_ras)
+        sub = image[box].astype(np.float32)
+        if min(sub.shape) < 3:
+            continue
+        # At least 0.6 voxel per axis: on thick slices a 1 mm sigma averages nothing along k.
+        smooth = ndimage.gaussian_filter(sub, sigma=np.maximum(1.0 / spacing, 0.6)[::-1])
+        ijk = np.rint(to_ijk(seed, sub_matrix(ijk_to_ras, box))).astype(int)
+        ijk = np.clip(ijk, 0, np.array(sub.shape[::-1]) - 1)
+        own = float(smooth[ijk[2], ijk[1], ijk[0]])
+        pieces, _ = ndimage.label(smooth > min(own, blood) - 3.0 * spread)
+        mine = pieces[ijk[2], ijk[1], ijk[0]]
+        if mine == 0:
+            continue
+        outside = distance_inside(pieces != mine, spacing)
+        shell = (outside >= WALL_SHELL_MM[0]) & (outside <= WALL_SHELL_MM[1])
+        vals = sub[shell]
+        values.append(vals[(vals > floor) & (vals < blood - 4.0 * spread)])
+    values = np.concatenate(values) if values else np.zeros(0)
+    return float(np.median(values)) if len(values) > MIN_WALL_VOXELS else None
