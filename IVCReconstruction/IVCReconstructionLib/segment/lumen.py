@@ -27,6 +27,7 @@ from .paths import densify
 LUMEN_MARGIN_MM = 22.0  # box around the paths in which the lumen is computed
 SIDE_BRANCH_MM = 8.0  # lumen kept within the local vein radius plus this of the path
 EXTEND_MM = 40.0  # the veins are followed this far past their seeds (within the lumen box)
+OUTSIDE = 3  # the watershed's marker of the voxels outside the lumen
 MIN_SMOOTH_VOXEL = 0.6  # smoothing of at least this (voxels) per axis: coarse voxels average little
 
 
@@ -102,16 +103,21 @@ def lumen_mask(image, ijk_to_ras, branch_paths: dict[str, np.ndarray], blood: fl
     markers[both[:, 2], both[:, 1], both[:, 0]] = 1
     markers[rk[:, 0], rk[:, 1], rk[:, 2]] = 2
 
-    # The lumen's own boundary voxels are at distance 0, like the outside: with the outside at
-    # the same level, a basin could flood round the vein through the outside and take the
-    # vein's rim before its own basin got there (a flattened vein under an artery lost a rim
-    # voxel and became too thin for the centerline). Outside the lumen is flooded last.
-    feature = sitk.GetImageFromArray(np.where(lumen, -depth, np.float32(spacing.max())))
+    # The outside of the lumen is flooded last, after every lumen voxel. Left at the level of
+    # the lumen's own boundary voxels (distance 0), it was a plateau through which another
+    # tube's basin went round the vein and took its rim before the vein's basin got there (a
+    # flattened vein under an artery lost a rim voxel and became too thin for the centerline).
+    # Beyond the voxels touching the lumen, the outside is a marker of its own, so that the
+    # watershed has only the lumen (and that shell) to flood; a marker touching the lumen would
+    # win its boundary voxels, which it reaches first.
+    feature = np.where(lumen, -depth, np.float32(spacing.max()))
+    markers[~ndimage.binary_dilation(lumen)] = OUTSIDE
     ws = sitk.GetArrayFromImage(
         sitk.MorphologicalWatershedFromMarkers(
-            feature, sitk.GetImageFromArray(markers), markWatershedLine=False
+            sitk.GetImageFromArray(feature), sitk.GetImageFromArray(markers), markWatershedLine=False
         )
     )
+    ws[ws == OUTSIDE] = 0
     give_back_balls(ws, markers, depth, spacing)
     vein = (ws == 1) & lumen
     # Side branches (renal, internal iliac veins, collaterals) stop a few mm past the vein's wall.
