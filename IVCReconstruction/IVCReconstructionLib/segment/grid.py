@@ -107,7 +107,11 @@ def block_reduce(values: np.ndarray, f, ufunc) -> np.ndarray:
     """``ufunc`` (np.minimum, np.maximum or np.add) over blocks of f[0] x f[1] x f[2] voxels
     ([k, j, i]; the shape a multiple of f): one axis at a time, as elementwise operations on
     strided slices, an order of magnitude faster than reducing a 6-d view over three axes (and
-    exactly the same for min and max; sums are accumulated in float64)."""
+    exactly the same for min and max; sums are accumulated in float64). With f all ones, min
+    and max give ``values`` itself, not a copy."""
+    if any(size % int(n) for size, n in zip(values.shape, f, strict=True)):
+        # A length-1 slice would broadcast instead of failing.
+        raise ValueError(f"shape {values.shape} is not a multiple of the blocks {tuple(f)}")
     out = values.astype(np.float64) if ufunc is np.add else values
     for axis, n in enumerate(int(x) for x in f):
         if n == 1:

@@ -107,11 +107,13 @@ def lumen_mask(image, ijk_to_ras, branch_paths: dict[str, np.ndarray], blood: fl
     # the lumen's own boundary voxels (distance 0), it was a plateau through which another
     # tube's basin went round the vein and took its rim before the vein's basin got there (a
     # flattened vein under an artery lost a rim voxel and became too thin for the centerline).
-    # Beyond the voxels touching the lumen, the outside is a marker of its own, so that the
-    # watershed has only the lumen (and that shell) to flood; a marker touching the lumen would
-    # win its boundary voxels, which it reaches first.
+    # It is also a marker of its own, so that the watershed has only the lumen to flood: ITK
+    # takes a marker's voxels in at their own level, the highest here, so this marker reaches
+    # no lumen voxel before the lumen's own basins do. A lumen piece holding no marker (too thin
+    # for a ridge) goes to this marker and is left out, where before it went to whichever basin
+    # flooded round to it through the outside.
     feature = np.where(lumen, -depth, np.float32(spacing.max()))
-    markers[~ndimage.binary_dilation(lumen)] = OUTSIDE
+    markers[~lumen] = OUTSIDE
     ws = sitk.GetArrayFromImage(
         sitk.MorphologicalWatershedFromMarkers(
             sitk.GetImageFromArray(feature), sitk.GetImageFromArray(markers), markWatershedLine=False
