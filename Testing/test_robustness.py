@@ -45,6 +45,16 @@ def pieces(seg) -> int:
     return n
 
 
+def assert_easier_cell_targets(s: dict, left_at_least: float) -> None:
+    """Issue 12's targets for a cell with noise <= 15 HU and blur <= 0.8 mm, with the left iliac
+    vein's bound where the cell misses its target."""
+    assert s["union"] >= 0.95, s
+    assert s["ivc"] >= 0.92 and s["right"] >= 0.92, s
+    assert s["left"] >= left_at_least, s
+    assert s["artery_pct"] <= 0.3, s
+    assert s["kidney_bowel"] == 0, s
+
+
 def run(**options):
     ph = make_phantom(harder_options(**options))
     seg = segment_veins(ph.image, ph.ijk_to_ras, ph.seeds)
@@ -56,12 +66,9 @@ def test_may_thurner_crossing_at_1mm():
     1 mm voxels, 0.8 mm blur, 15 HU: the artery stays out of the vein (the old method: union
     0.56, 23 % of the artery voxels labelled vein)."""
     _, seg, s = run(may_thurner_area_ratio=0.3, spacing_mm=1.0, psf_sigma_mm=0.8, noise_hu=15.0)
-    assert s["union"] >= 0.95, s
-    assert s["ivc"] >= 0.92 and s["right"] >= 0.92, s
-    # Target 0.92 not met: measured 0.915 (the less enhanced left inflow under the crossing).
-    assert s["left"] >= 0.905, s
-    assert s["artery_pct"] <= 0.3, s
-    assert s["kidney_bowel"] == 0, s
+    # Target 0.92 not met for the left vein: measured 0.915 (the less enhanced left inflow
+    # under the crossing).
+    assert_easier_cell_targets(s, left_at_least=0.905)
     assert pieces(seg) == 1
 
 
@@ -73,12 +80,8 @@ def test_ivc_occlusion_at_1mm_follows_the_cord():
     from IVCReconstructionLib.measure.veins import measure_labels
 
     ph, seg, s = run(ivc_occlusion_length_mm=40.0, spacing_mm=1.0, psf_sigma_mm=0.8, noise_hu=15.0)
-    assert s["union"] >= 0.95, s
-    assert s["ivc"] >= 0.92 and s["right"] >= 0.92, s
-    # Target 0.92 not met: measured 0.919.
-    assert s["left"] >= 0.91, s
-    assert s["artery_pct"] <= 0.3, s
-    assert s["kidney_bowel"] == 0, s
+    # Target 0.92 not met for the left vein: measured 0.919.
+    assert_easier_cell_targets(s, left_at_least=0.91)
     assert [o.branch for o in seg.occlusions] == ["ivc"]
     assert seg.occlusions[0].length_mm == pytest.approx(40.0, abs=4.0)
     assert pieces(seg) == 1

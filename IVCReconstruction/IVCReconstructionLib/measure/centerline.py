@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import names
 from ..inputs.orientation import canonical
-from ..segment.grid import mask_box
+from ..segment.grid import block_reduce, mask_box
 from .datatypes import CenterlineBranch, CenterlineResult, CenterlineTree
 from .surface import section_surface, surface_candidates
 from .vmtk_compat import vmtk_class
@@ -110,10 +110,7 @@ def _check_thickness(mask: np.ndarray, spacing: np.ndarray, segment_id: str) -> 
         n = -(-np.array(crop.shape) // factors) * factors
         padded = np.zeros(n, dtype=bool)
         padded[: crop.shape[0], : crop.shape[1], : crop.shape[2]] = crop
-        blocks = padded.reshape(
-            n[0] // factors[0], factors[0], n[1] // factors[1], factors[1], -1, factors[2]
-        )
-        inside = blocks.all(axis=(1, 3, 5))
+        inside = block_reduce(padded, factors, np.logical_and)
         if inside.any():
             slack = 2.0 * float(np.linalg.norm((factors - 1) / 2.0 * sampling))
             bound = float(ndimage.distance_transform_edt(inside, sampling=sampling * factors).max()) - slack

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import names
+from .grid import block_reduce
 
 # Short names accepted in a label mapping, per branch.
 _MAPPING_KEYS = {
@@ -176,8 +177,7 @@ def _pooled(mask: np.ndarray, f: int) -> np.ndarray:
     shape = [int(np.ceil(n / f)) * f for n in mask.shape]
     padded = np.zeros(shape, dtype=bool)
     padded[: mask.shape[0], : mask.shape[1], : mask.shape[2]] = mask
-    k, j, i = (n // f for n in shape)
-    return padded.reshape(k, f, j, f, i, f).any(axis=(1, 3, 5))
+    return block_reduce(padded, (f, f, f), np.logical_or)
 
 
 @dataclass

@@ -10,6 +10,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+# A voxel and its 26 neighbours, as [k, j, i] offsets.
+NEIGHBOURS_27 = np.array([(a, b, c) for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1)])
+
 
 def tube_around(path_ras: np.ndarray, ijk_to_ras: np.ndarray, shape: tuple, radius_mm: float) -> np.ndarray:
     """Mask of the voxels within ``radius_mm`` of a polyline (RAS): a round tube, so that its
@@ -104,11 +107,11 @@ def values_at(volume: np.ndarray, ijk_to_ras: np.ndarray, points_ras: np.ndarray
 
 
 def block_reduce(values: np.ndarray, f, ufunc) -> np.ndarray:
-    """``ufunc`` (np.minimum, np.maximum or np.add) over blocks of f[0] x f[1] x f[2] voxels
-    ([k, j, i]; the shape a multiple of f): one axis at a time, as elementwise operations on
-    strided slices, an order of magnitude faster than reducing a 6-d view over three axes (and
-    exactly the same for min and max; sums are accumulated in float64). With f all ones, min
-    and max give ``values`` itself, not a copy."""
+    """``ufunc`` (np.minimum, np.maximum, np.logical_or, np.logical_and or np.add) over blocks
+    of f[0] x f[1] x f[2] voxels ([k, j, i]; the shape a multiple of f): one axis at a time, as
+    elementwise operations on strided slices, an order of magnitude faster than reducing a 6-d
+    view over three axes (exactly the same for min, max, any and all; sums are accumulated in
+    float64). With f all ones, all but the sum give ``values`` itself, not a copy."""
     if any(size % int(n) for size, n in zip(values.shape, f, strict=True)):
         # A length-1 slice would broadcast instead of failing.
         raise ValueError(f"shape {values.shape} is not a multiple of the blocks {tuple(f)}")
@@ -128,8 +131,7 @@ def max_at(volume: np.ndarray, kji: np.ndarray) -> np.ndarray:
     """``ndimage.maximum_filter(volume, size=3)`` at voxels ``kji`` (n x 3) only (the filter's
     "reflect" edges repeat the edge voxel, as clipping does)."""
     kji = np.asarray(kji, dtype=int).reshape(-1, 3)
-    offsets = np.array([(a, b, c) for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1)])
-    around = np.clip(kji[:, None, :] + offsets[None], 0, np.array(volume.shape) - 1)
+    around = np.clip(kji[:, None, :] + NEIGHBOURS_27[None], 0, np.array(volume.shape) - 1)
     return volume[around[..., 0], around[..., 1], around[..., 2]].max(axis=1)
 
 
@@ -148,19 +150,18 @@ def max_depth_sampler(mask: np.ndarray, spacing: np.ndarray) -> Callable[[np.nda
     eroded = ndimage.minimum_filter(mask.view(np.uint8), size=3, mode="nearest")
     contour = np.argwhere(mask & (eroded == 0))
     tree = cKDTree(contour * sampling) if len(contour) else None
-    offsets = np.array([(a, b, c) for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1)])
 
     def sample(kji: np.ndarray) -> np.ndarray:
         kji = np.asarray(kji, dtype=int).reshape(-1, 3)
         if not len(kji) or tree is None:
             return np.zeros(len(kji), dtype=np.float32)
-        around = np.clip(kji[:, None, :] + offsets[None], 0, np.array(mask.shape) - 1).reshape(-1, 3)
+        around = np.clip(kji[:, None, :] + NEIGHBOURS_27[None], 0, np.array(mask.shape) - 1).reshape(-1, 3)
         voxels, where = np.unique(around, axis=0, return_inverse=True)
         depth = np.zeros(len(voxels), dtype=np.float32)
         inside = mask[voxels[:, 0], voxels[:, 1], voxels[:, 2]]
         if inside.any():
             depth[inside] = tree.query(voxels[inside] * sampling, workers=-1)[0]
-        return depth[where.reshape(len(kji), len(offsets))].max(axis=1)
+        return depth[where.reshape(len(kji), len(NEIGHBOURS_27))].max(axis=1)
 
     return sample
 
