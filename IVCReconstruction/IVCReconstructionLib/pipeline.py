@@ -231,14 +231,17 @@ def measure_into_scene(
     segment_ids: Mapping[str, str] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[CenterlineNodes, VeinMeasurements]:
-    """Measure the veins of a segmentation node and add the curves, tables and chart. Everything
+    """Measure the veins of a segmentation node and add the curves, tables and chart; the curves
+    are in the segmentation's own coordinates, so they go under its transform, if any. Everything
     is measured before the first node is made, so a ValueError leaves the scene as it was."""
     from .scene.centerline_nodes import add_centerlines_to_scene
+    from .scene.nodes import place_under_transform
 
     measured = measure_segmentation_node(segmentation_node, seeds, reference_volume, segment_ids, progress)
     nodes = add_centerlines_to_scene(
         scene, measured.tree, measured.profiles, folder_name=folder_name, parent_item=parent_item
     )
+    place_under_transform(nodes.curves.values(), segmentation_node.GetTransformNodeID())
     return nodes, measured
 
 

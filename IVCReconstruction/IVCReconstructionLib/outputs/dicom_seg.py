@@ -35,7 +35,7 @@ HIGHDICOM_MISSING = (
 def highdicom_available() -> bool:
     """Whether highdicom can be imported (3D Slicer does not bundle it)."""
     try:
-        require_highdicom()
+        import highdicom  # noqa: F401 - only whether it imports
     except ImportError:
         return False
     return True

@@ -24,7 +24,7 @@ from ..plan.datatypes import PlanSettings
 from ..spine.find import SpineFacts
 from .centerline_nodes import CenterlineNodes
 from .measurement_cache import MeasurementCache
-from .nodes import in_scene, node_to_world, parent_folder_item, place_under_transform
+from .nodes import in_scene, node_to_world, parent_folder_item
 from .plan_editor import ScenePlan
 from .seed_nodes import seeds_in_frame
 
@@ -80,7 +80,6 @@ class SceneCase:
             segment_ids=segment_ids,
             progress=progress,
         )
-        place_under_transform(nodes.curves.values(), segmentation_node.GetTransformNodeID())
         self._keep(segmentation_node, measured, segment_ids, ends)
         return nodes, measured
 

@@ -115,6 +115,8 @@ def button_states(choices: PanelChoices) -> ButtonStates:
     """The enabled state and tooltip of every button for ``choices``."""
     folder = choices.export_folder
     has_folder = folder not in ("", ".")
+    chosen = choices.planned and choices.stent_chosen
+    writable = choices.planned and has_folder
     return ButtonStates(
         create_phantom=ButtonState(
             True,
@@ -137,33 +139,33 @@ def button_states(choices: PanelChoices) -> ButtonStates:
             else _("Select a vein segmentation (Centerlines and diameters) to plan on."),
         ),
         apply_stent=ButtonState(
-            choices.planned and choices.stent_chosen and choices.size_chosen,
+            chosen and choices.size_chosen,
             _("Give the chosen stent this product and size; the model, tables and warnings follow.")
-            if choices.planned and choices.stent_chosen
+            if chosen
             else _("Plan stents first, then choose a stent."),
         ),
         remove_stent=ButtonState(
-            choices.planned and choices.stent_chosen,
+            chosen,
             _("Remove the chosen stent from the plan.")
-            if choices.planned and choices.stent_chosen
+            if chosen
             else _("Plan stents first, then choose a stent."),
         ),
         write_report=ButtonState(
-            choices.planned and has_folder,
+            writable,
             _(
                 "Write report.html, plan.json, the diameter profiles and a 3D view of the plan to {folder}."
             ).format(folder=folder)
-            if choices.planned and has_folder
+            if writable
             else _("Plan stents and choose an output folder first."),
         ),
         export_dicom=ButtonState(
-            choices.planned and has_folder,
+            writable,
             _(
                 "Write the plan as DICOM into {folder}/dicom: a segmentation of the veins and a structured "
                 "report of the plan, in the venogram's study (it must have been loaded from DICOM), and add "
                 "them to the DICOM database to send to PACS."
             ).format(folder=folder)
-            if choices.planned and has_folder
+            if writable
             else _("Plan stents on a venogram loaded from DICOM and choose an output folder first."),
         ),
         save_scene=ButtonState(
@@ -301,9 +303,8 @@ def stent_editor(
     product = session.context.catalog.products.get(products.current)
     if product is None:
         return StentEditor(products)
-    diameters = _offered(tuple(f"{d:g}" for d in product.diameters_mm), f"{row.diameter_mm:g}")
-    if diameter is not None:
-        diameters = _offered(diameters.items, diameter)
+    wanted = f"{row.diameter_mm:g}" if diameter is None else diameter
+    diameters = _offered(tuple(f"{d:g}" for d in product.diameters_mm), wanted)
     if not diameters.current:
         return StentEditor(products, diameters)
     lengths = tuple(f"{x:g}" for x in product.sizes.get(float(diameters.current), ()))

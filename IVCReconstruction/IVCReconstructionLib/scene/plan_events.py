@@ -29,10 +29,6 @@ DRAG_INTERVAL_S = 0.05
 Callback = Callable[[], None]
 
 
-def _ignore() -> None:
-    return None
-
-
 class PlanEditEvents:
     """Observes ``scene_plan``'s handles and tables until :meth:`stop` and calls back for
     each of the user's edits (see the module docstring); ``clock`` gives seconds."""
@@ -41,10 +37,10 @@ class PlanEditEvents:
         self,
         scene_plan: ScenePlan,
         *,
-        dragged: Callback = _ignore,
-        dropped: Callback = _ignore,
-        table_edited: Callback = _ignore,
-        ivus_edited: Callback = _ignore,
+        dragged: Callback,
+        dropped: Callback,
+        table_edited: Callback,
+        ivus_edited: Callback,
         clock: Callable[[], float] = time.time,
     ) -> None:
         import slicer
