@@ -112,6 +112,46 @@ def test_tidy_labels_per_piece_box_as_whole_box(blob):
     np.testing.assert_array_equal(branches.tidy_labels(labels), expected)
 
 
+def test_assign_branches_with_bounds_as_every_query(blob):
+    """The bounded queries label every voxel as the 8-neighbour query of every voxel against
+    every path did, ties included: the three paths share their confluence point (equidistant
+    voxels) and some radii are equal, so some voxels score the same for two branches."""
+    rng = np.random.default_rng(6)
+    m = np.diag([0.7, 0.6, 0.8, 1.0])
+    m[:3, 3] = [-10.0, 4.0, 2.0]
+    centre = grid.to_ras(np.array(blob.shape[::-1]) / 2.0, m)
+    ends = {"ivc": [0.0, 0.0, 20.0], "left_iliac": [15.0, 2.0, -18.0], "right_iliac": [-15.0, -2.0, -18.0]}
+    dense = {
+        b: centre + np.linspace(0.0, 1.0, 40 + 7 * n)[:, None] * np.array(end)
+        for n, (b, end) in enumerate(ends.items())
+    }
+    radius = {b: np.round(rng.uniform(1.0, 4.0, len(p)), 0).astype(np.float32) for b, p in dense.items()}
+    for r in radius.values():
+        r[:3] = 6.0  # the widest at the shared point: voxels around it score the same for all three
+
+    def depth_at(pts):
+        return next(radius[b] for b, p in dense.items() if p is pts)
+
+    def every_query():  # the former implementation
+        vk = np.argwhere(blob)
+        vras = grid.to_ras(vk[:, ::-1].astype(float), m)
+        best = np.full(len(vk), np.inf)
+        label = np.zeros(len(vk), dtype=np.uint8)
+        for branch, pts in dense.items():
+            d, i = cKDTree(pts).query(vras, k=8)
+            score = np.min(d - depth_at(pts)[i], axis=1)
+            closer = score < best
+            best[closer] = score[closer]
+            label[closer] = names.VEIN_LABELS[branch]
+        out = np.zeros(blob.shape, dtype=np.uint8)
+        out[tuple(vk.T)] = label
+        return out
+
+    expected = every_query()
+    assert all(np.sum(expected == names.VEIN_LABELS[b]) > 1000 for b in dense)
+    np.testing.assert_array_equal(branches.assign_branches(blob, m, dense, depth_at), expected)
+
+
 def test_fill_holes_in_the_box_as_scipy(blob):
     hollow = blob.copy()
     hollow[5:15, 5:15, 40:50] = True
