@@ -125,12 +125,12 @@ def test_assign_branches_with_bounds_as_every_query(blob):
         b: centre + np.linspace(0.0, 1.0, 40 + 7 * n)[:, None] * np.array(end)
         for n, (b, end) in enumerate(ends.items())
     }
-    radius = {b: np.round(rng.uniform(1.0, 4.0, len(p)), 0).astype(np.float32) for b, p in dense.items()}
-    for r in radius.values():
-        r[:3] = 6.0  # the widest at the shared point: voxels around it score the same for all three
+    table = rng.integers(1, 5, 64).astype(np.float32)
 
-    def depth_at(pts):
-        return next(radius[b] for b, p in dense.items() if p is pts)
+    def depth_at(pts):  # a radius at each point (whole millimetres, so that scores tie)
+        r = table[np.floor(np.linalg.norm(pts - centre, axis=1) * 0.3).astype(int) % 64]
+        # The widest at the shared point: voxels around it score the same for all three.
+        return np.where(np.linalg.norm(pts - centre, axis=1) < 1.0, np.float32(6.0), r)
 
     def every_query():  # the former implementation
         vk = np.argwhere(blob)
@@ -173,6 +173,14 @@ def test_depth_and_gaussian_at_points_as_whole_box(blob):
     sigma = 1.0 / spacing[::-1]
     smooth = ndimage.gaussian_filter(image[box].astype(np.float32), sigma)
     np.testing.assert_array_equal(grid.gaussian_at(image, box, sigma, kji), smooth[tuple(kji.T)])
+
+
+def test_inner_voxels_as_the_minimum_filter(blob):
+    speckled = blob & (np.random.default_rng(7).random(blob.shape) < 0.97)
+    for mask in (blob, speckled, np.ones((4, 1, 5), dtype=bool), ~blob):
+        expected = ndimage.minimum_filter(mask.view(np.uint8), size=3, mode="nearest") > 0
+        assert expected.any()
+        np.testing.assert_array_equal(grid.inner_voxels(mask), expected)
 
 
 def test_fill_occluded_small_box_as_the_stretch_box():

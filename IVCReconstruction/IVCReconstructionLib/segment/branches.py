@@ -13,7 +13,8 @@ _BOUND_SLACK_MM = 1e-6
 
 
 def assign_branches(vein: np.ndarray, m: np.ndarray, dense: dict[str, np.ndarray], depth_at) -> np.ndarray:
-    """Label each lumen voxel with the branch whose path it is nearest to, less the local radius:
+    """Label each lumen voxel with the branch whose path it is nearest to, less the local radius
+    (``depth_at``, a function of RAS points, each read on its own):
     the branch's score is the least (distance - radius) over its 8 path points nearest to the
     voxel, the lowest score wins and a tie goes to the branch first in ``dense``.
 
@@ -31,8 +32,11 @@ def assign_branches(vein: np.ndarray, m: np.ndarray, dense: dict[str, np.ndarray
     vras = to_ras(vk[:, ::-1].astype(float), m)
     nv, nb = len(vk), len(dense)
     points = list(dense.values())
-    # float64 from the start: the same values as float32 radii subtracted from float64 distances.
-    radii = [np.asarray(depth_at(pts), dtype=np.float64) for pts in points]
+    # The radius is read at each point on its own: one call for all paths (one k-d query of the
+    # wall). float64 from the start: the same values as float32 radii taken from float64 distances.
+    radii = np.split(
+        np.asarray(depth_at(np.vstack(points)), dtype=np.float64), np.cumsum([len(p) for p in points])[:-1]
+    )
     largest = np.array([r.max() for r in radii])
     owner = np.concatenate([np.full(len(p), n) for n, p in enumerate(points)])
     k = min(2, len(owner))

@@ -135,6 +135,21 @@ def max_at(volume: np.ndarray, kji: np.ndarray) -> np.ndarray:
     return volume[around[..., 0], around[..., 1], around[..., 2]].max(axis=1)
 
 
+def inner_voxels(mask: np.ndarray) -> np.ndarray:
+    """The voxels of a boolean mask whose 26 neighbours in the array are all in it:
+    ``ndimage.minimum_filter(mask, size=3, mode="nearest")`` (outside the array counts as the
+    edge voxel itself), as one AND of shifted slices per axis, ten times faster on a lumen box."""
+    inner = np.asarray(mask, dtype=bool)
+    for axis in range(inner.ndim):
+        head = (slice(None),) * axis + (slice(1, None),)
+        tail = (slice(None),) * axis + (slice(None, -1),)
+        out = inner.copy()
+        out[head] &= inner[tail]
+        out[tail] &= inner[head]
+        inner = out
+    return inner
+
+
 def max_depth_sampler(mask: np.ndarray, spacing: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     """A function of voxels ``kji`` (n x 3) giving ``maximum_filter(distance_inside(mask,
     spacing), size=3)`` there, without a distance map of the whole box.
@@ -143,12 +158,11 @@ def max_depth_sampler(mask: np.ndarray, spacing: np.ndarray) -> Callable[[np.nda
     inside voxel with an outside one among its 26 neighbours in the array: the same values to
     float32 rounding), found with a k-d tree of the contour for the 27 voxels
     around each point. Used where the map is only read at path points."""
-    from scipy import ndimage
     from scipy.spatial import cKDTree
 
     sampling = np.asarray(spacing, dtype=float)[::-1]
-    eroded = ndimage.minimum_filter(mask.view(np.uint8), size=3, mode="nearest")
-    contour = np.argwhere(mask & (eroded == 0))
+    # flatnonzero: the voxels of np.argwhere, in its order, in a sixth of its time.
+    contour = np.stack(np.unravel_index(np.flatnonzero(mask & ~inner_voxels(mask)), mask.shape), axis=1)
     tree = cKDTree(contour * sampling) if len(contour) else None
 
     def sample(kji: np.ndarray) -> np.ndarray:
