@@ -183,6 +183,18 @@ def test_inner_voxels_as_the_minimum_filter(blob):
         np.testing.assert_array_equal(grid.inner_voxels(mask), expected)
 
 
+def test_pieces_through_points_as_labelling_every_piece(blob):
+    pieces, n = ndimage.label(blob)
+    assert n > 20
+    kji = np.argwhere(np.ones(blob.shape, dtype=bool))[::997]  # in some pieces, and outside
+    hit = np.unique(pieces[tuple(kji.T)])
+    hit = hit[hit > 0]
+    assert 3 < len(hit) < n
+    expected = np.isin(pieces, hit)
+    np.testing.assert_array_equal(occlusion.pieces_through(blob, kji), expected)
+    assert not occlusion.pieces_through(blob, kji[~blob[tuple(kji.T)]]).any()
+
+
 def test_fill_occluded_small_box_as_the_stretch_box():
     labels = np.zeros((60, 50, 80), dtype=np.uint8)
     labels[10:50, 20:30, 5:25] = 1
