@@ -163,14 +163,19 @@ def max_depth_sampler(mask: np.ndarray, spacing: np.ndarray) -> Callable[[np.nda
     sampling = np.asarray(spacing, dtype=float)[::-1]
     # flatnonzero: the voxels of np.argwhere, in its order, in a sixth of its time.
     contour = np.stack(np.unravel_index(np.flatnonzero(mask & ~inner_voxels(mask)), mask.shape), axis=1)
-    tree = cKDTree(contour * sampling) if len(contour) else None
+    # Leaves of 64 points: a query from deep inside the tube is about as far from a whole ring
+    # of the contour, and visiting fewer, larger leaves halves its time (the same nearest
+    # distances: each candidate's distance is computed the same way whatever the leaves).
+    tree = cKDTree(contour * sampling, leafsize=64) if len(contour) else None
 
     def sample(kji: np.ndarray) -> np.ndarray:
         kji = np.asarray(kji, dtype=int).reshape(-1, 3)
         if not len(kji) or tree is None:
             return np.zeros(len(kji), dtype=np.float32)
         around = np.clip(kji[:, None, :] + NEIGHBOURS_27[None], 0, np.array(mask.shape) - 1).reshape(-1, 3)
-        voxels, where = np.unique(around, axis=0, return_inverse=True)
+        # Unique flat indices: the rows np.unique(axis=0) gives, in its order, several times faster.
+        flat, where = np.unique(np.ravel_multi_index(around.T, mask.shape), return_inverse=True)
+        voxels = np.stack(np.unravel_index(flat, mask.shape), axis=1)
         depth = np.zeros(len(voxels), dtype=np.float32)
         inside = mask[voxels[:, 0], voxels[:, 1], voxels[:, 2]]
         if inside.any():
