@@ -195,6 +195,35 @@ def test_pieces_through_points_as_labelling_every_piece(blob):
     assert not occlusion.pieces_through(blob, kji[~blob[tuple(kji.T)]]).any()
 
 
+def test_straight_factor_in_the_via_box_as_on_the_whole_grid():
+    from IVCReconstructionLib.segment import paths
+
+    def whole_grid(shape, m, before, via):  # the former implementation
+        kji = np.indices(shape).reshape(3, -1).T
+        rel = grid.to_ras(kji[:, ::-1].astype(float), m) - via
+        u = (via - before) / np.linalg.norm(via - before)
+        off = np.linalg.norm(rel - (rel @ u)[:, None] * u, axis=1)
+        near = np.linalg.norm(rel, axis=1) <= paths.VIA_REACH_MM
+        return (
+            np.where(near, np.exp(-((off / paths.STRAIGHT_MM) ** 2)), 1.0).reshape(shape).astype(np.float32)
+        )
+
+    rng = np.random.default_rng(8)
+    for n in range(6):
+        m = np.eye(4)
+        m[:3, :3] = np.linalg.qr(rng.normal(size=(3, 3)))[0] @ np.diag(rng.uniform(1.5, 3.0, 3))
+        m[:3, 0] += 0.3 * m[:3, 2] * (n % 2)  # sheared (a tilted gantry) every other time
+        shape = (40, 30 + n, 50)
+        via = grid.to_ras(rng.uniform(-5.0, 45.0, 3), m)  # sometimes near or past an edge
+        before = via + rng.normal(size=3) * 30.0
+        expected = whole_grid(shape, m, before, via)
+        assert (expected < 1.0).any()
+        box, factor = paths._straight_factor(shape, m, before, via)
+        out = np.ones(shape, dtype=np.float32)
+        out[box] = factor
+        np.testing.assert_array_equal(out, expected)
+
+
 def test_fill_occluded_small_box_as_the_stretch_box():
     labels = np.zeros((60, 50, 80), dtype=np.uint8)
     labels[10:50, 20:30, 5:25] = 1
