@@ -224,6 +224,39 @@ def test_straight_factor_in_the_via_box_as_on_the_whole_grid():
         np.testing.assert_array_equal(out, expected)
 
 
+def test_round_off_junctions_in_the_tube_box_as_with_whole_masks():
+    def whole_masks(labels, path_ras, m, value):  # the former implementation
+        spacing = np.linalg.norm(m[:3, :3], axis=0)
+        near = grid.tube_around(path_ras, m, labels.shape, occlusion.JUNCTION_MARGIN_MM)
+        kji = np.argwhere(near)
+        pad = np.ceil(2 * occlusion.JUNCTION_RADIUS_MM / spacing[::-1]).astype(int) + 1
+        low = np.maximum(kji.min(axis=0) - pad, 0)
+        high = np.minimum(kji.max(axis=0) + pad + 1, labels.shape)
+        box = tuple(slice(int(a), int(b)) for a, b in zip(low, high, strict=True))
+        mask = labels[box] > 0
+        r = occlusion.JUNCTION_RADIUS_MM
+        dilated = ndimage.distance_transform_edt(~mask, sampling=spacing[::-1]) <= r
+        closed = ndimage.distance_transform_edt(dilated, sampling=spacing[::-1]) > r
+        labels[box][closed & ~mask & near[box]] = value
+
+    m = np.diag([0.8, 0.7, 0.9, 1.0])
+    labels = np.zeros((90, 50, 60), dtype=np.uint8)
+    labels[5:40, 10:35, 0:60] = 1  # a lumen that tapers into a thin occluded tube
+    labels[36:40, 10:35, 4:7] = 0  # notches closed only within 15 mm of the path (here ~19 mm)
+    labels[36:40, 10:35, 18:21] = 0
+    labels[40:55, 20:25, 24:28] = names.OCCLUDED_LABEL
+    labels[55:85, 8:38, 15:42] = 1
+    # Paths along the tube, one running out of the volume's side and end (boxes cut at edges).
+    for path_kji in ([[20, 22, 26], [70, 22, 26]], [[30, 22, 26], [89, 45, 2]]):
+        path = grid.to_ras(np.array(path_kji, dtype=float)[:, ::-1], m)
+        expected = labels.copy()
+        whole_masks(expected, path, m, 1)
+        assert (expected != labels).sum() > 50
+        out = labels.copy()
+        occlusion.round_off_junctions(out, path, m, 1)
+        np.testing.assert_array_equal(out, expected)
+
+
 def test_fill_occluded_small_box_as_the_stretch_box():
     labels = np.zeros((60, 50, 80), dtype=np.uint8)
     labels[10:50, 20:30, 5:25] = 1

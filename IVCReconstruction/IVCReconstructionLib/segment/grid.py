@@ -18,6 +18,19 @@ def tube_around(path_ras: np.ndarray, ijk_to_ras: np.ndarray, shape: tuple, radi
     """Mask of the voxels within ``radius_mm`` of a polyline (RAS): a round tube, so that its
     surface stays smooth and closed after decimation (a dilated voxel path is a chain of
     octahedra, whose thin necks tore open in the 0.8 mm surface)."""
+    mask = np.zeros(shape, dtype=bool)
+    found = tube_in_box(path_ras, ijk_to_ras, shape, radius_mm)
+    if found is not None:
+        mask[found[0]] = found[1]
+    return mask
+
+
+def tube_in_box(
+    path_ras: np.ndarray, ijk_to_ras: np.ndarray, shape: tuple, radius_mm: float
+) -> tuple[tuple[slice, ...], np.ndarray] | None:
+    """:func:`tube_around` as the box [k, j, i] around the path (``radius_mm`` and a voxel
+    wider, within ``shape``) and the tube's mask in it, None when the box is empty: callers
+    that change labels along the tube work in the box, not on masks of the whole volume."""
     from scipy import ndimage
 
     spacing = np.linalg.norm(ijk_to_ras[:3, :3], axis=0)
@@ -32,17 +45,15 @@ def tube_around(path_ras: np.ndarray, ijk_to_ras: np.ndarray, shape: tuple, radi
     margin = np.ceil(radius_mm / spacing).astype(int) + 1
     low = np.clip(ijk.min(axis=0) - margin, 0, size)
     high = np.clip(ijk.max(axis=0) + margin + 1, 0, size)
-    mask = np.zeros(shape, dtype=bool)
     if np.any(high <= low):
-        return mask
+        return None
     box = tuple(slice(int(a), int(b)) for a, b in zip(low[::-1], high[::-1], strict=True))
     centre = np.ones(tuple(int(n) for n in (high - low)[::-1]), dtype=bool)
     inside = np.all((ijk >= low) & (ijk < high), axis=1)
     local = ijk[inside] - low
     centre[local[:, 2], local[:, 1], local[:, 0]] = False
     distance = ndimage.distance_transform_edt(centre, sampling=spacing[::-1])
-    mask[box] = distance <= radius_mm
-    return mask
+    return box, distance <= radius_mm
 
 
 def to_ijk(points: np.ndarray, ijk_to_ras: np.ndarray) -> np.ndarray:
