@@ -222,6 +222,13 @@ def test_straight_factor_in_the_via_box_as_on_the_whole_grid():
         out = np.ones(shape, dtype=np.float32)
         out[box] = factor
         np.testing.assert_array_equal(out, expected)
+        # The ball's box holds every voxel of the ball, at the RAS the whole grid gives it.
+        ball, ras = paths._ball_box(shape, m, via)
+        whole = grid.to_ras(np.indices(shape).reshape(3, -1).T[:, ::-1].astype(float), m).reshape(*shape, 3)
+        np.testing.assert_array_equal(ras.reshape(*whole[ball].shape), whole[ball])
+        inside = np.zeros(shape, dtype=bool)
+        inside[ball] = True
+        assert not np.any((np.linalg.norm(whole - via, axis=-1) <= paths.VIA_REACH_MM) & ~inside)
 
 
 def test_round_off_junctions_in_the_tube_box_as_with_whole_masks():
