@@ -49,11 +49,19 @@ def assign_branches(vein: np.ndarray, m: np.ndarray, dense: dict[str, np.ndarray
     unique = d[:, 1] > d1 if k > 1 else np.ones(nv, dtype=bool)
     upper = np.where(unique, d1 - np.concatenate(radii)[i[:, 0]] + _BOUND_SLACK_MM, np.inf)
     lower = np.full((nb, nv), np.inf)
+    columns = np.ascontiguousarray(vras.T)
     lower[near, np.arange(nv)] = d1 - largest[near] - _BOUND_SLACK_MM
     for n, pts in enumerate(points):
         # Other branches' voxels: a path point farther than upper + largest radius cannot win,
         # so the query stops there (fast for the many voxels far from this path).
-        other = np.flatnonzero((near != n) & unique)
+        other = (near != n) & unique
+        # Nor can a path whose bounding box is that far along an axis: the query is left out
+        # for most voxels (those of another branch, far from this path).
+        gap = np.zeros(nv)
+        for axis, (lo, hi) in enumerate(zip(pts.min(axis=0), pts.max(axis=0), strict=True)):
+            np.maximum(gap, np.maximum(lo - columns[axis], columns[axis] - hi), out=gap)
+        other[gap - largest[n] - _BOUND_SLACK_MM > upper] = False
+        other = np.flatnonzero(other)
         if not len(other):
             continue
         bound = float(upper[other].max() + largest[n]) + _BOUND_SLACK_MM
