@@ -112,6 +112,46 @@ def test_tidy_labels_per_piece_box_as_whole_box(blob):
     np.testing.assert_array_equal(branches.tidy_labels(labels), expected)
 
 
+def test_assign_branches_with_bounds_as_every_query(blob):
+    """The bounded queries label every voxel as the 8-neighbour query of every voxel against
+    every path did, ties included: the three paths share their confluence point (equidistant
+    voxels) and some radii are equal, so some voxels score the same for two branches."""
+    rng = np.random.default_rng(6)
+    m = np.diag([0.7, 0.6, 0.8, 1.0])
+    m[:3, 3] = [-10.0, 4.0, 2.0]
+    centre = grid.to_ras(np.array(blob.shape[::-1]) / 2.0, m)
+    ends = {"ivc": [0.0, 0.0, 20.0], "left_iliac": [15.0, 2.0, -18.0], "right_iliac": [-15.0, -2.0, -18.0]}
+    dense = {
+        b: centre + np.linspace(0.0, 1.0, 40 + 7 * n)[:, None] * np.array(end)
+        for n, (b, end) in enumerate(ends.items())
+    }
+    table = rng.integers(1, 5, 64).astype(np.float32)
+
+    def depth_at(pts):  # a radius at each point (whole millimetres, so that scores tie)
+        r = table[np.floor(np.linalg.norm(pts - centre, axis=1) * 0.3).astype(int) % 64]
+        # The widest at the shared point: voxels around it score the same for all three.
+        return np.where(np.linalg.norm(pts - centre, axis=1) < 1.0, np.float32(6.0), r)
+
+    def every_query():  # the former implementation
+        vk = np.argwhere(blob)
+        vras = grid.to_ras(vk[:, ::-1].astype(float), m)
+        best = np.full(len(vk), np.inf)
+        label = np.zeros(len(vk), dtype=np.uint8)
+        for branch, pts in dense.items():
+            d, i = cKDTree(pts).query(vras, k=8)
+            score = np.min(d - depth_at(pts)[i], axis=1)
+            closer = score < best
+            best[closer] = score[closer]
+            label[closer] = names.VEIN_LABELS[branch]
+        out = np.zeros(blob.shape, dtype=np.uint8)
+        out[tuple(vk.T)] = label
+        return out
+
+    expected = every_query()
+    assert all(np.sum(expected == names.VEIN_LABELS[b]) > 1000 for b in dense)
+    np.testing.assert_array_equal(branches.assign_branches(blob, m, dense, depth_at), expected)
+
+
 def test_fill_holes_in_the_box_as_scipy(blob):
     hollow = blob.copy()
     hollow[5:15, 5:15, 40:50] = True
@@ -133,6 +173,95 @@ def test_depth_and_gaussian_at_points_as_whole_box(blob):
     sigma = 1.0 / spacing[::-1]
     smooth = ndimage.gaussian_filter(image[box].astype(np.float32), sigma)
     np.testing.assert_array_equal(grid.gaussian_at(image, box, sigma, kji), smooth[tuple(kji.T)])
+
+
+def test_inner_voxels_as_the_minimum_filter(blob):
+    speckled = blob & (np.random.default_rng(7).random(blob.shape) < 0.97)
+    for mask in (blob, speckled, np.ones((4, 1, 5), dtype=bool), ~blob):
+        expected = ndimage.minimum_filter(mask.view(np.uint8), size=3, mode="nearest") > 0
+        assert expected.any()
+        np.testing.assert_array_equal(grid.inner_voxels(mask), expected)
+
+
+def test_pieces_through_points_as_labelling_every_piece(blob):
+    pieces, n = ndimage.label(blob)
+    assert n > 20
+    kji = np.argwhere(np.ones(blob.shape, dtype=bool))[::997]  # in some pieces, and outside
+    hit = np.unique(pieces[tuple(kji.T)])
+    hit = hit[hit > 0]
+    assert 3 < len(hit) < n
+    expected = np.isin(pieces, hit)
+    np.testing.assert_array_equal(occlusion.pieces_through(blob, kji), expected)
+    assert not occlusion.pieces_through(blob, kji[~blob[tuple(kji.T)]]).any()
+
+
+def test_straight_factor_in_the_via_box_as_on_the_whole_grid():
+    from IVCReconstructionLib.segment import paths
+
+    def whole_grid(shape, m, before, via):  # the former implementation
+        kji = np.indices(shape).reshape(3, -1).T
+        rel = grid.to_ras(kji[:, ::-1].astype(float), m) - via
+        u = (via - before) / np.linalg.norm(via - before)
+        off = np.linalg.norm(rel - (rel @ u)[:, None] * u, axis=1)
+        near = np.linalg.norm(rel, axis=1) <= paths.VIA_REACH_MM
+        return (
+            np.where(near, np.exp(-((off / paths.STRAIGHT_MM) ** 2)), 1.0).reshape(shape).astype(np.float32)
+        )
+
+    rng = np.random.default_rng(8)
+    for n in range(6):
+        m = np.eye(4)
+        m[:3, :3] = np.linalg.qr(rng.normal(size=(3, 3)))[0] @ np.diag(rng.uniform(1.5, 3.0, 3))
+        m[:3, 0] += 0.3 * m[:3, 2] * (n % 2)  # sheared (a tilted gantry) every other time
+        shape = (40, 30 + n, 50)
+        via = grid.to_ras(rng.uniform(-5.0, 45.0, 3), m)  # sometimes near or past an edge
+        before = via + rng.normal(size=3) * 30.0
+        expected = whole_grid(shape, m, before, via)
+        assert (expected < 1.0).any()
+        box, factor = paths._straight_factor(shape, m, before, via)
+        out = np.ones(shape, dtype=np.float32)
+        out[box] = factor
+        np.testing.assert_array_equal(out, expected)
+        # The ball's box holds every voxel of the ball, at the RAS the whole grid gives it.
+        ball, ras = paths._ball_box(shape, m, via)
+        whole = grid.to_ras(np.indices(shape).reshape(3, -1).T[:, ::-1].astype(float), m).reshape(*shape, 3)
+        np.testing.assert_array_equal(ras.reshape(*whole[ball].shape), whole[ball])
+        inside = np.zeros(shape, dtype=bool)
+        inside[ball] = True
+        assert not np.any((np.linalg.norm(whole - via, axis=-1) <= paths.VIA_REACH_MM) & ~inside)
+
+
+def test_round_off_junctions_in_the_tube_box_as_with_whole_masks():
+    def whole_masks(labels, path_ras, m, value):  # the former implementation
+        spacing = np.linalg.norm(m[:3, :3], axis=0)
+        near = grid.tube_around(path_ras, m, labels.shape, occlusion.JUNCTION_MARGIN_MM)
+        kji = np.argwhere(near)
+        pad = np.ceil(2 * occlusion.JUNCTION_RADIUS_MM / spacing[::-1]).astype(int) + 1
+        low = np.maximum(kji.min(axis=0) - pad, 0)
+        high = np.minimum(kji.max(axis=0) + pad + 1, labels.shape)
+        box = tuple(slice(int(a), int(b)) for a, b in zip(low, high, strict=True))
+        mask = labels[box] > 0
+        r = occlusion.JUNCTION_RADIUS_MM
+        dilated = ndimage.distance_transform_edt(~mask, sampling=spacing[::-1]) <= r
+        closed = ndimage.distance_transform_edt(dilated, sampling=spacing[::-1]) > r
+        labels[box][closed & ~mask & near[box]] = value
+
+    m = np.diag([0.8, 0.7, 0.9, 1.0])
+    labels = np.zeros((90, 50, 60), dtype=np.uint8)
+    labels[5:40, 10:35, 0:60] = 1  # a lumen that tapers into a thin occluded tube
+    labels[36:40, 10:35, 4:7] = 0  # notches closed only within 15 mm of the path (here ~19 mm)
+    labels[36:40, 10:35, 18:21] = 0
+    labels[40:55, 20:25, 24:28] = names.OCCLUDED_LABEL
+    labels[55:85, 8:38, 15:42] = 1
+    # Paths along the tube, one running out of the volume's side and end (boxes cut at edges).
+    for path_kji in ([[20, 22, 26], [70, 22, 26]], [[30, 22, 26], [89, 45, 2]]):
+        path = grid.to_ras(np.array(path_kji, dtype=float)[:, ::-1], m)
+        expected = labels.copy()
+        whole_masks(expected, path, m, 1)
+        assert (expected != labels).sum() > 50
+        out = labels.copy()
+        occlusion.round_off_junctions(out, path, m, 1)
+        np.testing.assert_array_equal(out, expected)
 
 
 def test_fill_occluded_small_box_as_the_stretch_box():

@@ -7,24 +7,90 @@ import numpy as np
 from .. import names
 from .grid import mask_box, to_ras
 
+# Slack (mm) on the bounds below: the same distance computed in two k-d trees may differ in its
+# last bits; with it, a bound can only let an extra branch through, never leave out the winner.
+_BOUND_SLACK_MM = 1e-6
+
 
 def assign_branches(vein: np.ndarray, m: np.ndarray, dense: dict[str, np.ndarray], depth_at) -> np.ndarray:
-    """Label each lumen voxel with the branch whose path it is nearest to, less the local radius."""
+    """Label each lumen voxel with the branch whose path it is nearest to, less the local radius
+    (``depth_at``, a function of RAS points, each read on its own):
+    the branch's score is the least (distance - radius) over its 8 path points nearest to the
+    voxel, the lowest score wins and a tie goes to the branch first in ``dense``.
+
+    Those 8-neighbour queries of every voxel against every path cost ~1.7 s at 0.6 mm, most
+    of it for voxels far from the path queried. They are made only where they can decide:
+    a voxel's nearest path point p (of branch B, at distance d) bounds B's score from above
+    by d - radius(p), and another branch's score is at least its nearest distance less its
+    largest radius; a branch whose lower bound is above that upper bound cannot win, nor tie.
+    Only the ~3 % of voxels left with two candidates (near the confluence) get the full
+    queries, for their candidates only; the labels are exactly those of querying everything."""
     from scipy.spatial import cKDTree
 
-    vk = np.argwhere(vein)
+    # The same voxels in the same (C) order as np.argwhere, a third of its time.
+    vk = np.stack(np.unravel_index(np.flatnonzero(vein), vein.shape), axis=1)
     vras = to_ras(vk[:, ::-1].astype(float), m)
-    best = np.full(len(vk), np.inf)
-    label = np.zeros(len(vk), dtype=np.uint8)
-    for branch, pts in dense.items():
-        r = depth_at(pts)
-        d, i = cKDTree(pts).query(vras, k=min(8, len(pts)), workers=-1)
-        d = np.atleast_2d(d.T).T if d.ndim == 1 else d
-        i = np.atleast_2d(i.T).T if i.ndim == 1 else i
-        score = np.min(d - r[i], axis=1)
-        closer = score < best
-        best[closer] = score[closer]
-        label[closer] = names.VEIN_LABELS[branch]
+    nv, nb = len(vk), len(dense)
+    points = list(dense.values())
+    # The radius is read at each point on its own: one call for all paths (one k-d query of the
+    # wall). float64 from the start: the same values as float32 radii taken from float64 distances.
+    radii = np.split(
+        np.asarray(depth_at(np.vstack(points)), dtype=np.float64), np.cumsum([len(p) for p in points])[:-1]
+    )
+    largest = np.array([r.max() for r in radii])
+    owner = np.concatenate([np.full(len(p), n) for n, p in enumerate(points)])
+    k = min(2, len(owner))
+    d, i = cKDTree(np.vstack(points)).query(vras, k=k, workers=-1)
+    d, i = d.reshape(nv, k), i.reshape(nv, k)
+    d1, near = d[:, 0], owner[i[:, 0]]
+    # The nearest point is one of its branch's 8 nearest when no other point is as near (then
+    # it is the first); a voxel with a tie (the paths share the confluence point) is decided
+    # by the full queries of all branches.
+    unique = d[:, 1] > d1 if k > 1 else np.ones(nv, dtype=bool)
+    upper = np.where(unique, d1 - np.concatenate(radii)[i[:, 0]] + _BOUND_SLACK_MM, np.inf)
+    lower = np.full((nb, nv), np.inf)
+    columns = np.ascontiguousarray(vras.T)
+    lower[near, np.arange(nv)] = d1 - largest[near] - _BOUND_SLACK_MM
+    for n, pts in enumerate(points):
+        # Other branches' voxels: a path point farther than upper + largest radius cannot win,
+        # so the query stops there (fast for the many voxels far from this path).
+        other = (near != n) & unique
+        # Nor can a path whose bounding box is that far along an axis: the query is left out
+        # for most voxels (those of another branch, far from this path).
+        gap = np.zeros(nv)
+        for axis, (lo, hi) in enumerate(zip(pts.min(axis=0), pts.max(axis=0), strict=True)):
+            np.maximum(gap, np.maximum(lo - columns[axis], columns[axis] - hi), out=gap)
+        other[gap - largest[n] - _BOUND_SLACK_MM > upper] = False
+        other = np.flatnonzero(other)
+        if not len(other):
+            continue
+        bound = float(upper[other].max() + largest[n]) + _BOUND_SLACK_MM
+        if bound <= 0.0:
+            continue
+        dn = cKDTree(pts).query(vras[other], k=1, distance_upper_bound=bound, workers=-1)[0]
+        lower[n, other] = dn - largest[n] - _BOUND_SLACK_MM
+    # (A voxel with a tie has an infinite upper bound: every branch is its candidate.)
+    candidate = lower <= upper
+    # Voxels with one candidate: it is the nearest point's branch, the winner.
+    label_of = np.array([names.VEIN_LABELS[b] for b in dense], dtype=np.uint8)
+    label = label_of[near]
+    open_ = np.flatnonzero(candidate.sum(axis=0) > 1)
+    if len(open_):
+        best = np.full(len(open_), np.inf)
+        sub = np.zeros(len(open_), dtype=np.uint8)
+        for n, pts in enumerate(points):
+            mine = np.flatnonzero(candidate[n, open_])
+            if not len(mine):
+                continue
+            k = min(8, len(pts))
+            dq, iq = cKDTree(pts).query(vras[open_[mine]], k=k, workers=-1)
+            dq, iq = dq.reshape(len(mine), k), iq.reshape(len(mine), k)
+            score = np.full(len(open_), np.inf)
+            score[mine] = np.min(dq - radii[n][iq], axis=1)
+            closer = score < best
+            best[closer] = score[closer]
+            sub[closer] = label_of[n]
+        label[open_] = sub
     out = np.zeros(vein.shape, dtype=np.uint8)
     out[vk[:, 0], vk[:, 1], vk[:, 2]] = label
     return out

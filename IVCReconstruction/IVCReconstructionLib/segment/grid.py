@@ -18,6 +18,19 @@ def tube_around(path_ras: np.ndarray, ijk_to_ras: np.ndarray, shape: tuple, radi
     """Mask of the voxels within ``radius_mm`` of a polyline (RAS): a round tube, so that its
     surface stays smooth and closed after decimation (a dilated voxel path is a chain of
     octahedra, whose thin necks tore open in the 0.8 mm surface)."""
+    mask = np.zeros(shape, dtype=bool)
+    found = tube_in_box(path_ras, ijk_to_ras, shape, radius_mm)
+    if found is not None:
+        mask[found[0]] = found[1]
+    return mask
+
+
+def tube_in_box(
+    path_ras: np.ndarray, ijk_to_ras: np.ndarray, shape: tuple, radius_mm: float
+) -> tuple[tuple[slice, ...], np.ndarray] | None:
+    """:func:`tube_around` as the box [k, j, i] around the path (``radius_mm`` and a voxel
+    wider, within ``shape``) and the tube's mask in it, None when the box is empty: callers
+    that change labels along the tube work in the box, not on masks of the whole volume."""
     from scipy import ndimage
 
     spacing = np.linalg.norm(ijk_to_ras[:3, :3], axis=0)
@@ -32,17 +45,15 @@ def tube_around(path_ras: np.ndarray, ijk_to_ras: np.ndarray, shape: tuple, radi
     margin = np.ceil(radius_mm / spacing).astype(int) + 1
     low = np.clip(ijk.min(axis=0) - margin, 0, size)
     high = np.clip(ijk.max(axis=0) + margin + 1, 0, size)
-    mask = np.zeros(shape, dtype=bool)
     if np.any(high <= low):
-        return mask
+        return None
     box = tuple(slice(int(a), int(b)) for a, b in zip(low[::-1], high[::-1], strict=True))
     centre = np.ones(tuple(int(n) for n in (high - low)[::-1]), dtype=bool)
     inside = np.all((ijk >= low) & (ijk < high), axis=1)
     local = ijk[inside] - low
     centre[local[:, 2], local[:, 1], local[:, 0]] = False
     distance = ndimage.distance_transform_edt(centre, sampling=spacing[::-1])
-    mask[box] = distance <= radius_mm
-    return mask
+    return box, distance <= radius_mm
 
 
 def to_ijk(points: np.ndarray, ijk_to_ras: np.ndarray) -> np.ndarray:
@@ -135,6 +146,21 @@ def max_at(volume: np.ndarray, kji: np.ndarray) -> np.ndarray:
     return volume[around[..., 0], around[..., 1], around[..., 2]].max(axis=1)
 
 
+def inner_voxels(mask: np.ndarray) -> np.ndarray:
+    """The voxels of a boolean mask whose 26 neighbours in the array are all in it:
+    ``ndimage.minimum_filter(mask, size=3, mode="nearest")`` (outside the array counts as the
+    edge voxel itself), as one AND of shifted slices per axis, ten times faster on a lumen box."""
+    inner = np.asarray(mask, dtype=bool)
+    for axis in range(inner.ndim):
+        head = (slice(None),) * axis + (slice(1, None),)
+        tail = (slice(None),) * axis + (slice(None, -1),)
+        out = inner.copy()
+        out[head] &= inner[tail]
+        out[tail] &= inner[head]
+        inner = out
+    return inner
+
+
 def max_depth_sampler(mask: np.ndarray, spacing: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     """A function of voxels ``kji`` (n x 3) giving ``maximum_filter(distance_inside(mask,
     spacing), size=3)`` there, without a distance map of the whole box.
@@ -143,20 +169,24 @@ def max_depth_sampler(mask: np.ndarray, spacing: np.ndarray) -> Callable[[np.nda
     inside voxel with an outside one among its 26 neighbours in the array: the same values to
     float32 rounding), found with a k-d tree of the contour for the 27 voxels
     around each point. Used where the map is only read at path points."""
-    from scipy import ndimage
     from scipy.spatial import cKDTree
 
     sampling = np.asarray(spacing, dtype=float)[::-1]
-    eroded = ndimage.minimum_filter(mask.view(np.uint8), size=3, mode="nearest")
-    contour = np.argwhere(mask & (eroded == 0))
-    tree = cKDTree(contour * sampling) if len(contour) else None
+    # flatnonzero: the voxels of np.argwhere, in its order, in a sixth of its time.
+    contour = np.stack(np.unravel_index(np.flatnonzero(mask & ~inner_voxels(mask)), mask.shape), axis=1)
+    # Leaves of 64 points: a query from deep inside the tube is about as far from a whole ring
+    # of the contour, and visiting fewer, larger leaves halves its time (the same nearest
+    # distances: each candidate's distance is computed the same way whatever the leaves).
+    tree = cKDTree(contour * sampling, leafsize=64) if len(contour) else None
 
     def sample(kji: np.ndarray) -> np.ndarray:
         kji = np.asarray(kji, dtype=int).reshape(-1, 3)
         if not len(kji) or tree is None:
             return np.zeros(len(kji), dtype=np.float32)
         around = np.clip(kji[:, None, :] + NEIGHBOURS_27[None], 0, np.array(mask.shape) - 1).reshape(-1, 3)
-        voxels, where = np.unique(around, axis=0, return_inverse=True)
+        # Unique flat indices: the rows np.unique(axis=0) gives, in its order, several times faster.
+        flat, where = np.unique(np.ravel_multi_index(around.T, mask.shape), return_inverse=True)
+        voxels = np.stack(np.unravel_index(flat, mask.shape), axis=1)
         depth = np.zeros(len(voxels), dtype=np.float32)
         inside = mask[voxels[:, 0], voxels[:, 1], voxels[:, 2]]
         if inside.any():

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import names
 from .datatypes import OccludedStretch
-from .grid import mask_box, to_ras, tube_around, values_at
+from .grid import mask_box, to_ijk, to_ras, tube_in_box
 
 MIN_OCCLUSION_MM = 4.0  # a shorter gap in the lumen along the path is noise, not an occlusion
 OCCLUDED_RADIUS_MM = 3.0  # the occluded stretch is marked as a round tube this wide around the path
@@ -32,20 +32,30 @@ def round_off_junctions(labels: np.ndarray, path_ras: np.ndarray, ijk_to_ras: np
     from scipy import ndimage
 
     spacing = np.linalg.norm(ijk_to_ras[:3, :3], axis=0)
-    near = tube_around(path_ras, ijk_to_ras, labels.shape, JUNCTION_MARGIN_MM)
-    kji = np.argwhere(near)
-    if len(kji) == 0:
+    found = tube_in_box(path_ras, ijk_to_ras, labels.shape, JUNCTION_MARGIN_MM)
+    extent = mask_box(found[1]) if found is not None else None
+    if extent is None:
         return
+    tube_box, tube = found
+    first = np.array([sl.start for sl in tube_box])
     pad = np.ceil(2 * JUNCTION_RADIUS_MM / spacing[::-1]).astype(int) + 1
-    low = np.maximum(kji.min(axis=0) - pad, 0)
-    high = np.minimum(kji.max(axis=0) + pad + 1, labels.shape)
+    low = np.maximum(first + [sl.start for sl in extent] - pad, 0)
+    high = np.minimum(first + [sl.stop for sl in extent] + pad, labels.shape)
     box = tuple(slice(int(a), int(b)) for a, b in zip(low, high, strict=True))
+    # The 15 mm tube in this box (the tube's box cut to it; the tube is False beyond its box).
+    near = np.zeros(high - low, dtype=bool)
+    both = [
+        (max(t.start, int(lo)), min(t.stop, int(hi))) for t, lo, hi in zip(tube_box, low, high, strict=True)
+    ]
+    near[tuple(slice(a - lo, b - lo) for (a, b), lo in zip(both, low, strict=True))] = tube[
+        tuple(slice(a - t.start, b - t.start) for (a, b), t in zip(both, tube_box, strict=True))
+    ]
     mask = labels[box] > 0
     sampling = spacing[::-1]
     dilated = ndimage.distance_transform_edt(~mask, sampling=sampling) <= JUNCTION_RADIUS_MM
     closed = ndimage.distance_transform_edt(dilated, sampling=sampling) > JUNCTION_RADIUS_MM
     sub = labels[box]
-    sub[closed & ~mask & near[box]] = value
+    sub[closed & ~mask & near] = value
 
 
 def fill_occluded(labels: np.ndarray) -> np.ndarray:
@@ -166,7 +176,6 @@ def mark_occlusions(
     scraps along it cleared, a round tube ``names.OCCLUDED_LABEL`` along the path reaching into
     the lumen at both ends, the junctions rounded off, and loose scraps removed. ``m`` is the
     box's IJK-to-RAS matrix."""
-    from scipy import ndimage
 
     occlusions = []
     for branch, run in find_occlusions(dense, blood_like_at):
@@ -177,9 +186,11 @@ def mark_occlusions(
         # cleared within 8 mm of the path, away from the stretch's ends, where the lumen goes on.
         edge = np.cumsum(np.r_[0.0, np.linalg.norm(np.diff(run, axis=0), axis=1)])
         core = run[(edge > 3.0) & (edge < length - 3.0)]
-        if len(core) >= 2:
-            scraps = tube_around(core, m, labels_box.shape, OCCLUSION_CLEAR_MM)
-            labels_box[scraps & (labels_box == names.VEIN_LABELS[branch])] = 0
+        # (In the tube's box: a mask of the whole lumen box for each costs more than the tube.)
+        found = tube_in_box(core, m, labels_box.shape, OCCLUSION_CLEAR_MM) if len(core) >= 2 else None
+        if found is not None:
+            sub = labels_box[found[0]]
+            sub[found[1] & (sub == names.VEIN_LABELS[branch])] = 0
         # The tube goes on along the path into the lumen at both ends (only unlabelled voxels
         # are marked): the lumen label can stop short of the dark run where it tapers.
         path = dense[branch]
@@ -188,13 +199,38 @@ def mark_occlusions(
         step = max(float(np.linalg.norm(np.diff(path, axis=0), axis=1).mean()), 1e-3)
         more = int(np.ceil(OCCLUSION_OVERLAP_MM / step))
         reach = path[max(min(i0, i1) - more, 0) : max(i0, i1) + more + 1]
-        tube = tube_around(reach, m, labels_box.shape, OCCLUDED_RADIUS_MM)
-        labels_box[tube & (labels_box == 0)] = names.OCCLUDED_LABEL
+        found = tube_in_box(reach, m, labels_box.shape, OCCLUDED_RADIUS_MM)
+        if found is not None:
+            sub = labels_box[found[0]]
+            sub[found[1] & (sub == 0)] = names.OCCLUDED_LABEL
         round_off_junctions(labels_box, reach, m, names.VEIN_LABELS[branch])
     if occlusions:
         # Scraps beyond the cleared tube that hung on the cleared ones are now loose: keep only
         # the pieces the paths run through.
-        pieces, _ = ndimage.label(labels_box > 0)
-        on_path = np.unique(values_at(pieces, m, np.vstack(list(dense.values()))))
-        labels_box[~np.isin(pieces, on_path[on_path > 0])] = 0
+        labels_box[~pieces_through(labels_box > 0, path_voxels(m, labels_box.shape, dense))] = 0
     return occlusions
+
+
+def path_voxels(m: np.ndarray, shape: tuple[int, ...], dense: dict[str, np.ndarray]) -> np.ndarray:
+    """The voxels [k, j, i] of a box (IJK-to-RAS ``m``) the paths' points are in (clipped to it)."""
+    ijk = np.rint(to_ijk(np.vstack(list(dense.values())), m)).astype(int)
+    return np.clip(ijk, 0, np.array(shape[::-1]) - 1)[:, ::-1]
+
+
+def pieces_through(mask: np.ndarray, kji: np.ndarray) -> np.ndarray:
+    """The face-connected pieces of ``mask`` (those of ``ndimage.label``) that hold any of the
+    voxels ``kji``: a flood fill from those voxels (SimpleITK), which visits the kept pieces
+    only, instead of labelling every piece of the box (~3 times faster at 0.6 mm)."""
+    import SimpleITK as sitk  # noqa: N813 - SimpleITK's own documented alias
+
+    kji = np.asarray(kji, dtype=int).reshape(-1, 3)
+    kji = kji[mask[kji[:, 0], kji[:, 1], kji[:, 2]]]
+    if not len(kji):
+        return np.zeros(mask.shape, dtype=bool)
+    fill = sitk.ConnectedThresholdImageFilter()
+    fill.SetLower(1)
+    fill.SetUpper(1)
+    fill.SetReplaceValue(1)
+    fill.SetConnectivity(sitk.ConnectedThresholdImageFilter.FaceConnectivity)
+    fill.SetSeedList([(int(i), int(j), int(k)) for k, j, i in np.unique(kji, axis=0)])
+    return sitk.GetArrayFromImage(fill.Execute(sitk.GetImageFromArray(mask.view(np.uint8)))) > 0
