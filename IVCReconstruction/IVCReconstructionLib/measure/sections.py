@@ -10,6 +10,14 @@ comes from the centerline itself.
 Sections near the confluence are flagged (``confluence_zone``) so that reference diameters
 leave them out: where the section plane also cuts another branch's lumen, where the
 inscribed sphere is inflated by the confluence, or where the contour is not closed.
+
+VMTK keeps, of the contours the plane cuts, the one with the point nearest the centerline. A
+plane that grazes a small bump of the wall (or a one-voxel hole in the lumen) also cuts it in a
+loop a fraction of a millimetre across, and when that loop is the nearest VMTK measures it
+instead of the lumen; a loop of 3 or 4 points, which VTK stores as a triangle or a quad, even
+kills the process (VMTK's section area takes the cell for a polygon). Every plane is therefore
+screened first, and at the planes where the nearest contour is such a loop the loop is left out
+(:func:`_section_at`), so that VMTK measures the lumen there too.
 """
 
 from __future__ import annotations
@@ -24,6 +32,15 @@ from .vmtk_compat import vmtk_class
 INFLATED_MIS_FACTOR = 1.1
 # Half a millimetre around a section plane counts as cutting a neighbouring branch's tube.
 PLANE_MARGIN_MM = 0.5
+# A cut contour narrower than this, or of fewer points, is no lumen (veins narrower than 3 mm are
+# refused before, centerline.MIN_RADIUS_MM) but a bump the plane grazes; fewer than 5 points is
+# also what VMTK cannot measure (a triangle or quad cell, not a polygon).
+GRAZED_LOOP_MM = 1.0
+MIN_SECTION_POINTS = 5
+# The screen runs another cutter than VMTK's (vtkPlaneCutter, several times faster), so it flags
+# with a margin; each flagged plane is then cut as VMTK cuts it (:func:`_cut_loops`).
+SCREEN_POINTS = 12
+SCREEN_MM = 2.0
 
 
 def _polyline(points: np.ndarray):
@@ -58,9 +75,212 @@ def _vmtk_sections(surface, points: np.ndarray) -> dict[str, np.ndarray]:
     sections.Update()
     data = line.GetPointData()
     out = {}
-    for key in ("Area", "MinSize", "MaxSize", "Closed"):
+    for key in SECTION_KEYS:
         arr = data.GetArray(f"CenterlineSection{key}")
         out[key] = np.array([arr.GetValue(k) for k in range(arr.GetNumberOfTuples())], dtype=float)
+    return out
+
+
+SECTION_KEYS = ("Area", "MinSize", "MaxSize", "Closed")
+
+
+def _plane_normals(points: np.ndarray) -> np.ndarray:
+    """The section planes' normals as VMTK's filter takes them: the mean of the unit directions
+    from the previous point and to the next one (only one of them at the ends)."""
+    step = np.diff(points, axis=0)
+    unit = step / np.maximum(np.linalg.norm(step, axis=1, keepdims=True), 1e-12)
+    normal = np.zeros_like(points, dtype=float)
+    normal[1:] += unit
+    normal[:-1] += unit
+    return normal / np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-12)
+
+
+def _screen(surface, points: np.ndarray, normals: np.ndarray) -> list[int]:
+    """Indices of the planes whose nearest contour may be a grazed loop: with a fast cutter, the
+    contour nearest the centerline point has under ``SCREEN_POINTS`` points or is narrower than
+    ``SCREEN_MM`` (a lumen contour has a hundred points or so)."""
+    from vtkmodules.vtkCommonDataModel import vtkPlane
+    from vtkmodules.vtkFiltersCore import vtkPlaneCutter, vtkPolyDataConnectivityFilter
+
+    plane = vtkPlane()
+    cutter = vtkPlaneCutter()
+    cutter.SetInputData(surface)
+    cutter.SetPlane(plane)
+    cutter.MergePointsOn()  # the contours' pieces must share their points to be connected
+    cutter.BuildTreeOn()  # built once, for all the planes
+    nearest = vtkPolyDataConnectivityFilter()
+    nearest.SetInputConnection(cutter.GetOutputPort())
+    nearest.SetExtractionModeToClosestPointRegion()
+    flagged = []
+    for i, (origin, normal) in enumerate(zip(points, normals, strict=True)):
+        plane.SetOrigin(*origin)
+        plane.SetNormal(*normal)
+        nearest.SetClosestPoint(*origin)
+        nearest.Update()
+        contour = nearest.GetOutput()
+        bounds = np.asarray(contour.GetBounds())
+        width = float(np.max(bounds[1::2] - bounds[::2])) if contour.GetNumberOfPoints() else 0.0
+        if contour.GetNumberOfPoints() < SCREEN_POINTS or width < SCREEN_MM:
+            flagged.append(i)
+    return flagged
+
+
+def _cut_loops(surface, origin: np.ndarray, normal: np.ndarray) -> list[tuple[int, float, float, np.ndarray]]:
+    """The contours a plane cuts from the surface, as VMTK's section cuts them (vtkCutter,
+    vtkCleanPolyData, connected pieces): for each, its number of points, its width (mm), the
+    distance of its nearest point to ``origin``, and the ids of the surface cells it crosses.
+    ``surface`` carries its cell ids as the cell array "SurfaceCellId" (:func:`_with_cell_ids`)."""
+    from vtkmodules.util.numpy_support import vtk_to_numpy
+    from vtkmodules.vtkCommonDataModel import vtkPlane
+    from vtkmodules.vtkFiltersCore import vtkCleanPolyData, vtkCutter, vtkPolyDataConnectivityFilter
+
+    plane = vtkPlane()
+    plane.SetOrigin(*origin)
+    plane.SetNormal(*normal)
+    cutter = vtkCutter()
+    cutter.SetInputData(surface)
+    cutter.SetCutFunction(plane)
+    cutter.SetValue(0, 0.0)
+    clean = vtkCleanPolyData()
+    clean.SetInputConnection(cutter.GetOutputPort())
+    pieces = vtkPolyDataConnectivityFilter()
+    pieces.SetInputConnection(clean.GetOutputPort())
+    pieces.SetExtractionModeToAllRegions()
+    pieces.ColorRegionsOn()
+    pieces.Update()
+    out = pieces.GetOutput()
+    if out.GetNumberOfPoints() == 0:
+        return []
+    xyz = vtk_to_numpy(out.GetPoints().GetData()).astype(float)
+    point_region = vtk_to_numpy(out.GetPointData().GetArray("RegionId"))
+    # The region of a cell is its points' (only the points are coloured); cells come verts first.
+    first_points = [
+        vtk_to_numpy(cells.GetConnectivityArray())[vtk_to_numpy(cells.GetOffsetsArray())[:-1]]
+        for cells in (out.GetVerts(), out.GetLines())
+    ]
+    cell_region = point_region[np.concatenate(first_points).astype(np.int64)]
+    cell_ids = vtk_to_numpy(out.GetCellData().GetArray("SurfaceCellId"))
+    loops = []
+    for region in np.unique(point_region):
+        pts = xyz[point_region == region]
+        loops.append(
+            (
+                len(pts),
+                float(np.ptp(pts, axis=0).max()),
+                float(np.linalg.norm(pts - origin, axis=1).min()),
+                cell_ids[cell_region == region].astype(np.int64),
+            )
+        )
+    return loops
+
+
+def _is_grazed(loop: tuple[int, float, float, np.ndarray]) -> bool:
+    return loop[0] < MIN_SECTION_POINTS or loop[1] < GRAZED_LOOP_MM
+
+
+def _nearest_is_grazed(loops: list) -> bool:
+    return bool(loops) and _is_grazed(min(loops, key=lambda loop: loop[2]))
+
+
+def _with_cell_ids(surface):
+    """A shallow copy of the surface with its cell ids as the cell array "SurfaceCellId" (the
+    cutter passes cell data on, so each contour piece says which cells it crosses)."""
+    from vtkmodules.util.numpy_support import numpy_to_vtk
+    from vtkmodules.vtkCommonDataModel import vtkPolyData
+
+    ided = vtkPolyData()
+    ided.ShallowCopy(surface)
+    ids = numpy_to_vtk(np.arange(surface.GetNumberOfCells(), dtype=np.int64), deep=True)
+    ids.SetName("SurfaceCellId")
+    ided.GetCellData().AddArray(ids)
+    return ided
+
+
+def _without_cells(surface, drop: np.ndarray):
+    """The triangle surface without the polygons ``drop`` (cell ids; the surface has only polygons)."""
+    from vtkmodules.util.numpy_support import numpy_to_vtkIdTypeArray, vtk_to_numpy
+    from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkPolyData
+
+    polys = surface.GetPolys()
+    offsets = vtk_to_numpy(polys.GetOffsetsArray()).astype(np.int64)
+    connectivity = vtk_to_numpy(polys.GetConnectivityArray()).astype(np.int64)
+    keep = np.ones(len(offsets) - 1, dtype=bool)
+    keep[drop] = False
+    sizes = np.diff(offsets)[keep]
+    starts = offsets[:-1][keep]
+    flat = np.repeat(starts, sizes) + (np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes))
+    cells = vtkCellArray()
+    cells.SetData(
+        numpy_to_vtkIdTypeArray(np.r_[0, np.cumsum(sizes)], deep=True),
+        numpy_to_vtkIdTypeArray(connectivity[flat], deep=True),
+    )
+    out = vtkPolyData()
+    out.SetPoints(surface.GetPoints())
+    out.SetPolys(cells)
+    return out
+
+
+def _section_at(ided, origin: np.ndarray, normal: np.ndarray) -> tuple[float, float, float, float]:
+    """(area, min size, max size, closed) of one section, with VMTK's own functions, after
+    leaving out the grazed loops the plane cuts: VMTK then keeps the nearest of the other
+    contours, the lumen's. No section (zeros, as VMTK's filter leaves a plane that cuts nothing)
+    when no other contour is left or VMTK's contour is still no polygon."""
+    from vtkmodules.vtkCommonCore import reference
+    from vtkmodules.vtkCommonDataModel import vtkPolyData
+
+    branch_sections = vmtk_class("vtkvmtkPolyDataBranchSections")
+    loops = [loop for loop in _cut_loops(ided, origin, normal) if _is_grazed(loop)]
+    surface = _without_cells(ided, np.concatenate([loop[3] for loop in loops])) if loops else ided
+    section = vtkPolyData()
+    closed = reference(False)
+    branch_sections.ExtractCylinderSection(surface, origin.tolist(), normal.tolist(), section, closed)
+    section.BuildCells()
+    if section.GetNumberOfCells() == 0:
+        return 0.0, 0.0, 0.0, 0.0
+    cell = section.GetCell(0)
+    # The guard that matters: VMTK's area dereferences this cell as a vtkPolygon.
+    if cell.GetClassName() != "vtkPolygon" or cell.GetNumberOfPoints() < MIN_SECTION_POINTS:
+        return 0.0, 0.0, 0.0, 0.0
+    area = float(branch_sections.ComputeBranchSectionArea(section))
+    size = [0.0, 0.0]
+    branch_sections.ComputeBranchSectionShape(section, origin.tolist(), size)
+    return area, float(size[0]), float(size[1]), float(bool(closed))
+
+
+def _sections(surface, ided, points: np.ndarray) -> dict[str, np.ndarray]:
+    """VMTK's sections along a branch, safe from grazed loops (module docstring).
+
+    Every plane is screened; where the nearest contour is a grazed loop, that plane is cut here
+    (:func:`_section_at`) and VMTK's filter runs on the stretches between such planes. A stretch's
+    end point next to one has only one neighbour in the stretch, so VMTK's filter would tilt its
+    plane: it is cut here too, with the plane of the whole line. Without a grazed loop the
+    filter runs on the whole line, as before.
+    """
+    normals = _plane_normals(points)
+    grazed = [
+        i
+        for i in _screen(surface, points, normals)
+        if _nearest_is_grazed(_cut_loops(ided, points[i], normals[i]))
+    ]
+    if not grazed:
+        return _vmtk_sections(surface, points)
+    out = {key: np.zeros(len(points)) for key in SECTION_KEYS}
+    own = np.zeros(len(points), dtype=bool)
+    own[grazed] = True
+    keep = ~own.copy()
+    edges = np.flatnonzero(np.diff(np.r_[0, keep.astype(np.int8), 0]))
+    for lo, hi in zip(edges[::2], edges[1::2], strict=True):
+        if hi - lo < 3:  # too short for the filter's planes
+            own[lo:hi] = True
+            continue
+        stretch = _vmtk_sections(surface, points[lo:hi])
+        for key in SECTION_KEYS:
+            out[key][lo:hi] = stretch[key]
+        own[lo] |= lo > 0
+        own[hi - 1] |= hi < len(points)
+    for i in np.flatnonzero(own):
+        for key, value in zip(SECTION_KEYS, _section_at(ided, points[i], normals[i]), strict=True):
+            out[key][i] = value
     return out
 
 
@@ -92,12 +312,13 @@ def compute_profiles(tree: CenterlineTree, surface) -> dict[str, BranchProfile]:
     :raises ValueError: when a branch has too few points for sections.
     """
     profiles = {}
+    ided = _with_cell_ids(surface)
     for name, br in tree.branches.items():
         if len(br.points_ras) < 3:
             raise ValueError(
                 f"the {name} centerline has {len(br.points_ras)} points, too few for cross sections"
             )
-        sec = _vmtk_sections(surface, br.points_ras)
+        sec = _sections(surface, ided, br.points_ras)
         area = sec["Area"]
         ce = 2.0 * np.sqrt(np.maximum(area, 0.0) / np.pi)
         # VMTK's section sizes are the extreme distances across the contour through its centre:
