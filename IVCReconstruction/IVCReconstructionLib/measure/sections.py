@@ -16,8 +16,8 @@ plane that grazes a small bump of the wall (or a one-voxel hole in the lumen) al
 loop a fraction of a millimetre across, and when that loop is the nearest VMTK measures it
 instead of the lumen; a loop of 3 or 4 points, which VTK stores as a triangle or a quad, even
 kills the process (VMTK's section area takes the cell for a polygon). Every plane is therefore
-screened first, and at the planes where the nearest contour is such a loop the loop is left out
-(:func:`_section_at`), so that VMTK measures the lumen there too.
+checked first (:func:`_grazed_planes`), and where the nearest contour is such a loop, the loop
+is left out (:func:`_section_at`) so that VMTK measures the lumen there too.
 """
 
 from __future__ import annotations
@@ -34,13 +34,11 @@ INFLATED_MIS_FACTOR = 1.1
 PLANE_MARGIN_MM = 0.5
 # A cut contour narrower than this, or of fewer points, is no lumen (veins narrower than 3 mm are
 # refused before, centerline.MIN_RADIUS_MM) but a bump the plane grazes; fewer than 5 points is
-# also what VMTK cannot measure (a triangle or quad cell, not a polygon).
+# also what VMTK cannot measure (a triangle or quad cell, not a polygon). A lumen's contour on
+# the label map's surface has a hundred points or so.
 GRAZED_LOOP_MM = 1.0
 MIN_SECTION_POINTS = 5
-# The screen runs another cutter than VMTK's (vtkPlaneCutter, several times faster), so it flags
-# with a margin; each flagged plane is then cut as VMTK cuts it (:func:`_cut_loops`).
-SCREEN_POINTS = 12
-SCREEN_MM = 2.0
+REACH_MARGIN_MM = 10.0  # see _grazed_planes
 
 
 def _polyline(points: np.ndarray):
@@ -95,34 +93,73 @@ def _plane_normals(points: np.ndarray) -> np.ndarray:
     return normal / np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-12)
 
 
-def _screen(surface, points: np.ndarray, normals: np.ndarray) -> list[int]:
-    """Indices of the planes whose nearest contour may be a grazed loop: with a fast cutter, the
-    contour nearest the centerline point has under ``SCREEN_POINTS`` points or is narrower than
-    ``SCREEN_MM`` (a lumen contour has a hundred points or so)."""
+def _nearest_contour_pipeline(surface):
+    """(plane, connectivity filter): the contour a plane cuts from ``surface`` nearest a point,
+    found as VMTK's section finds it (vtkCutter, vtkCleanPolyData, the connected piece with the
+    point nearest the origin); set the plane and the filter's closest point, then update it."""
     from vtkmodules.vtkCommonDataModel import vtkPlane
-    from vtkmodules.vtkFiltersCore import vtkPlaneCutter, vtkPolyDataConnectivityFilter
+    from vtkmodules.vtkFiltersCore import vtkCleanPolyData, vtkCutter, vtkPolyDataConnectivityFilter
 
     plane = vtkPlane()
-    cutter = vtkPlaneCutter()
+    cutter = vtkCutter()
     cutter.SetInputData(surface)
-    cutter.SetPlane(plane)
-    cutter.MergePointsOn()  # the contours' pieces must share their points to be connected
-    cutter.BuildTreeOn()  # built once, for all the planes
+    cutter.SetCutFunction(plane)
+    cutter.SetValue(0, 0.0)
+    clean = vtkCleanPolyData()
+    clean.SetInputConnection(cutter.GetOutputPort())
     nearest = vtkPolyDataConnectivityFilter()
-    nearest.SetInputConnection(cutter.GetOutputPort())
+    nearest.SetInputConnection(clean.GetOutputPort())
     nearest.SetExtractionModeToClosestPointRegion()
-    flagged = []
+    return plane, nearest
+
+
+def _nearest_contour(pipeline, origin: np.ndarray, normal: np.ndarray) -> tuple[int, float, float] | None:
+    """(points, width mm, distance mm of its nearest point) of the contour nearest ``origin``,
+    None when the plane cuts nothing."""
+    from vtkmodules.util.numpy_support import vtk_to_numpy
+
+    plane, nearest = pipeline
+    plane.SetOrigin(*origin)
+    plane.SetNormal(*normal)
+    nearest.SetClosestPoint(*origin)
+    nearest.Update()
+    contour = nearest.GetOutput()
+    if contour.GetNumberOfPoints() == 0:
+        return None
+    xyz = vtk_to_numpy(contour.GetPoints().GetData())
+    return len(xyz), float(np.ptp(xyz, axis=0).max()), float(np.linalg.norm(xyz - origin, axis=1).min())
+
+
+def _grazed_planes(surface, points: np.ndarray, normals: np.ndarray, reach_mm: float) -> list[int]:
+    """Indices of the planes whose contour nearest the centerline point is a grazed loop.
+
+    The planes are cut from the surface within ``reach_mm`` of the branch (a whole surface costs
+    as much again as VMTK's sections): every cell with a point within ``reach_mm`` of the plane's
+    centre is there, so a contour found nearer than half of it is the whole surface's nearest
+    contour, or the part of it within reach, wider than a grazed loop. A plane whose nearest
+    contour is farther (or none) is cut from the whole surface.
+    """
+    from scipy.spatial import cKDTree
+    from vtkmodules.util.numpy_support import vtk_to_numpy
+
+    xyz = vtk_to_numpy(surface.GetPoints().GetData())
+    far = ~np.isfinite(cKDTree(points).query(xyz, distance_upper_bound=reach_mm)[0])
+    polys = surface.GetPolys()
+    offsets = vtk_to_numpy(polys.GetOffsetsArray()).astype(np.int64)
+    corner_far = far[vtk_to_numpy(polys.GetConnectivityArray())]
+    # A cell is dropped when all its corners are out of reach.
+    drop = np.flatnonzero(np.add.reduceat(~corner_far, offsets[:-1]) == 0) if len(offsets) > 1 else []
+    near = _nearest_contour_pipeline(_without_cells(surface, np.asarray(drop, dtype=np.int64)))
+    whole = None
+    grazed = []
     for i, (origin, normal) in enumerate(zip(points, normals, strict=True)):
-        plane.SetOrigin(*origin)
-        plane.SetNormal(*normal)
-        nearest.SetClosestPoint(*origin)
-        nearest.Update()
-        contour = nearest.GetOutput()
-        bounds = np.asarray(contour.GetBounds())
-        width = float(np.max(bounds[1::2] - bounds[::2])) if contour.GetNumberOfPoints() else 0.0
-        if contour.GetNumberOfPoints() < SCREEN_POINTS or width < SCREEN_MM:
-            flagged.append(i)
-    return flagged
+        contour = _nearest_contour(near, origin, normal)
+        if contour is None or contour[2] > reach_mm / 2.0:
+            whole = whole or _nearest_contour_pipeline(surface)
+            contour = _nearest_contour(whole, origin, normal)
+        if contour is not None and _is_grazed(contour):
+            grazed.append(i)
+    return grazed
 
 
 def _cut_loops(surface, origin: np.ndarray, normal: np.ndarray) -> list[tuple[int, float, float, np.ndarray]]:
@@ -174,12 +211,9 @@ def _cut_loops(surface, origin: np.ndarray, normal: np.ndarray) -> list[tuple[in
     return loops
 
 
-def _is_grazed(loop: tuple[int, float, float, np.ndarray]) -> bool:
+def _is_grazed(loop: tuple) -> bool:
+    """Whether a contour (number of points, width in mm, ...) is a grazed loop, not a lumen."""
     return loop[0] < MIN_SECTION_POINTS or loop[1] < GRAZED_LOOP_MM
-
-
-def _nearest_is_grazed(loops: list) -> bool:
-    return bool(loops) and _is_grazed(min(loops, key=lambda loop: loop[2]))
 
 
 def _with_cell_ids(surface):
@@ -230,10 +264,10 @@ def _section_at(ided, origin: np.ndarray, normal: np.ndarray) -> tuple[float, fl
 
     branch_sections = vmtk_class("vtkvmtkPolyDataBranchSections")
     loops = [loop for loop in _cut_loops(ided, origin, normal) if _is_grazed(loop)]
-    surface = _without_cells(ided, np.concatenate([loop[3] for loop in loops])) if loops else ided
+    cut_from = _without_cells(ided, np.concatenate([loop[3] for loop in loops])) if loops else ided
     section = vtkPolyData()
     closed = reference(False)
-    branch_sections.ExtractCylinderSection(surface, origin.tolist(), normal.tolist(), section, closed)
+    branch_sections.ExtractCylinderSection(cut_from, origin.tolist(), normal.tolist(), section, closed)
     section.BuildCells()
     if section.GetNumberOfCells() == 0:
         return 0.0, 0.0, 0.0, 0.0
@@ -247,28 +281,25 @@ def _section_at(ided, origin: np.ndarray, normal: np.ndarray) -> tuple[float, fl
     return area, float(size[0]), float(size[1]), float(bool(closed))
 
 
-def _sections(surface, ided, points: np.ndarray) -> dict[str, np.ndarray]:
+def _sections(surface, ided, points: np.ndarray, radius_mm: np.ndarray) -> dict[str, np.ndarray]:
     """VMTK's sections along a branch, safe from grazed loops (module docstring).
 
-    Every plane is screened; where the nearest contour is a grazed loop, that plane is cut here
+    Every plane is checked; where the nearest contour is a grazed loop, that plane is cut here
     (:func:`_section_at`) and VMTK's filter runs on the stretches between such planes. A stretch's
     end point next to one has only one neighbour in the stretch, so VMTK's filter would tilt its
     plane: it is cut here too, with the plane of the whole line. Without a grazed loop the
     filter runs on the whole line, as before.
     """
     normals = _plane_normals(points)
-    grazed = [
-        i
-        for i in _screen(surface, points, normals)
-        if _nearest_is_grazed(_cut_loops(ided, points[i], normals[i]))
-    ]
+    # Reach: well beyond the lumen's wall (an in-plane radius of up to twice the inscribed one).
+    grazed = _grazed_planes(surface, points, normals, 2.0 * float(np.max(radius_mm)) + REACH_MARGIN_MM)
     if not grazed:
         return _vmtk_sections(surface, points)
     out = {key: np.zeros(len(points)) for key in SECTION_KEYS}
     own = np.zeros(len(points), dtype=bool)
     own[grazed] = True
-    keep = ~own.copy()
-    edges = np.flatnonzero(np.diff(np.r_[0, keep.astype(np.int8), 0]))
+    # The stretches between the grazed planes: [lo, hi) where the planes are not.
+    edges = np.flatnonzero(np.diff(np.r_[0, (~own).astype(np.int8), 0]))
     for lo, hi in zip(edges[::2], edges[1::2], strict=True):
         if hi - lo < 3:  # too short for the filter's planes
             own[lo:hi] = True
@@ -318,7 +349,7 @@ def compute_profiles(tree: CenterlineTree, surface) -> dict[str, BranchProfile]:
             raise ValueError(
                 f"the {name} centerline has {len(br.points_ras)} points, too few for cross sections"
             )
-        sec = _sections(surface, ided, br.points_ras)
+        sec = _sections(surface, ided, br.points_ras, br.mis_radius_mm)
         area = sec["Area"]
         ce = 2.0 * np.sqrt(np.maximum(area, 0.0) / np.pi)
         # VMTK's section sizes are the extreme distances across the contour through its centre:
