@@ -116,7 +116,6 @@ def _nearest_contour_pipeline(surface):
 def _nearest_contour(pipeline, origin: np.ndarray, normal: np.ndarray) -> tuple[int, float, float] | None:
     """(points, width mm, distance mm of its nearest point) of the contour nearest ``origin``,
     None when the plane cuts nothing."""
-    from vtkmodules.util.numpy_support import vtk_to_numpy
 
     plane, nearest = pipeline
     plane.SetOrigin(*origin)
@@ -126,7 +125,7 @@ def _nearest_contour(pipeline, origin: np.ndarray, normal: np.ndarray) -> tuple[
     contour = nearest.GetOutput()
     if contour.GetNumberOfPoints() == 0:
         return None
-    xyz = vtk_to_numpy(contour.GetPoints().GetData())
+    xyz = np.asarray(contour.GetPoints().GetData())
     return len(xyz), float(np.ptp(xyz, axis=0).max()), float(np.linalg.norm(xyz - origin, axis=1).min())
 
 
@@ -140,13 +139,12 @@ def _grazed_planes(surface, points: np.ndarray, normals: np.ndarray, reach_mm: f
     contour is farther (or none) is cut from the whole surface.
     """
     from scipy.spatial import cKDTree
-    from vtkmodules.util.numpy_support import vtk_to_numpy
 
-    xyz = vtk_to_numpy(surface.GetPoints().GetData())
+    xyz = np.asarray(surface.GetPoints().GetData())
     far = ~np.isfinite(cKDTree(points).query(xyz, distance_upper_bound=reach_mm)[0])
     polys = surface.GetPolys()
-    offsets = vtk_to_numpy(polys.GetOffsetsArray()).astype(np.int64)
-    corner_far = far[vtk_to_numpy(polys.GetConnectivityArray())]
+    offsets = np.asarray(polys.GetOffsetsArray()).astype(np.int64)
+    corner_far = far[np.asarray(polys.GetConnectivityArray())]
     # A cell is dropped when all its corners are out of reach.
     drop = np.flatnonzero(np.add.reduceat(~corner_far, offsets[:-1]) == 0) if len(offsets) > 1 else []
     near = _nearest_contour_pipeline(_without_cells(surface, np.asarray(drop, dtype=np.int64)))
@@ -167,7 +165,6 @@ def _cut_loops(surface, origin: np.ndarray, normal: np.ndarray) -> list[tuple[in
     vtkCleanPolyData, connected pieces): for each, its number of points, its width (mm), the
     distance of its nearest point to ``origin``, and the ids of the surface cells it crosses.
     ``surface`` carries its cell ids as the cell array "SurfaceCellId" (:func:`_with_cell_ids`)."""
-    from vtkmodules.util.numpy_support import vtk_to_numpy
     from vtkmodules.vtkCommonDataModel import vtkPlane
     from vtkmodules.vtkFiltersCore import vtkCleanPolyData, vtkCutter, vtkPolyDataConnectivityFilter
 
@@ -188,15 +185,15 @@ def _cut_loops(surface, origin: np.ndarray, normal: np.ndarray) -> list[tuple[in
     out = pieces.GetOutput()
     if out.GetNumberOfPoints() == 0:
         return []
-    xyz = vtk_to_numpy(out.GetPoints().GetData()).astype(float)
-    point_region = vtk_to_numpy(out.GetPointData().GetArray("RegionId"))
+    xyz = np.asarray(out.GetPoints().GetData()).astype(float)
+    point_region = np.asarray(out.GetPointData().GetArray("RegionId"))
     # The region of a cell is its points' (only the points are coloured); cells come verts first.
     first_points = [
-        vtk_to_numpy(cells.GetConnectivityArray())[vtk_to_numpy(cells.GetOffsetsArray())[:-1]]
+        np.asarray(cells.GetConnectivityArray())[np.asarray(cells.GetOffsetsArray())[:-1]]
         for cells in (out.GetVerts(), out.GetLines())
     ]
     cell_region = point_region[np.concatenate(first_points).astype(np.int64)]
-    cell_ids = vtk_to_numpy(out.GetCellData().GetArray("SurfaceCellId"))
+    cell_ids = np.asarray(out.GetCellData().GetArray("SurfaceCellId"))
     loops = []
     for region in np.unique(point_region):
         pts = xyz[point_region == region]
@@ -232,12 +229,12 @@ def _with_cell_ids(surface):
 
 def _without_cells(surface, drop: np.ndarray):
     """The triangle surface without the polygons ``drop`` (cell ids; the surface has only polygons)."""
-    from vtkmodules.util.numpy_support import numpy_to_vtkIdTypeArray, vtk_to_numpy
+    from vtkmodules.util.numpy_support import numpy_to_vtkIdTypeArray
     from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkPolyData
 
     polys = surface.GetPolys()
-    offsets = vtk_to_numpy(polys.GetOffsetsArray()).astype(np.int64)
-    connectivity = vtk_to_numpy(polys.GetConnectivityArray()).astype(np.int64)
+    offsets = np.asarray(polys.GetOffsetsArray()).astype(np.int64)
+    connectivity = np.asarray(polys.GetConnectivityArray()).astype(np.int64)
     keep = np.ones(len(offsets) - 1, dtype=bool)
     keep[drop] = False
     sizes = np.diff(offsets)[keep]
