@@ -10,6 +10,14 @@ comes from the centerline itself.
 Sections near the confluence are flagged (``confluence_zone``) so that reference diameters
 leave them out: where the section plane also cuts another branch's lumen, where the
 inscribed sphere is inflated by the confluence, or where the contour is not closed.
+
+VMTK keeps, of the contours the plane cuts, the one with the point nearest the centerline. A
+plane that grazes a small bump of the wall (or a one-voxel hole in the lumen) also cuts it in a
+loop a fraction of a millimetre across, and when that loop is the nearest VMTK measures it
+instead of the lumen; a loop of 3 or 4 points, which VTK stores as a triangle or a quad, even
+kills the process (VMTK's section area takes the cell for a polygon). Every plane is therefore
+checked first (:func:`_grazed_planes`), and where the nearest contour is such a loop, the loop
+is left out (:func:`_section_at`) so that VMTK measures the lumen there too.
 """
 
 from __future__ import annotations
@@ -24,6 +32,13 @@ from .vmtk_compat import vmtk_class
 INFLATED_MIS_FACTOR = 1.1
 # Half a millimetre around a section plane counts as cutting a neighbouring branch's tube.
 PLANE_MARGIN_MM = 0.5
+# A cut contour narrower than this, or of fewer points, is no lumen (veins narrower than 3 mm are
+# refused before, centerline.MIN_RADIUS_MM) but a bump the plane grazes; fewer than 5 points is
+# also what VMTK cannot measure (a triangle or quad cell, not a polygon). A lumen's contour on
+# the label map's surface has a hundred points or so.
+GRAZED_LOOP_MM = 1.0
+MIN_SECTION_POINTS = 5
+REACH_MARGIN_MM = 10.0  # see _grazed_planes
 
 
 def _polyline(points: np.ndarray):
@@ -58,9 +73,242 @@ def _vmtk_sections(surface, points: np.ndarray) -> dict[str, np.ndarray]:
     sections.Update()
     data = line.GetPointData()
     out = {}
-    for key in ("Area", "MinSize", "MaxSize", "Closed"):
+    for key in SECTION_KEYS:
         arr = data.GetArray(f"CenterlineSection{key}")
         out[key] = np.array([arr.GetValue(k) for k in range(arr.GetNumberOfTuples())], dtype=float)
+    return out
+
+
+SECTION_KEYS = ("Area", "MinSize", "MaxSize", "Closed")
+
+
+def _plane_normals(points: np.ndarray) -> np.ndarray:
+    """The section planes' normals as VMTK's filter takes them: the mean of the unit directions
+    from the previous point and to the next one (only one of them at the ends)."""
+    step = np.diff(points, axis=0)
+    unit = step / np.maximum(np.linalg.norm(step, axis=1, keepdims=True), 1e-12)
+    normal = np.zeros_like(points, dtype=float)
+    normal[1:] += unit
+    normal[:-1] += unit
+    return normal / np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-12)
+
+
+def _nearest_contour_pipeline(surface):
+    """(plane, connectivity filter): the contour a plane cuts from ``surface`` nearest a point,
+    found as VMTK's section finds it (vtkCutter, vtkCleanPolyData, the connected piece with the
+    point nearest the origin); set the plane and the filter's closest point, then update it."""
+    from vtkmodules.vtkCommonDataModel import vtkPlane
+    from vtkmodules.vtkFiltersCore import vtkCleanPolyData, vtkCutter, vtkPolyDataConnectivityFilter
+
+    plane = vtkPlane()
+    cutter = vtkCutter()
+    cutter.SetInputData(surface)
+    cutter.SetCutFunction(plane)
+    cutter.SetValue(0, 0.0)
+    clean = vtkCleanPolyData()
+    clean.SetInputConnection(cutter.GetOutputPort())
+    nearest = vtkPolyDataConnectivityFilter()
+    nearest.SetInputConnection(clean.GetOutputPort())
+    nearest.SetExtractionModeToClosestPointRegion()
+    return plane, nearest
+
+
+def _nearest_contour(pipeline, origin: np.ndarray, normal: np.ndarray) -> tuple[int, float, float] | None:
+    """(points, width mm, distance mm of its nearest point) of the contour nearest ``origin``,
+    None when the plane cuts nothing."""
+
+    plane, nearest = pipeline
+    plane.SetOrigin(*origin)
+    plane.SetNormal(*normal)
+    nearest.SetClosestPoint(*origin)
+    nearest.Update()
+    contour = nearest.GetOutput()
+    if contour.GetNumberOfPoints() == 0:
+        return None
+    xyz = np.asarray(contour.GetPoints().GetData())
+    return len(xyz), float(np.ptp(xyz, axis=0).max()), float(np.linalg.norm(xyz - origin, axis=1).min())
+
+
+def _grazed_planes(surface, points: np.ndarray, normals: np.ndarray, reach_mm: float) -> list[int]:
+    """Indices of the planes whose contour nearest the centerline point is a grazed loop.
+
+    The planes are cut from the surface within ``reach_mm`` of the branch (a whole surface costs
+    as much again as VMTK's sections): every cell with a point within ``reach_mm`` of the plane's
+    centre is there, so a contour found nearer than half of it is the whole surface's nearest
+    contour, or the part of it within reach, wider than a grazed loop. A plane whose nearest
+    contour is farther (or none) is cut from the whole surface.
+    """
+    from scipy.spatial import cKDTree
+
+    xyz = np.asarray(surface.GetPoints().GetData())
+    far = ~np.isfinite(cKDTree(points).query(xyz, distance_upper_bound=reach_mm)[0])
+    polys = surface.GetPolys()
+    offsets = np.asarray(polys.GetOffsetsArray()).astype(np.int64)
+    corner_far = far[np.asarray(polys.GetConnectivityArray())]
+    # A cell is dropped when all its corners are out of reach.
+    drop = np.flatnonzero(np.add.reduceat(~corner_far, offsets[:-1]) == 0) if len(offsets) > 1 else []
+    near = _nearest_contour_pipeline(_without_cells(surface, np.asarray(drop, dtype=np.int64)))
+    whole = None
+    grazed = []
+    for i, (origin, normal) in enumerate(zip(points, normals, strict=True)):
+        contour = _nearest_contour(near, origin, normal)
+        if contour is None or contour[2] > reach_mm / 2.0:
+            whole = whole or _nearest_contour_pipeline(surface)
+            contour = _nearest_contour(whole, origin, normal)
+        if contour is not None and _is_grazed(contour):
+            grazed.append(i)
+    return grazed
+
+
+def _cut_loops(surface, origin: np.ndarray, normal: np.ndarray) -> list[tuple[int, float, float, np.ndarray]]:
+    """The contours a plane cuts from the surface, as VMTK's section cuts them (vtkCutter,
+    vtkCleanPolyData, connected pieces): for each, its number of points, its width (mm), the
+    distance of its nearest point to ``origin``, and the ids of the surface cells it crosses.
+    ``surface`` carries its cell ids as the cell array "SurfaceCellId" (:func:`_with_cell_ids`)."""
+    from vtkmodules.vtkCommonDataModel import vtkPlane
+    from vtkmodules.vtkFiltersCore import vtkCleanPolyData, vtkCutter, vtkPolyDataConnectivityFilter
+
+    plane = vtkPlane()
+    plane.SetOrigin(*origin)
+    plane.SetNormal(*normal)
+    cutter = vtkCutter()
+    cutter.SetInputData(surface)
+    cutter.SetCutFunction(plane)
+    cutter.SetValue(0, 0.0)
+    clean = vtkCleanPolyData()
+    clean.SetInputConnection(cutter.GetOutputPort())
+    pieces = vtkPolyDataConnectivityFilter()
+    pieces.SetInputConnection(clean.GetOutputPort())
+    pieces.SetExtractionModeToAllRegions()
+    pieces.ColorRegionsOn()
+    pieces.Update()
+    out = pieces.GetOutput()
+    if out.GetNumberOfPoints() == 0:
+        return []
+    xyz = np.asarray(out.GetPoints().GetData()).astype(float)
+    point_region = np.asarray(out.GetPointData().GetArray("RegionId"))
+    # The region of a cell is its points' (only the points are coloured); cells come verts first.
+    first_points = [
+        np.asarray(cells.GetConnectivityArray())[np.asarray(cells.GetOffsetsArray())[:-1]]
+        for cells in (out.GetVerts(), out.GetLines())
+    ]
+    cell_region = point_region[np.concatenate(first_points).astype(np.int64)]
+    cell_ids = np.asarray(out.GetCellData().GetArray("SurfaceCellId"))
+    loops = []
+    for region in np.unique(point_region):
+        pts = xyz[point_region == region]
+        loops.append(
+            (
+                len(pts),
+                float(np.ptp(pts, axis=0).max()),
+                float(np.linalg.norm(pts - origin, axis=1).min()),
+                cell_ids[cell_region == region].astype(np.int64),
+            )
+        )
+    return loops
+
+
+def _is_grazed(loop: tuple) -> bool:
+    """Whether a contour (number of points, width in mm, ...) is a grazed loop, not a lumen."""
+    return loop[0] < MIN_SECTION_POINTS or loop[1] < GRAZED_LOOP_MM
+
+
+def _with_cell_ids(surface):
+    """A shallow copy of the surface with its cell ids as the cell array "SurfaceCellId" (the
+    cutter passes cell data on, so each contour piece says which cells it crosses)."""
+    from vtkmodules.util.numpy_support import numpy_to_vtk
+    from vtkmodules.vtkCommonDataModel import vtkPolyData
+
+    ided = vtkPolyData()
+    ided.ShallowCopy(surface)
+    ids = numpy_to_vtk(np.arange(surface.GetNumberOfCells(), dtype=np.int64), deep=True)
+    ids.SetName("SurfaceCellId")
+    ided.GetCellData().AddArray(ids)
+    return ided
+
+
+def _without_cells(surface, drop: np.ndarray):
+    """The triangle surface without the polygons ``drop`` (cell ids; the surface has only polygons)."""
+    from vtkmodules.util.numpy_support import numpy_to_vtkIdTypeArray
+    from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkPolyData
+
+    polys = surface.GetPolys()
+    offsets = np.asarray(polys.GetOffsetsArray()).astype(np.int64)
+    connectivity = np.asarray(polys.GetConnectivityArray()).astype(np.int64)
+    keep = np.ones(len(offsets) - 1, dtype=bool)
+    keep[drop] = False
+    sizes = np.diff(offsets)[keep]
+    starts = offsets[:-1][keep]
+    flat = np.repeat(starts, sizes) + (np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes))
+    cells = vtkCellArray()
+    cells.SetData(
+        numpy_to_vtkIdTypeArray(np.r_[0, np.cumsum(sizes)], deep=True),
+        numpy_to_vtkIdTypeArray(connectivity[flat], deep=True),
+    )
+    out = vtkPolyData()
+    out.SetPoints(surface.GetPoints())
+    out.SetPolys(cells)
+    return out
+
+
+def _section_at(ided, origin: np.ndarray, normal: np.ndarray) -> tuple[float, float, float, float]:
+    """(area, min size, max size, closed) of one section, with VMTK's own functions, after
+    leaving out the grazed loops the plane cuts: VMTK then keeps the nearest of the other
+    contours, the lumen's. No section (zeros, as VMTK's filter leaves a plane that cuts nothing)
+    when no other contour is left or VMTK's contour is still no polygon."""
+    from vtkmodules.vtkCommonCore import reference
+    from vtkmodules.vtkCommonDataModel import vtkPolyData
+
+    branch_sections = vmtk_class("vtkvmtkPolyDataBranchSections")
+    loops = [loop for loop in _cut_loops(ided, origin, normal) if _is_grazed(loop)]
+    cut_from = _without_cells(ided, np.concatenate([loop[3] for loop in loops])) if loops else ided
+    section = vtkPolyData()
+    closed = reference(False)
+    branch_sections.ExtractCylinderSection(cut_from, origin.tolist(), normal.tolist(), section, closed)
+    section.BuildCells()
+    if section.GetNumberOfCells() == 0:
+        return 0.0, 0.0, 0.0, 0.0
+    cell = section.GetCell(0)
+    # The guard that matters: VMTK's area dereferences this cell as a vtkPolygon.
+    if cell.GetClassName() != "vtkPolygon" or cell.GetNumberOfPoints() < MIN_SECTION_POINTS:
+        return 0.0, 0.0, 0.0, 0.0
+    area = float(branch_sections.ComputeBranchSectionArea(section))
+    size = [0.0, 0.0]
+    branch_sections.ComputeBranchSectionShape(section, origin.tolist(), size)
+    return area, float(size[0]), float(size[1]), float(bool(closed))
+
+
+def _sections(surface, ided, points: np.ndarray, radius_mm: np.ndarray) -> dict[str, np.ndarray]:
+    """VMTK's sections along a branch, safe from grazed loops (module docstring).
+
+    Every plane is checked; where the nearest contour is a grazed loop, that plane is cut here
+    (:func:`_section_at`) and VMTK's filter runs on the stretches between such planes. A stretch's
+    end point next to one has only one neighbour in the stretch, so VMTK's filter would tilt its
+    plane: it is cut here too, with the plane of the whole line. Without a grazed loop the
+    filter runs on the whole line, as before.
+    """
+    normals = _plane_normals(points)
+    # Reach: well beyond the lumen's wall (an in-plane radius of up to twice the inscribed one).
+    grazed = _grazed_planes(surface, points, normals, 2.0 * float(np.max(radius_mm)) + REACH_MARGIN_MM)
+    if not grazed:
+        return _vmtk_sections(surface, points)
+    out = {key: np.zeros(len(points)) for key in SECTION_KEYS}
+    own = np.zeros(len(points), dtype=bool)
+    own[grazed] = True
+    # The stretches between the grazed planes: [lo, hi) where the planes are not.
+    edges = np.flatnonzero(np.diff(np.r_[0, (~own).astype(np.int8), 0]))
+    for lo, hi in zip(edges[::2], edges[1::2], strict=True):
+        if hi - lo < 3:  # too short for the filter's planes
+            own[lo:hi] = True
+            continue
+        stretch = _vmtk_sections(surface, points[lo:hi])
+        for key in SECTION_KEYS:
+            out[key][lo:hi] = stretch[key]
+        own[lo] |= lo > 0
+        own[hi - 1] |= hi < len(points)
+    for i in np.flatnonzero(own):
+        for key, value in zip(SECTION_KEYS, _section_at(ided, points[i], normals[i]), strict=True):
+            out[key][i] = value
     return out
 
 
@@ -92,12 +340,13 @@ def compute_profiles(tree: CenterlineTree, surface) -> dict[str, BranchProfile]:
     :raises ValueError: when a branch has too few points for sections.
     """
     profiles = {}
+    ided = _with_cell_ids(surface)
     for name, br in tree.branches.items():
         if len(br.points_ras) < 3:
             raise ValueError(
                 f"the {name} centerline has {len(br.points_ras)} points, too few for cross sections"
             )
-        sec = _vmtk_sections(surface, br.points_ras)
+        sec = _sections(surface, ided, br.points_ras, br.mis_radius_mm)
         area = sec["Area"]
         ce = 2.0 * np.sqrt(np.maximum(area, 0.0) / np.pi)
         # VMTK's section sizes are the extreme distances across the contour through its centre:
