@@ -149,7 +149,8 @@ def test_assign_branches_with_bounds_as_every_query(blob):
 
     expected = every_query()
     assert all(np.sum(expected == names.VEIN_LABELS[b]) > 1000 for b in dense)
-    np.testing.assert_array_equal(branches.assign_branches(blob, m, dense, depth_at), expected)
+    radii = {b: depth_at(pts) for b, pts in dense.items()}
+    np.testing.assert_array_equal(branches.assign_branches(blob, m, dense, radii), expected)
 
 
 def test_fill_holes_in_the_box_as_scipy(blob):

@@ -35,7 +35,7 @@ import numpy as np
 from .. import names
 from ..inputs.orientation import canonical
 from ..inputs.seeds import as_seed_points
-from .branches import assign_branches, tidy_labels
+from .branches import assign_branches, own_radius_near_confluence, tidy_labels
 from .checks import check_seeds, check_volume, looks_like_ct
 from .datatypes import VeinSegmentation
 from .grid import gaussian_at, max_depth_sampler, spacing_of, to_ijk, voxel_box
@@ -102,7 +102,12 @@ def segment_veins(
     # The local lumen radius (3x3x3 maximum of the distance to the wall) and the 1 mm Gaussian
     # below are read at the path points only: computed there, not over the whole lumen box.
     radius_at = max_depth_sampler(vein, spacing_of(matrix))
-    labels_box = assign_branches(vein, m, dense, lambda pts: radius_at(voxels(pts)))
+    # The radii of all paths in one call (one k-d query of the wall), each branch's then capped
+    # next to the confluence at its own.
+    stacked = radius_at(voxels(np.vstack(list(dense.values()))))
+    radii = dict(zip(dense, np.split(stacked, np.cumsum([len(p) for p in dense.values()])[:-1]), strict=True))
+    radii = {b: own_radius_near_confluence(radii[b], pts, confluence) for b, pts in dense.items()}
+    labels_box = assign_branches(vein, m, dense, radii)
     # Along the path, lumen means blood-like: well above the soft tissue a chronic occlusion
     # is made of, which the half-way lumen threshold can let through.
     sigma = 1.0 / spacing_of(matrix)[::-1]
