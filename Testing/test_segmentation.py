@@ -257,3 +257,28 @@ def test_radii_next_to_the_confluence_are_the_branch_own():
     short = arc < 26.0
     unchanged = own_radius_near_confluence(radius[short], path[short], path[0])
     np.testing.assert_array_equal(unchanged, radius[short])
+
+
+def test_an_occluded_stretch_does_not_set_the_branch_own_radius():
+    """An IVC seeded just above a long occlusion: beyond the zone mostly no lumen (radius 0).
+    The own radius comes from the lumen there is, not from the occluded stretch."""
+    from IVCReconstructionLib.segment.branches import own_radius_near_confluence
+
+    arc = np.arange(0.0, 100.0, 0.5)
+    path = np.stack([0 * arc, 0 * arc, arc], axis=1)
+    radius = np.where(arc < 20.0, 14.0, 10.0)
+    radius[(arc > 30.0) & (arc < 92.0)] = 0.0  # occluded
+    capped = own_radius_near_confluence(radius, path, confluence=path[0])
+    np.testing.assert_array_equal(capped[arc < 20.0], 10.0)
+
+
+def test_seeded_veins_meet_at_one_confluence_at_coarse_voxels(phantom_of, segmentation_of):
+    """At 1.5 mm the capped radii let the IVC's end take the whole junction (the iliac veins no
+    longer met it), which the measuring step refuses: the labels then keep the measured radii."""
+    from IVCReconstructionLib.segment.existing import check_confluence
+
+    for options in ({"spacing_mm": 1.5, "may_thurner_area_ratio": 0.3}, {"spacing_mm": 1.5}):
+        ph, seg = phantom_of(**options), segmentation_of(**options)
+        check_confluence(seg.labels, ph.ijk_to_ras)
+        for label in (1, 2, 3):
+            assert dice(seg.labels == label, ph.labels == label) >= 0.88, (options, label)

@@ -102,21 +102,23 @@ def own_radius_near_confluence(radius: np.ndarray, path: np.ndarray, confluence:
 
     Where the veins join, the lumen around a path point is the merged lumen of two or three
     veins, so the distance to the wall measured there is the width of the junction, not the
-    branch's; with it, the iliac paths claimed the lower end of the IVC (325-721 of its voxels
+    branch's; with it, the iliac paths claimed the lower end of the IVC (325-1015 of its voxels
     on the project's phantoms). A voxel belongs to the vein in which it lies deepest, measured
     against that vein's own radius: within ``CONFLUENCE_ZONE_MM`` (along the path) of the
     confluence a radius is at most the upper quartile of the branch's radii beyond it: a
     quartile, so that a lesion or an occlusion beyond the zone does not set it (a 40 mm IVC
     occlusion starting 22 mm above the confluence did, when only the next 35 mm counted), nor
-    the widest stretch; a compressed stretch inside the zone keeps its own smaller radius."""
+    the widest stretch; an occluded stretch (radius 0) does not count at all. A compressed
+    stretch inside the zone keeps its own smaller radius."""
     radius = np.asarray(radius, dtype=float).copy()
     if len(path) < 2:
         return radius
     arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(path, axis=0), axis=1))])
     if np.linalg.norm(path[-1] - confluence) < np.linalg.norm(path[0] - confluence):
-        arc = arc[-1] - arc  # measured from the confluence's end
-    beyond = arc >= CONFLUENCE_ZONE_MM
-    if beyond.sum() < 5:  # the branch leaves the volume too soon to know its own radius
+        arc = arc[-1] - arc  # measured from the confluence's end (the seeded paths start there)
+    # An occluded stretch has no lumen (radius 0) and is no measure of the branch's own width.
+    beyond = (arc >= CONFLUENCE_ZONE_MM) & (radius > 0)
+    if beyond.sum() < 5:  # the seed is too near the confluence to know the branch's own radius
         return radius
     near = arc < CONFLUENCE_ZONE_MM
     radius[near] = np.minimum(radius[near], np.percentile(radius[beyond], 75.0))
