@@ -99,3 +99,23 @@ def test_a_tiny_loop_nearer_than_the_wall_is_left_out_of_the_section():
     np.testing.assert_allclose(dmin, plain_min, rtol=1e-6)
     np.testing.assert_allclose(dmax, plain_max, rtol=1e-6)
     np.testing.assert_array_equal(zone, plain_zone)
+
+
+def test_a_one_voxel_neck_is_measured_as_vmtk_measures_it():
+    """A pinhole lumen (a 13 mm tube narrowed to one voxel over 5 mm) is no grazed loop: its
+    contours, under 1 mm across, are what VMTK measures there (near-zero areas that make it a
+    tight stenosis, not an occlusion), not left out as zeros."""
+    from IVCReconstructionLib.measure import sections
+
+    k, j, i = np.mgrid[0:44, 0:17, 0:17]
+    mask = ((j - 8) ** 2 + (i - 8) ** 2 <= 36) & (k >= 2) & (k <= 41)
+    mask[19:24] = False
+    mask[19:24, 8, 8] = True
+    surface = section_surface(mask, np.eye(4))
+    s = np.arange(4.0, 40.0) + 0.1
+    pts = np.stack([np.full_like(s, 8.2), np.full_like(s, 7.9), s], axis=1)
+    branch = CenterlineBranch("ivc", pts, s - s[0], np.full(len(s), 6.0))
+    area = compute_profiles(CenterlineTree({"ivc": branch}, pts[0].copy()), surface)["ivc"].area_mm2
+    np.testing.assert_allclose(area, sections._vmtk_sections(surface, pts)["Area"], atol=1e-9)
+    neck = area[15:19]
+    assert neck.max() > 0.1 and neck.max() < 1.0, neck

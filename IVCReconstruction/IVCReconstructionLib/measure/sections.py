@@ -16,8 +16,9 @@ plane that grazes a small bump of the wall (or a one-voxel hole in the lumen) al
 loop a fraction of a millimetre across, and when that loop is the nearest VMTK measures it
 instead of the lumen; a loop of 3 or 4 points, which VTK stores as a triangle or a quad, even
 kills the process (VMTK's section area takes the cell for a polygon). Every plane is therefore
-checked first (:func:`_grazed_planes`), and where the nearest contour is such a loop, the loop
-is left out (:func:`_section_at`) so that VMTK measures the lumen there too.
+checked first (:func:`_grazed_planes`), and where the nearest contour is such a loop of fewer
+than ``MIN_SECTION_POINTS``, the loop is left out (:func:`_section_at`) so that VMTK measures the
+lumen there too.
 """
 
 from __future__ import annotations
@@ -32,11 +33,13 @@ from .vmtk_compat import vmtk_class
 INFLATED_MIS_FACTOR = 1.1
 # Half a millimetre around a section plane counts as cutting a neighbouring branch's tube.
 PLANE_MARGIN_MM = 0.5
-# A cut contour narrower than this, or of fewer points, is no lumen (veins narrower than 3 mm are
-# refused before, centerline.MIN_RADIUS_MM) but a bump the plane grazes; fewer than 5 points is
-# also what VMTK cannot measure (a triangle or quad cell, not a polygon). A lumen's contour on
-# the label map's surface has a hundred points or so.
-GRAZED_LOOP_MM = 1.0
+# A cut contour of fewer points is what VMTK cannot measure (VTK keeps it as a triangle or quad
+# cell, not a polygon, and VMTK's section area then kills the process): a bump the plane grazes
+# or a one-voxel hole, a lumen's contour on the label map's surface having a hundred points or
+# so. Only those are left out. A narrow contour of more points may be a pinhole lumen (a vein
+# narrowed to one voxel: its narrowest width is not refused, only a vein's widest under 3 mm,
+# centerline.MIN_RADIUS_MM), which VMTK measures as it always did: leaving it out turned a
+# one-voxel neck's near-zero areas into zeros and its stenosis into an occlusion (review).
 MIN_SECTION_POINTS = 5
 REACH_MARGIN_MM = 10.0  # see _grazed_planes
 
@@ -210,7 +213,7 @@ def _cut_loops(surface, origin: np.ndarray, normal: np.ndarray) -> list[tuple[in
 
 def _is_grazed(loop: tuple) -> bool:
     """Whether a contour (number of points, width in mm, ...) is a grazed loop, not a lumen."""
-    return loop[0] < MIN_SECTION_POINTS or loop[1] < GRAZED_LOOP_MM
+    return loop[0] < MIN_SECTION_POINTS
 
 
 def _with_cell_ids(surface):
