@@ -153,6 +153,46 @@ def test_assign_branches_with_bounds_as_every_query(blob):
     np.testing.assert_array_equal(branches.assign_branches(blob, m, dense, radii), expected)
 
 
+def test_assign_branches_with_bounds_as_every_query_on_random_ties():
+    """Random small cases full of exact ties (points on the voxel grid, a shared confluence
+    point, duplicate points, radii in whole half-millimetres, paths of 1 to 30 points): the
+    bounded queries label as querying everything (a strict bound, ``<`` for ``<=``, broke most)."""
+    rng = np.random.default_rng(11)
+    for trial in range(150):
+        shape = tuple(int(n) for n in rng.integers(4, 14, 3))
+        vein = rng.random(shape) < rng.uniform(0.2, 1.0)
+        m = np.eye(4)
+        if trial % 3 == 1:
+            m[:3, :3] = np.diag(rng.choice([0.5, 0.6, 0.7, 1.0], 3))
+            m[:3, 3] = rng.normal(0.0, 500.0, 3)
+        centre = grid.to_ras(np.array(shape[::-1]) / 2.0, m)
+        dense, radii = {}, {}
+        for branch in names.BRANCHES:
+            n = int(rng.choice([1, 2, 3, 7, 8, 9, 30]))
+            if trial % 2:
+                pts = grid.to_ras(rng.integers(0, 2 * max(shape), (n, 3)) / 2.0, m)
+            else:
+                pts = centre + rng.normal(0.0, 3.0, (n, 3))
+            pts[0] = centre
+            if n > 3 and trial % 4 == 0:
+                pts[2] = pts[1]
+            dense[branch] = pts
+            radii[branch] = rng.choice([0.0, 0.5, 1.0, 1.5, 2.0], n).astype(np.float32)
+        vk = np.argwhere(vein)
+        vras = grid.to_ras(vk[:, ::-1].astype(float), m)
+        best, label = np.full(len(vk), np.inf), np.zeros(len(vk), dtype=np.uint8)
+        for branch, pts in dense.items():  # every voxel against every path
+            d, i = cKDTree(pts).query(vras, k=min(8, len(pts)))
+            d, i = d.reshape(len(vk), -1), i.reshape(len(vk), -1)
+            score = np.min(d - radii[branch].astype(np.float64)[i], axis=1)
+            closer = score < best
+            best[closer], label[closer] = score[closer], names.VEIN_LABELS[branch]
+        expected = np.zeros(shape, dtype=np.uint8)
+        expected[tuple(vk.T)] = label
+        labels = branches.assign_branches(vein, m, dense, radii)
+        np.testing.assert_array_equal(labels, expected, err_msg=str(trial))
+
+
 def test_fill_holes_in_the_box_as_scipy(blob):
     hollow = blob.copy()
     hollow[5:15, 5:15, 40:50] = True

@@ -96,10 +96,11 @@ def _plane_normals(points: np.ndarray) -> np.ndarray:
     return normal / np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-12)
 
 
-def _nearest_contour_pipeline(surface):
-    """(plane, connectivity filter): the contour a plane cuts from ``surface`` nearest a point,
-    found as VMTK's section finds it (vtkCutter, vtkCleanPolyData, the connected piece with the
-    point nearest the origin); set the plane and the filter's closest point, then update it."""
+def _cut_pipeline(surface, all_regions: bool = False):
+    """(plane, connectivity filter): the contours a plane cuts from ``surface`` as VMTK's section
+    cuts them (vtkCutter, vtkCleanPolyData, connected pieces): the piece with the point nearest
+    the filter's closest point, or (``all_regions``) every piece, coloured by region. Set the
+    plane (and the closest point), then update the filter."""
     from vtkmodules.vtkCommonDataModel import vtkPlane
     from vtkmodules.vtkFiltersCore import vtkCleanPolyData, vtkCutter, vtkPolyDataConnectivityFilter
 
@@ -110,10 +111,14 @@ def _nearest_contour_pipeline(surface):
     cutter.SetValue(0, 0.0)
     clean = vtkCleanPolyData()
     clean.SetInputConnection(cutter.GetOutputPort())
-    nearest = vtkPolyDataConnectivityFilter()
-    nearest.SetInputConnection(clean.GetOutputPort())
-    nearest.SetExtractionModeToClosestPointRegion()
-    return plane, nearest
+    pieces = vtkPolyDataConnectivityFilter()
+    pieces.SetInputConnection(clean.GetOutputPort())
+    if all_regions:
+        pieces.SetExtractionModeToAllRegions()
+        pieces.ColorRegionsOn()
+    else:
+        pieces.SetExtractionModeToClosestPointRegion()
+    return plane, pieces
 
 
 def _nearest_contour(pipeline, origin: np.ndarray, normal: np.ndarray) -> tuple[int, float, float] | None:
@@ -150,13 +155,13 @@ def _grazed_planes(surface, points: np.ndarray, normals: np.ndarray, reach_mm: f
     corner_far = far[np.asarray(polys.GetConnectivityArray())]
     # A cell is dropped when all its corners are out of reach.
     drop = np.flatnonzero(np.add.reduceat(~corner_far, offsets[:-1]) == 0) if len(offsets) > 1 else []
-    near = _nearest_contour_pipeline(_without_cells(surface, np.asarray(drop, dtype=np.int64)))
+    near = _cut_pipeline(_without_cells(surface, np.asarray(drop, dtype=np.int64)))
     whole = None
     grazed = []
     for i, (origin, normal) in enumerate(zip(points, normals, strict=True)):
         contour = _nearest_contour(near, origin, normal)
         if contour is None or contour[2] > reach_mm / 2.0:
-            whole = whole or _nearest_contour_pipeline(surface)
+            whole = whole or _cut_pipeline(surface)
             contour = _nearest_contour(whole, origin, normal)
         if contour is not None and _is_grazed(contour):
             grazed.append(i)
@@ -168,22 +173,9 @@ def _cut_loops(surface, origin: np.ndarray, normal: np.ndarray) -> list[tuple[in
     vtkCleanPolyData, connected pieces): for each, its number of points, its width (mm), the
     distance of its nearest point to ``origin``, and the ids of the surface cells it crosses.
     ``surface`` carries its cell ids as the cell array "SurfaceCellId" (:func:`_with_cell_ids`)."""
-    from vtkmodules.vtkCommonDataModel import vtkPlane
-    from vtkmodules.vtkFiltersCore import vtkCleanPolyData, vtkCutter, vtkPolyDataConnectivityFilter
-
-    plane = vtkPlane()
+    plane, pieces = _cut_pipeline(surface, all_regions=True)
     plane.SetOrigin(*origin)
     plane.SetNormal(*normal)
-    cutter = vtkCutter()
-    cutter.SetInputData(surface)
-    cutter.SetCutFunction(plane)
-    cutter.SetValue(0, 0.0)
-    clean = vtkCleanPolyData()
-    clean.SetInputConnection(cutter.GetOutputPort())
-    pieces = vtkPolyDataConnectivityFilter()
-    pieces.SetInputConnection(clean.GetOutputPort())
-    pieces.SetExtractionModeToAllRegions()
-    pieces.ColorRegionsOn()
     pieces.Update()
     out = pieces.GetOutput()
     if out.GetNumberOfPoints() == 0:
@@ -290,6 +282,9 @@ def _sections(surface, ided, points: np.ndarray, radius_mm: np.ndarray) -> dict[
     plane: it is cut here too, with the plane of the whole line. Without a grazed loop the
     filter runs on the whole line, as before.
     """
+    # The points as VMTK's filter gets them (vtkPoints of float32), so that the planes checked
+    # here are its planes to the last bit (review: float64 origins ~1e-5 mm off at 300 mm).
+    points = np.asarray(points, dtype=np.float32).astype(float)
     normals = _plane_normals(points)
     # Reach: well beyond the lumen's wall (an in-plane radius of up to twice the inscribed one).
     grazed = _grazed_planes(surface, points, normals, 2.0 * float(np.max(radius_mm)) + REACH_MARGIN_MM)
