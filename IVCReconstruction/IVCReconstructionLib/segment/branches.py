@@ -37,8 +37,8 @@ def assign_branches(
     nv, nb = len(vk), len(dense)
     points = list(dense.values())
     # float64 from the start: the same values as float32 radii taken from float64 distances.
-    radii = [np.asarray(radii[b], dtype=np.float64) for b in dense]
-    largest = np.array([r.max() for r in radii])
+    by_order = [np.asarray(radii[b], dtype=np.float64) for b in dense]
+    largest = np.array([r.max() for r in by_order])
     owner = np.concatenate([np.full(len(p), n) for n, p in enumerate(points)])
     k = min(2, len(owner))
     d, i = cKDTree(np.vstack(points)).query(vras, k=k, workers=-1)
@@ -48,7 +48,7 @@ def assign_branches(
     # it is the first); a voxel with a tie (the paths share the confluence point) is decided
     # by the full queries of all branches.
     unique = d[:, 1] > d1 if k > 1 else np.ones(nv, dtype=bool)
-    upper = np.where(unique, d1 - np.concatenate(radii)[i[:, 0]] + _BOUND_SLACK_MM, np.inf)
+    upper = np.where(unique, d1 - np.concatenate(by_order)[i[:, 0]] + _BOUND_SLACK_MM, np.inf)
     lower = np.full((nb, nv), np.inf)
     columns = np.ascontiguousarray(vras.T)
     lower[near, np.arange(nv)] = d1 - largest[near] - _BOUND_SLACK_MM
@@ -87,7 +87,7 @@ def assign_branches(
             dq, iq = cKDTree(pts).query(vras[open_[mine]], k=k, workers=-1)
             dq, iq = dq.reshape(len(mine), k), iq.reshape(len(mine), k)
             score = np.full(len(open_), np.inf)
-            score[mine] = np.min(dq - radii[n][iq], axis=1)
+            score[mine] = np.min(dq - by_order[n][iq], axis=1)
             closer = score < best
             best[closer] = score[closer]
             sub[closer] = label_of[n]

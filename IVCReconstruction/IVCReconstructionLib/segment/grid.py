@@ -110,11 +110,10 @@ def distance_inside(mask: np.ndarray, spacing: np.ndarray) -> np.ndarray:
     return np.maximum(sitk.GetArrayFromImage(dist), 0.0).astype(np.float32)
 
 
-def values_at(volume: np.ndarray, ijk_to_ras: np.ndarray, points_ras: np.ndarray) -> np.ndarray:
-    """The voxels of ``volume`` nearest to RAS points (clipped to the volume)."""
+def nearest_voxels(points_ras: np.ndarray, ijk_to_ras: np.ndarray, shape_kji: tuple[int, ...]) -> np.ndarray:
+    """The voxels [k, j, i] nearest to RAS points in an array of ``shape_kji`` (clipped to it)."""
     ijk = np.rint(to_ijk(points_ras, ijk_to_ras)).astype(int)
-    ijk = np.clip(ijk, 0, np.array(volume.shape[::-1]) - 1)
-    return volume[ijk[:, 2], ijk[:, 1], ijk[:, 0]]
+    return np.clip(ijk, 0, np.array(shape_kji[::-1]) - 1)[:, ::-1]
 
 
 def block_reduce(values: np.ndarray, f, ufunc) -> np.ndarray:

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import names
 from .datatypes import OccludedStretch
-from .grid import mask_box, to_ijk, to_ras, tube_in_box
+from .grid import mask_box, nearest_voxels, to_ras, tube_in_box
 
 MIN_OCCLUSION_MM = 4.0  # a shorter gap in the lumen along the path is noise, not an occlusion
 OCCLUDED_RADIUS_MM = 3.0  # the occluded stretch is marked as a round tube this wide around the path
@@ -207,14 +207,9 @@ def mark_occlusions(
     if occlusions:
         # Scraps beyond the cleared tube that hung on the cleared ones are now loose: keep only
         # the pieces the paths run through.
-        labels_box[~pieces_through(labels_box > 0, path_voxels(m, labels_box.shape, dense))] = 0
+        on_paths = nearest_voxels(np.vstack(list(dense.values())), m, labels_box.shape)
+        labels_box[~pieces_through(labels_box > 0, on_paths)] = 0
     return occlusions
-
-
-def path_voxels(m: np.ndarray, shape: tuple[int, ...], dense: dict[str, np.ndarray]) -> np.ndarray:
-    """The voxels [k, j, i] of a box (IJK-to-RAS ``m``) the paths' points are in (clipped to it)."""
-    ijk = np.rint(to_ijk(np.vstack(list(dense.values())), m)).astype(int)
-    return np.clip(ijk, 0, np.array(shape[::-1]) - 1)[:, ::-1]
 
 
 def pieces_through(mask: np.ndarray, kji: np.ndarray) -> np.ndarray:

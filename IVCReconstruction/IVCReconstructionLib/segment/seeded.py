@@ -39,7 +39,7 @@ from .branches import assign_branches, own_radius_near_confluence, tidy_labels
 from .checks import check_seeds, check_volume, looks_like_ct
 from .datatypes import VeinSegmentation
 from .existing import check_confluence
-from .grid import gaussian_at, max_depth_sampler, spacing_of, to_ijk, voxel_box
+from .grid import gaussian_at, max_depth_sampler, nearest_voxels, spacing_of, voxel_box
 from .levels import wall_tissue
 from .lumen import lumen_mask
 from .occlusion import mark_occlusions
@@ -96,8 +96,7 @@ def segment_veins(
     box, m, vein, dense = lumen_mask(image, matrix, branch_paths, blood, tissue_level)
 
     def voxels(pts: np.ndarray) -> np.ndarray:  # kji of RAS points in the lumen box (clipped)
-        ijk = np.clip(np.rint(to_ijk(pts, m)).astype(int), 0, np.array(vein.shape[::-1]) - 1)
-        return ijk[:, ::-1]
+        return nearest_voxels(pts, m, vein.shape)
 
     say("labelling the veins and the occlusions")
     # The local lumen radius (3x3x3 maximum of the distance to the wall) and the 1 mm Gaussian
