@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .checks import BONE_HU
-from .grid import block_reduce, distance_inside
+from .grid import block_reduce, grow_faces, shrink_faces, within_mm
 
 BAND_MM = 2.5  # partial-volume band around bone in which the lumen may reach its blurred voxels
 MEANS_MM = 3.0  # the blood inside and the tissue outside are averaged over about this (sigma)
@@ -43,7 +43,7 @@ def bright_window(smooth: np.ndarray, spacing: np.ndarray, blood: float, contras
     hit = np.unique(pieces[core])
     structures = np.isin(pieces, hit[hit > 0])
     bone_level = float(np.median(smooth[core]))
-    near = distance_inside(~core, spacing) <= BAND_MM
+    near = within_mm(core, spacing, BAND_MM)
     band_ok = near & window & (smooth < 0.5 * (blood + bone_level))
     return window & ~structures & ~near, band_ok
 
@@ -54,8 +54,6 @@ def refine_boundary(vein, smooth, allowed, spacing, blood: float, tissue: float,
     it. A single threshold sits too high against fat, too low against muscle, and too high where
     the blood is less enhanced. Voxels of other tubes' basins (``allowed`` False) and voxels
     brighter than blood + contrast / 2 (bone, calcification) are never added."""
-    from scipy import ndimage
-
     contrast = blood - tissue
     threshold = blood - 0.5 * contrast
     nz = np.argwhere(vein)
@@ -65,8 +63,8 @@ def refine_boundary(vein, smooth, allowed, spacing, blood: float, tissue: float,
     lo, hi = np.maximum(nz.min(axis=0) - pad, 0), np.minimum(nz.max(axis=0) + pad + 1, vein.shape)
     box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
     v, img, ok = vein[box].copy(), smooth[box], allowed[box] & (smooth[box] < blood + 0.5 * contrast)
-    grown = ndimage.binary_dilation(v)
-    core = ndimage.binary_erosion(v)
+    grown = grow_faces(v)
+    core = shrink_faces(v)
     # The outside: darker than the threshold, not air or fat far below the tissue's level.
     out = (img < threshold) & (img > tissue - 2.0 * contrast) & ~grown
     f = np.maximum(np.round(MEANS_GRID_MM / spacing[::-1]).astype(int), 1)  # [k, j, i]
@@ -78,7 +76,7 @@ def refine_boundary(vein, smooth, allowed, spacing, blood: float, tissue: float,
     top = np.array(level.shape) - 1
     for n in range(passes):
         if n:
-            grown, core = ndimage.binary_dilation(v), ndimage.binary_erosion(v)
+            grown, core = grow_faces(v), shrink_faces(v)
         bk = np.argwhere(grown & ~core)
         at = tuple(np.minimum(bk // f, top).T)
         idx = tuple(bk.T)

@@ -110,6 +110,25 @@ def distance_inside(mask: np.ndarray, spacing: np.ndarray) -> np.ndarray:
     return np.maximum(sitk.GetArrayFromImage(dist), 0.0).astype(np.float32)
 
 
+def within_mm(mask: np.ndarray, spacing: np.ndarray, mm: float) -> np.ndarray:
+    """The voxels of a mask and those within ``mm`` of it (centre to centre), computed in the
+    mask's bounding box grown by that distance: a few bone voxels in a lumen box no longer cost
+    a distance map of the whole box (0.5 s at 0.6 mm). Distances within a micrometre of ``mm``
+    count as within: the transform's rounding differs with the box's size and the voxels'
+    storage order, and grid distances tie with ``mm`` exactly (2.5 mm at 0.5 mm voxels)."""
+    near = np.zeros(mask.shape, dtype=bool)
+    box = mask_box(mask)
+    if box is None:
+        return near
+    pad = np.ceil(mm / np.asarray(spacing, dtype=float)[::-1]).astype(int) + 2  # [k, j, i]
+    grown = tuple(
+        slice(max(s.start - int(p), 0), min(s.stop + int(p), n))
+        for s, p, n in zip(box, pad, mask.shape, strict=True)
+    )
+    near[grown] = distance_inside(~mask[grown], spacing) <= mm + 1e-3
+    return near
+
+
 def nearest_voxels(points_ras: np.ndarray, ijk_to_ras: np.ndarray, shape_kji: tuple[int, ...]) -> np.ndarray:
     """The voxels [k, j, i] nearest to RAS points in an array of ``shape_kji`` (clipped to it)."""
     ijk = np.rint(to_ijk(points_ras, ijk_to_ras)).astype(int)
@@ -125,16 +144,20 @@ def block_reduce(values: np.ndarray, f, ufunc) -> np.ndarray:
     if any(size % int(n) for size, n in zip(values.shape, f, strict=True)):
         # A length-1 slice would broadcast instead of failing.
         raise ValueError(f"shape {values.shape} is not a multiple of the blocks {tuple(f)}")
-    out = values.astype(np.float64) if ufunc is np.add else values
+    out = values
+    widen = ufunc is np.add
     for axis, n in enumerate(int(x) for x in f):
         if n == 1:
             continue
         parts = [out[(slice(None),) * axis + (slice(o, None, n),)] for o in range(n)]
-        acc = parts[0].copy()
+        # Sums widen to float64 as the first block is copied, not before: the same sums
+        # (float32 to float64 is exact) without a float64 copy of the whole box.
+        acc = parts[0].astype(np.float64) if widen else parts[0].copy()
+        widen = False
         for part in parts[1:]:
             ufunc(acc, part, out=acc)
         out = acc
-    return out
+    return out.astype(np.float64) if widen else out
 
 
 def max_at(volume: np.ndarray, kji: np.ndarray) -> np.ndarray:
@@ -158,6 +181,35 @@ def inner_voxels(mask: np.ndarray) -> np.ndarray:
         out[tail] &= inner[head]
         inner = out
     return inner
+
+
+def grow_faces(mask: np.ndarray) -> np.ndarray:
+    """``ndimage.binary_dilation(mask)``: the mask and its voxels' 6 face neighbours, as an OR of
+    shifted slices per axis (three times faster on a lumen box)."""
+    mask = np.asarray(mask, dtype=bool)
+    grown = mask.copy()
+    for axis in range(mask.ndim):
+        head = (slice(None),) * axis + (slice(1, None),)
+        tail = (slice(None),) * axis + (slice(None, -1),)
+        grown[head] |= mask[tail]
+        grown[tail] |= mask[head]
+    return grown
+
+
+def shrink_faces(mask: np.ndarray) -> np.ndarray:
+    """``ndimage.binary_erosion(mask)``: the voxels whose 6 face neighbours are all in the mask,
+    outside the array counting as not in it (scipy's border value 0), as shifted slices."""
+    mask = np.asarray(mask, dtype=bool)
+    kept = mask.copy()
+    for axis in range(mask.ndim):
+        head = (slice(None),) * axis + (slice(1, None),)
+        tail = (slice(None),) * axis + (slice(None, -1),)
+        kept[head] &= mask[tail]
+        kept[tail] &= mask[head]
+        edges = (slice(None),) * axis
+        kept[edges + (0,)] = False
+        kept[edges + (-1,)] = False
+    return kept
 
 
 def max_depth_sampler(mask: np.ndarray, spacing: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
