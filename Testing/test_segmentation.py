@@ -272,6 +272,26 @@ def test_an_occluded_stretch_does_not_set_the_branch_own_radius():
     np.testing.assert_array_equal(capped[arc < 20.0], 10.0)
 
 
+def test_a_residual_lumen_does_not_set_the_branch_own_radius():
+    """A post-thrombotic IVC: occluded 22-64 mm above the confluence with a residual lumen of
+    1-2 mm (radius > 0, so not left out as an occlusion). Its own radius comes from its
+    lesion-free lumen further on (10 mm), not from the residual lumen; an iliac vein whose
+    window is mostly healthy keeps the window's quartile."""
+    from IVCReconstructionLib.segment.branches import own_radius_near_confluence
+
+    arc = np.arange(0.0, 200.0, 0.5)
+    path = np.stack([0 * arc, 0 * arc, arc], axis=1)
+    radius = np.where(arc < 20.0, 14.0, 10.0) + 0.1 * np.cos(arc)
+    radius[(arc > 22.0) & (arc < 64.0)] = 1.0 + 0.5 * np.sin(arc[(arc > 22.0) & (arc < 64.0)])
+    capped = own_radius_near_confluence(radius, path, confluence=path[0])
+    assert 10.0 <= capped[arc < 20.0].max() <= 10.1
+    # A 10 mm stenosis inside the window is a minority: the window's quartile as before.
+    radius = np.where(arc < 20.0, 14.0, 7.0)
+    radius[(arc > 35.0) & (arc < 45.0)] = 2.0
+    capped = own_radius_near_confluence(radius, path, confluence=path[0])
+    np.testing.assert_array_equal(capped[arc < 20.0], 7.0)
+
+
 def test_seeded_veins_meet_at_one_confluence_at_coarse_voxels(phantom_of, segmentation_of):
     """At 1.5 mm the capped radii let the IVC's end take the whole junction (the iliac veins no
     longer met it), which the measuring step refuses: the labels then keep the measured radii."""
