@@ -492,10 +492,12 @@ def test_keep_labels_without_min_max_passes():
     raw = rng.integers(0, 300, size=(20, 30, 40))
     for dtype in (np.uint8, np.uint16, np.int32, np.int64):
         labels = (raw % 256 if dtype == np.uint8 else raw).astype(dtype)
-        kept = _keep_labels(labels, [1, 2, 3, 4, 63])
-        expected = np.where(np.isin(labels, [1, 2, 3, 4, 63]), labels, 0)
-        assert kept.dtype == np.uint8
-        np.testing.assert_array_equal(kept, expected)
+        for values in ([1, 2, 3, 4, 63], [1, 2, 3], [1, 2, 3, 4]):  # the last two: 1..n, no table
+            kept = _keep_labels(labels - 5 if dtype in (np.int32, np.int64) else labels, values)
+            raw_labels = labels - 5 if dtype in (np.int32, np.int64) else labels
+            expected = np.where(np.isin(raw_labels, values), raw_labels, 0)
+            assert kept.dtype == np.uint8
+            np.testing.assert_array_equal(kept, expected)
 
 
 def test_mask_box_is_the_bounding_box(blob):
@@ -508,3 +510,92 @@ def test_mask_box_is_the_bounding_box(blob):
             else None
         )
         assert grid.mask_box(mask) == expected
+
+
+def test_shifted_slice_filters_as_scipy(blob):
+    """The face dilation and erosion, the 3 x 3 x 3 maximum and the bone band's box-bound
+    distance give what scipy's whole-array filters and the whole-box distance map gave."""
+    speckled = blob & (np.random.default_rng(10).random(blob.shape) < 0.97)
+    for mask in (blob, speckled, np.ones((4, 1, 5), dtype=bool), ~blob):
+        np.testing.assert_array_equal(grid.grow_faces(mask), ndimage.binary_dilation(mask))
+        np.testing.assert_array_equal(grid.shrink_faces(mask), ndimage.binary_erosion(mask))
+    depth = grid.distance_inside(blob, np.array([0.6, 0.7, 0.8]))
+    np.testing.assert_array_equal(grid.max_of_27(depth), ndimage.maximum_filter(depth, size=3))
+    core = np.zeros(blob.shape, dtype=bool)
+    core[20:23, 5:9, 40:42] = True
+    core[48:, 0, 0] = True  # at the array's faces
+    for spacing in (np.array([0.6, 0.7, 0.8]), np.array([0.5, 0.5, 0.5])):
+        whole = grid.distance_inside(~core, spacing)
+        near = grid.within_mm(core, spacing, 2.5)
+        # The same set, ties with 2.5 mm (a grid distance at 0.5 mm voxels) counted as within.
+        np.testing.assert_array_equal(near, whole <= 2.5 + 1e-3)
+    assert np.any(np.abs(whole - 2.5) < 1e-3)  # at 0.5 mm voxels the ties are there
+    assert not grid.within_mm(np.zeros((3, 4, 5), dtype=bool), spacing, 2.5).any()
+
+
+def test_block_sums_widen_as_before():
+    rng = np.random.default_rng(11)
+    values = rng.normal(100.0, 30.0, size=(12, 8, 10)).astype(np.float32)
+    for f in ((2, 2, 2), (3, 1, 2), (1, 1, 1)):
+        expected = values.astype(np.float64)
+        for axis, n in enumerate(f):
+            expected = sum(expected[(slice(None),) * axis + (slice(o, None, n),)] for o in range(n))
+        got = grid.block_reduce(values, f, np.add)
+        assert got.dtype == np.float64
+        np.testing.assert_array_equal(got, expected)
+    mask = values > 100.0
+    np.testing.assert_array_equal(
+        grid.block_reduce(mask, (2, 2, 2), np.add),
+        grid.block_reduce(mask.astype(np.float32), (2, 2, 2), np.add),
+    )
+
+
+def test_labels_put_back_from_their_box_as_the_whole_volume():
+    """Segmentation labels are put back into the input's storage order from their box, for
+    each of the 48 axis orders and directions, as the whole canonical volume was."""
+    import itertools
+
+    from IVCReconstructionLib.inputs.orientation import canonical
+
+    rng = np.random.default_rng(12)
+    for perm in itertools.permutations(range(3)):
+        for signs in itertools.product((1.0, -1.0), repeat=3):
+            m = np.eye(4)
+            m[:3, :3] = np.eye(3)[:, list(perm)] * np.array(signs) * [0.7, 0.8, 1.1]
+            array = rng.integers(0, 5, (9, 11, 13)).astype(np.uint8)
+            labels, _, reorient = canonical(array, m)
+            box = tuple(
+                slice(min(a, n - 1), min(b, n))
+                for (a, b), n in zip(((1, 4), (2, 7), (0, 5)), labels.shape, strict=True)
+            )
+            whole = np.zeros(labels.shape, dtype=np.uint8)
+            whole[box] = labels[box]
+            put_back = reorient.back_into(box, np.ascontiguousarray(labels[box]), np.uint8)
+            np.testing.assert_array_equal(put_back, reorient.back(whole))
+
+
+def test_give_back_balls_with_the_block_table_as_with_the_voxel_table(blob):
+    """The coarse (4^3 block) table only lets more balls be tested; each takes what it took."""
+    from IVCReconstructionLib.segment import competitors
+
+    spacing = np.array([0.6, 0.7, 0.8])
+    depth = grid.distance_inside(blob, spacing)
+    ws = np.where(blob, 1, 0).astype(np.uint8)
+    ws[:, :, 35:] = np.where(blob[:, :, 35:], 2, 0)
+    markers = np.zeros(blob.shape, dtype=np.uint8)
+    ridge = np.argwhere((depth >= 1.5) & (depth >= grid.max_of_27(depth)))
+    markers[tuple(ridge[ridge[:, 2] >= 35].T)] = 2
+
+    def voxel_table(ws):  # the former implementation: every ball tested against the basin
+        vein = ws == 1
+        for k, j, i in np.argwhere(markers == 2):
+            radius = depth[k, j, i] + competitors.BALL_PAD_MM
+            kk, jj, ii = np.ogrid[: ws.shape[0], : ws.shape[1], : ws.shape[2]]
+            d2 = ((kk - k) * spacing[2]) ** 2 + ((jj - j) * spacing[1]) ** 2 + ((ii - i) * spacing[0]) ** 2
+            ws[vein & (d2 < radius**2)] = 2
+
+    expected, got = ws.copy(), ws.copy()
+    voxel_table(expected)
+    competitors.give_back_balls(got, markers, depth, spacing)
+    assert (expected != ws).sum() > 20  # balls took vein voxels
+    np.testing.assert_array_equal(got, expected)

@@ -57,6 +57,20 @@ class Reorientation:
         order = [2 - a for a in self.axes[::-1]]
         return np.ascontiguousarray(np.transpose(undone, np.argsort(order)))
 
+    def back_into(self, canonical_box: tuple[slice, ...], values_kji: np.ndarray, dtype=None) -> np.ndarray:
+        """``back`` of a canonical array that is zero outside ``canonical_box`` and holds
+        ``values_kji`` there, without putting the whole array back (one pass less over a large
+        volume): the box's values are put back and placed in a zero array of the input's shape."""
+        shape_kji = self.shape_ijk[::-1]
+        out = np.zeros(shape_kji, dtype=dtype or values_kji.dtype)
+        box = [slice(0, n) for n in shape_kji]
+        for n, (axis, flipped) in enumerate(zip(self.axes, self.flip, strict=True)):
+            sl = canonical_box[2 - n]  # canonical array axis 2 - n runs along canonical voxel axis n
+            size = self.shape_ijk[axis]
+            box[2 - axis] = slice(size - sl.stop, size - sl.start) if flipped else slice(sl.start, sl.stop)
+        out[tuple(box)] = self.back(values_kji)
+        return out
+
 
 def reorientation(ijk_to_ras: np.ndarray, shape_kji: tuple[int, int, int]) -> Reorientation:
     """The permutation and flips that bring the voxel axes closest to +R, +A, +S.

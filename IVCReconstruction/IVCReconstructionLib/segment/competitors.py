@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .grid import block_reduce, to_ijk, to_ras
+from .grid import block_reduce, max_of_27, to_ijk, to_ras
 
 STICK_OUT_MM = 3.0  # a ridge whose inscribed ball reaches this far out of the veins' tube is another tube
 BALL_PAD_MM = 1.0  # another tube's inscribed ball, grown by this (mm, any spacing), takes vein voxels
@@ -27,10 +27,9 @@ def other_tube_ridges(depth, lumen, m, pts, local, ref, averaged, contrast: floa
     """Voxel indices [k, j, i] of the competing markers: distance-map ridges of the lumen mask
     that belong to another tube than the veins (``pts``, their local and reference radii), as
     (ridges of separate tubes, ridges of tubes sticking into the veins' tube)."""
-    from scipy import ndimage
     from scipy.spatial import cKDTree
 
-    ridge = (depth >= 1.5) & (depth >= ndimage.maximum_filter(depth, size=3)) & lumen
+    ridge = (depth >= 1.5) & (depth >= max_of_27(depth)) & lumen
     rk = np.argwhere(ridge)
     if len(rk) == 0:
         return rk, rk

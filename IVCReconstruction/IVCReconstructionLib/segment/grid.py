@@ -183,6 +183,20 @@ def inner_voxels(mask: np.ndarray) -> np.ndarray:
     return inner
 
 
+def max_of_27(volume: np.ndarray) -> np.ndarray:
+    """``ndimage.maximum_filter(volume, size=3)`` (its "reflect" edges repeat the edge voxel, so
+    only neighbours in the array count), one axis after the other as maxima of shifted slices:
+    three times faster on a lumen box, and exact (a maximum does not round)."""
+    out = np.array(volume, copy=True)
+    for axis in range(out.ndim):
+        head = (slice(None),) * axis + (slice(1, None),)
+        tail = (slice(None),) * axis + (slice(None, -1),)
+        prev = out.copy()
+        np.maximum(out[head], prev[tail], out=out[head])
+        np.maximum(out[tail], prev[head], out=out[tail])
+    return out
+
+
 def grow_faces(mask: np.ndarray) -> np.ndarray:
     """``ndimage.binary_dilation(mask)``: the mask and its voxels' 6 face neighbours, as an OR of
     shifted slices per axis (three times faster on a lumen box)."""

@@ -135,10 +135,8 @@ def segment_veins(
                 f"no lumen found for {names.SEGMENT_IDS[branch]}: check that its seed is inside the "
                 "contrast-filled vein"
             )
-    labels = np.zeros(image.shape, dtype=np.uint8)
-    labels[box] = labels_box
     return VeinSegmentation(
-        labels=reorient.back(labels),
+        labels=reorient.back_into(box, labels_box, np.uint8),
         ijk_to_ras=input_matrix,
         paths_ras=dense,
         confluence_ras=confluence,
