@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .checks import BONE_HU
-from .grid import block_reduce, grow_faces, shrink_faces, within_mm
+from .grid import block_reduce, grow_faces, mask_box, shrink_faces, within_mm
 
 BAND_MM = 2.5  # partial-volume band around bone in which the lumen may reach its blurred voxels
 MEANS_MM = 3.0  # the blood inside and the tissue outside are averaged over about this (sigma)
@@ -56,11 +56,12 @@ def refine_boundary(vein, smooth, allowed, spacing, blood: float, tissue: float,
     brighter than blood + contrast / 2 (bone, calcification) are never added."""
     contrast = blood - tissue
     threshold = blood - 0.5 * contrast
-    nz = np.argwhere(vein)
-    if len(nz) == 0:
+    extent = mask_box(vein)
+    if extent is None:
         return vein
     pad = np.ceil(2.0 * MEANS_MM / spacing[::-1]).astype(int) + 2
-    lo, hi = np.maximum(nz.min(axis=0) - pad, 0), np.minimum(nz.max(axis=0) + pad + 1, vein.shape)
+    lo = np.maximum(np.array([sl.start for sl in extent]) - pad, 0)
+    hi = np.minimum(np.array([sl.stop for sl in extent]) + pad, vein.shape)
     box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
     v, img, ok = vein[box].copy(), smooth[box], allowed[box] & (smooth[box] < blood + 0.5 * contrast)
     grown = grow_faces(v)

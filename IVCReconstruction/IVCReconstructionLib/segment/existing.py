@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import names
-from .grid import block_reduce
+from .grid import block_reduce, mask_box
 
 # Short names accepted in a label mapping, per branch.
 _MAPPING_KEYS = {
@@ -166,9 +166,17 @@ _MAX_BOX_VOXELS = 4_000_000  # the distance maps are computed on a coarser grid 
 def _boxes(masks, pad):
     out = []
     for m in masks:
-        nz = np.argwhere(m)
-        out.append((nz.min(axis=0) - pad, nz.max(axis=0) + pad + 1))
+        box = mask_box(m)  # the segments are not empty (check_confluence)
+        out.append((np.array([sl.start for sl in box]) - pad, np.array([sl.stop for sl in box]) + pad))
     return out
+
+
+def _voxels(mask: np.ndarray) -> np.ndarray:
+    """``np.argwhere(mask)``, listed in the mask's box only (same voxels, same order)."""
+    box = mask_box(mask)
+    if box is None:
+        return np.zeros((0, mask.ndim), dtype=np.intp)
+    return np.argwhere(mask[box]) + np.array([sl.start for sl in box])
 
 
 def _pooled(mask: np.ndarray, f: int) -> np.ndarray:
@@ -224,7 +232,7 @@ def confluence_measures(labels: np.ndarray, ijk_to_ras: np.ndarray) -> Confluenc
     point = m[:3, :3] @ kji[::-1] + m[:3, 3]
     beyond, allowed = {}, {}
     for b, mask in zip(names.BRANCHES, masks, strict=True):
-        vox = np.argwhere(mask)
+        vox = _voxels(mask)
         s = vox[:, ::-1] @ m[2, :3] + m[2, 3]
         section = float(np.median(np.bincount(vox[:, 0])[np.unique(vox[:, 0])]))
         section *= float(spacing_kji[1] * spacing_kji[2])
