@@ -599,3 +599,26 @@ def test_give_back_balls_with_the_block_table_as_with_the_voxel_table(blob):
     competitors.give_back_balls(got, markers, depth, spacing)
     assert (expected != ws).sum() > 20  # balls took vein voxels
     np.testing.assert_array_equal(got, expected)
+
+
+def test_seed_distance_in_its_box_as_from_every_voxel(blob):
+    """A seed's distance to its vein, looked for in the box of the 20 mm ball only, is the
+    distance to the nearest of all the vein's voxels whenever that is within 20 mm."""
+    from IVCReconstructionLib.measure import centerline
+
+    rng = np.random.default_rng(13)
+    rotation = np.linalg.qr(rng.normal(size=(3, 3)))[0]
+    for matrix in (np.diag([0.6, 0.7, 0.8]), rotation * [0.6, 0.7, 0.8]):
+        m = np.eye(4)
+        m[:3, :3] = matrix
+        m[:3, 3] = [5.0, -3.0, 2.0]
+        voxels = centerline._voxel_ras(blob, m)
+        tree = cKDTree(voxels)
+        lo, hi = voxels.min(axis=0) - 25.0, voxels.max(axis=0) + 25.0
+        for seed in rng.uniform(lo, hi, size=(60, 3)):
+            expected = tree.query(seed)[0]
+            got = centerline._distance_within(blob, m, seed, 20.0)
+            if expected <= 20.0:
+                assert got == pytest.approx(expected, abs=1e-9)
+            else:
+                assert got == np.inf

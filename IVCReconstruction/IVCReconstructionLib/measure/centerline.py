@@ -38,6 +38,26 @@ def _voxel_ras(mask: np.ndarray, ijk_to_ras: np.ndarray) -> np.ndarray:
     return kji[:, ::-1] @ ijk_to_ras[:3, :3].T + ijk_to_ras[:3, 3]
 
 
+def _distance_within(mask: np.ndarray, ijk_to_ras: np.ndarray, point: np.ndarray, reach: float) -> float:
+    """Distance (mm) from a RAS point to the nearest voxel centre of a mask when it is at most
+    ``reach``, else inf: only the voxels of the box that holds the ball of ``reach`` around the
+    point are looked at (a seed's check read every voxel of its vein: 0.2 s at 0.6 mm)."""
+    m = np.asarray(ijk_to_ras, dtype=float)
+    inverse = np.linalg.inv(m[:3, :3])
+    centre = inverse @ (np.asarray(point, dtype=float) - m[:3, 3])  # continuous i, j, k
+    half = np.linalg.norm(inverse, axis=1) * reach  # the ball's extent along i, j, k
+    lo = np.maximum(np.floor(centre - half).astype(int), 0)
+    hi = np.minimum(np.ceil(centre + half).astype(int) + 1, np.array(mask.shape[::-1]))
+    if np.any(hi <= lo):
+        return float("inf")
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo[::-1], hi[::-1], strict=True))
+    kji = np.argwhere(mask[box]) + lo[::-1]
+    if len(kji) == 0:
+        return float("inf")
+    d = float(np.linalg.norm(kji[:, ::-1] @ m[:3, :3].T + m[:3, 3] - point, axis=1).min())
+    return d if d <= reach else float("inf")
+
+
 def _label_boxes(labels: np.ndarray, values: list) -> list:
     """Bounding box (slices [k, j, i]) of each label value, None where absent or None: one
     comparison and an ``any`` per axis for each (no argwhere of the volume)."""
@@ -139,17 +159,19 @@ def find_end_points(
         ("Left", "left_iliac", False),
         ("Right", "right_iliac", False),
     ):
-        pts = _voxel_ras(labels_kji == label_values[branch], ijk_to_ras)
+        mask = labels_kji == label_values[branch]
         if seeds and key in seeds and seeds[key] is not None:
             seed = np.asarray(seeds[key], dtype=float).reshape(3)
-            dist = cKDTree(pts).query(seed)[0]
-            if dist > SEED_MAX_DISTANCE_MM:
+            dist = _distance_within(mask, ijk_to_ras, seed, SEED_MAX_DISTANCE_MM)
+            if dist > SEED_MAX_DISTANCE_MM:  # how far, for the message: from every voxel
+                dist = cKDTree(_voxel_ras(mask, ijk_to_ras)).query(seed)[0]
                 raise ValueError(
                     f"the {key} seed is {dist:.0f} mm from the {names.SEGMENT_IDS[branch]} segment "
                     f"(more than {SEED_MAX_DISTANCE_MM:.0f} mm): move it into the vein"
                 )
             out[key] = seed
             continue
+        pts = _voxel_ras(mask, ijk_to_ras)
         s = pts[:, 2]
         slab = s >= s.max() - SLAB_MM if cranial else s <= s.min() + SLAB_MM
         out[key] = pts[slab].mean(axis=0)
