@@ -622,3 +622,34 @@ def test_seed_distance_in_its_box_as_from_every_voxel(blob):
                 assert got == pytest.approx(expected, abs=1e-9)
             else:
                 assert got == np.inf
+
+
+def test_occlusions_read_back_the_same_from_a_cropped_label_map():
+    """An occluded stretch read back from a label map has the same end voxels wherever the map
+    is cut (the measuring step crops it to the labels' box), and starts at its lower end."""
+    from IVCReconstructionLib.measure.veins import _padded_box
+
+    shape = (120, 90, 100)
+    for spacing, offset in (([0.7, 0.7, 1.0], 0.0), ([0.6, 0.6, 0.6], 2.3), ([0.78125, 0.78125, 1.25], 4.1)):
+        m = np.diag([*spacing, 1.0])
+        m[:3, 3] = [-30.0 + offset, 12.5, -200.0 + 3 * offset]
+        centre = m[:3, :3] @ np.array([45.0, 40.0, 0.0]) + m[:3, 3]
+        base = m[2, 3]
+        labels = np.zeros(shape, dtype=np.uint8)
+        tube = np.array([[centre[0], centre[1], base + 20.0], [centre[0], centre[1], base + 100.0]])
+        labels[grid.tube_around(tube, m, shape, 7.0)] = 1
+        plug = np.array([[centre[0], centre[1], base + 45.0 + offset], [centre[0], centre[1], base + 70.0]])
+        labels[grid.tube_around(plug, m, shape, 3.0)] = names.OCCLUDED_LABEL
+        box = _padded_box(labels, 2)
+        shift = np.eye(4)
+        shift[:3, 3] = [sl.start for sl in box[::-1]]
+        whole = occlusion.occlusions_from_labels(labels, m, occlusion.fill_occluded(labels))
+        cropped = occlusion.occlusions_from_labels(
+            labels[box], m @ shift, occlusion.fill_occluded(labels[box])
+        )
+        assert len(whole) == len(cropped) == 1
+        (a,), (b,) = whole, cropped
+        np.testing.assert_allclose(a.start_ras, b.start_ras, atol=1e-9)
+        np.testing.assert_allclose(a.end_ras, b.end_ras, atol=1e-9)
+        assert a.start_ras[2] < a.end_ras[2]
+        assert a.length_mm == pytest.approx(b.length_mm, abs=1e-9)

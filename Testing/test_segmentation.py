@@ -285,11 +285,20 @@ def test_a_residual_lumen_does_not_set_the_branch_own_radius():
     radius[(arc > 22.0) & (arc < 64.0)] = 1.0 + 0.5 * np.sin(arc[(arc > 22.0) & (arc < 64.0)])
     capped = own_radius_near_confluence(radius, path, confluence=path[0])
     assert 10.0 <= capped[arc < 20.0].max() <= 10.1
+    np.testing.assert_array_equal(own_radius_near_confluence(radius[::-1], path[::-1], path[0]), capped[::-1])
     # A 10 mm stenosis inside the window is a minority: the window's quartile as before.
     radius = np.where(arc < 20.0, 14.0, 7.0)
     radius[(arc > 35.0) & (arc < 45.0)] = 2.0
     capped = own_radius_near_confluence(radius, path, confluence=path[0])
     np.testing.assert_array_equal(capped[arc < 20.0], 7.0)
+    # An occlusion (no lumen) over most of the window: its lumen is the rest of the window (review).
+    radius = np.where(arc < 20.0, 14.0, 7.0)
+    radius[(arc > 30.0) & (arc < 52.0)] = 0.0
+    radius[arc > 60.0] = 12.0
+    np.testing.assert_array_equal(own_radius_near_confluence(radius, path, path[0])[arc < 20.0], 7.0)
+    # A healthy but narrower window (an oval infrarenal IVC below a wider one) is no lesion (review).
+    radius = np.where(arc < 20.0, 14.0, np.where(arc < 70.0, 5.5, 12.0))
+    np.testing.assert_array_equal(own_radius_near_confluence(radius, path, path[0])[arc < 20.0], 5.5)
 
 
 def test_seeded_veins_meet_at_one_confluence_at_coarse_voxels(phantom_of, segmentation_of):

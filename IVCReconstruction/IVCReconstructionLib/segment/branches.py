@@ -9,7 +9,8 @@ from .grid import mask_box, to_ras
 
 CONFLUENCE_ZONE_MM = 25.0  # along each path from the confluence: radii capped at the branch's own
 OWN_RADIUS_MM = 60.0  # the branch's own radius: from its lumen between the zone's end and this
-LESION_FREE_SHARE = 0.5  # a radius below this share of the branch's median is a lesion's (cap window)
+LESION_FREE_SHARE = 0.3  # a radius below this share of the branch's wide lumen is a lesion's (cap)
+OWN_RADIUS_STEP_MM = 20.0  # the own radius's stretch grows by this while most of it is a lesion
 # Slack (mm) on the bounds below: the same distance computed in two k-d trees may differ in its
 # last bits; with it, a bound can only let an extra branch through, never leave out the winner.
 _BOUND_SLACK_MM = 1e-6
@@ -123,16 +124,23 @@ def own_radius_near_confluence(radius: np.ndarray, path: np.ndarray, confluence:
     beyond = (arc >= CONFLUENCE_ZONE_MM) & (arc <= OWN_RADIUS_MM) & (radius > 0)
     if beyond.sum() < 5:  # the seed is too near the confluence to know the branch's own radius
         return radius
-    # Where most of those few cm are a lesion (an IVC occluded from 22 to 64 mm above the
-    # confluence left a residual lumen of 1-2 mm there, and capped the IVC at that), the
-    # branch's own radius is taken from its lesion-free lumen further on: radii at least half
-    # its wide lumen beyond the zone (the 90th percentile: the median is the lesion's when the
-    # lesion is most of what the field of view holds of the branch).
+    # Where most of the lumen of those few cm is a lesion (a post-thrombotic IVC occluded from
+    # 22 to 64 mm above the confluence kept a residual lumen of 1-2 mm there, and was capped at
+    # that), the branch's own radius is taken from its lesion-free lumen over the nearest
+    # stretch beyond in which that is at least half: radii of at least a third of its wide lumen
+    # (90th percentile beyond the zone), so that a healthy but narrower stretch (an oval
+    # infrarenal IVC below a wider one) is not a lesion. Occluded points (0) are not counted.
     rest = (arc >= CONFLUENCE_ZONE_MM) & (radius > 0)
     free = rest & (radius >= LESION_FREE_SHARE * np.percentile(radius[rest], 90.0))
-    window = (arc >= CONFLUENCE_ZONE_MM) & (arc <= OWN_RADIUS_MM)
-    if np.count_nonzero(free & window) < 0.5 * np.count_nonzero(window):
-        beyond = free
+    end, longest = OWN_RADIUS_MM, float(arc.max())
+
+    def mostly_lesion(end: float) -> bool:
+        return np.count_nonzero(free & (arc <= end)) < 0.5 * np.count_nonzero(rest & (arc <= end))
+
+    while mostly_lesion(end) and end < longest:
+        end += OWN_RADIUS_STEP_MM
+    if end > OWN_RADIUS_MM:
+        beyond = free & (arc <= end)
     near = arc < CONFLUENCE_ZONE_MM
     radius[near] = np.minimum(radius[near], np.percentile(radius[beyond], 75.0))
     return radius

@@ -131,11 +131,16 @@ def occlusions_from_labels(
             continue
         values = filled[tuple(kji.T)]
         branch = names.BRANCHES[int(np.bincount(values, minlength=4)[1:].argmax())]
-        ras = to_ras(kji[:, ::-1], ijk_to_ras)
-        centre = ras.mean(axis=0)
-        axis = np.linalg.svd(ras - centre, full_matrices=False)[2][0]
-        t = (ras - centre) @ axis
-        start, end = ras[int(np.argmin(t))], ras[int(np.argmax(t))]
+        # The long axis from the piece's own voxel offsets (mm, no origin): the same bits
+        # wherever the piece lies in the array (a cropped label map moved the ends by up to
+        # 3 mm between tied voxels), and pointed towards S so that start is the lower end.
+        offsets = (kji - kji.min(axis=0))[:, ::-1] @ np.asarray(ijk_to_ras, dtype=float)[:3, :3].T
+        centre = offsets.mean(axis=0)
+        axis = np.linalg.svd(offsets - centre, full_matrices=False)[2][0]
+        if tuple(np.sign(axis[::-1])) < (0, 0, 0):  # S first, then A, then R: never mixed signs
+            axis = -axis
+        t = (offsets - centre) @ axis
+        start, end = to_ras(kji[[int(np.argmin(t)), int(np.argmax(t))], ::-1], ijk_to_ras)
         length = float(np.linalg.norm(end - start))
         if length >= MIN_OCCLUSION_MM:  # smaller pieces are the rounded-off junctions
             out.append(OccludedStretch(branch, start, end, length))
