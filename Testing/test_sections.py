@@ -119,3 +119,26 @@ def test_a_one_voxel_neck_is_measured_as_vmtk_measures_it():
     np.testing.assert_allclose(area, sections._vmtk_sections(surface, pts)["Area"], atol=1e-9)
     neck = area[15:19]
     assert neck.max() > 0.1 and neck.max() < 1.0, neck
+
+
+def test_branches_cut_side_by_side_as_one_after_the_other(monkeypatch):
+    """The branches' sections are cut in parallel threads, each on its own copy of the surface:
+    the profiles are those of one thread, to the last bit (the plain tube: a grazed loop is
+    tested in a child process above)."""
+    from IVCReconstructionLib.measure import sections
+
+    surface = _tube()
+    base = _tree().branches["ivc"]
+    branches = {}
+    for name, (lo, hi) in zip(
+        ("ivc", "left_iliac", "right_iliac"), ((0, 20), (10, 36), (5, 30)), strict=True
+    ):
+        points = base.points_ras[lo:hi]
+        branches[name] = CenterlineBranch(name, points, base.distance_mm[lo:hi], base.mis_radius_mm[lo:hi])
+    tree = CenterlineTree(branches, base.points_ras[0].copy())
+    parallel = compute_profiles(tree, surface)
+    monkeypatch.setattr(sections, "SECTION_THREADS", 1)
+    alone = compute_profiles(tree, surface)
+    for name in branches:
+        for field in ("area_mm2", "min_diameter_mm", "max_diameter_mm", "confluence_zone"):
+            np.testing.assert_array_equal(getattr(parallel[name], field), getattr(alone[name], field))
