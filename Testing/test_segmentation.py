@@ -296,6 +296,12 @@ def test_a_residual_lumen_does_not_set_the_branch_own_radius():
     radius[(arc > 30.0) & (arc < 52.0)] = 0.0
     radius[arc > 60.0] = 12.0
     np.testing.assert_array_equal(own_radius_near_confluence(radius, path, path[0])[arc < 20.0], 7.0)
+    # A short path (a seed 50 mm from the confluence) whose window is mostly residual lumen (review).
+    short = np.arange(0.0, 50.0, 0.5)
+    radius = np.where(short < 20.0, 14.0, 7.0)
+    radius[(short > 22.0) & (short < 45.0)] = 1.0
+    capped = own_radius_near_confluence(radius, np.stack([0 * short, 0 * short, short], axis=1), [0, 0, 0])
+    np.testing.assert_array_equal(capped[short < 20.0], 7.0)
     # A healthy but narrower window (an oval infrarenal IVC below a wider one) is no lesion (review).
     radius = np.where(arc < 20.0, 14.0, np.where(arc < 70.0, 5.5, 12.0))
     np.testing.assert_array_equal(own_radius_near_confluence(radius, path, path[0])[arc < 20.0], 5.5)

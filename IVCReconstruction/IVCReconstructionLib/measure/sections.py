@@ -359,7 +359,7 @@ def compute_profiles(tree: CenterlineTree, surface) -> dict[str, BranchProfile]:
         br, own = job
         return _sections(own, _with_cell_ids(own), br.points_ras, br.mis_radius_mm)
 
-    # The branches' sections side by side (1.9 -> ~1.1 s at 0.6 mm on two cores); each branch's
+    # The branches' sections side by side (1.9 -> 1.25 s at 0.6 mm on two cores); each branch's
     # are what it gets alone. Each cuts its own copy of the surface, made here: VTK filters run
     # on independent data in parallel (VTK's Python wrapping lets go of the GIL while they run),
     # but a polydata builds its cells and links lazily, so one input read by two threads is not safe.

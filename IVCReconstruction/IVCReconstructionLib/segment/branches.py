@@ -132,14 +132,14 @@ def own_radius_near_confluence(radius: np.ndarray, path: np.ndarray, confluence:
     # infrarenal IVC below a wider one) is not a lesion. Occluded points (0) are not counted.
     rest = (arc >= CONFLUENCE_ZONE_MM) & (radius > 0)
     free = rest & (radius >= LESION_FREE_SHARE * np.percentile(radius[rest], 90.0))
-    end, longest = OWN_RADIUS_MM, float(arc.max())
 
     def mostly_lesion(end: float) -> bool:
         return np.count_nonzero(free & (arc <= end)) < 0.5 * np.count_nonzero(rest & (arc <= end))
 
-    while mostly_lesion(end) and end < longest:
-        end += OWN_RADIUS_STEP_MM
-    if end > OWN_RADIUS_MM:
+    if mostly_lesion(OWN_RADIUS_MM):  # also on a path that ends before 60 mm (review)
+        end, longest = OWN_RADIUS_MM, float(arc.max())
+        while mostly_lesion(end) and end < longest:
+            end += OWN_RADIUS_STEP_MM
         beyond = free & (arc <= end)
     near = arc < CONFLUENCE_ZONE_MM
     radius[near] = np.minimum(radius[near], np.percentile(radius[beyond], 75.0))

@@ -133,15 +133,20 @@ def occlusions_from_labels(
         branch = names.BRANCHES[int(np.bincount(values, minlength=4)[1:].argmax())]
         # The long axis from the piece's own voxel offsets (mm, no origin): the same bits
         # wherever the piece lies in the array (a cropped label map moved the ends by up to
-        # 3 mm between tied voxels), and pointed towards S so that start is the lower end.
-        offsets = (kji - kji.min(axis=0))[:, ::-1] @ np.asarray(ijk_to_ras, dtype=float)[:3, :3].T
+        # 3 mm between tied voxels), pointed towards S (else A, else R) so that start is the
+        # lower end. The ends are on the axis, at the piece's extent along it: an extreme voxel
+        # of a flat end face was one of many tied ones, taken in storage order (review).
+        m = np.asarray(ijk_to_ras, dtype=float)
+        first = kji.min(axis=0)
+        offsets = (kji - first)[:, ::-1] @ m[:3, :3].T
         centre = offsets.mean(axis=0)
         axis = np.linalg.svd(offsets - centre, full_matrices=False)[2][0]
-        if tuple(np.sign(axis[::-1])) < (0, 0, 0):  # S first, then A, then R: never mixed signs
+        if tuple(np.sign(axis[::-1])) < (0, 0, 0):
             axis = -axis
         t = (offsets - centre) @ axis
-        start, end = to_ras(kji[[int(np.argmin(t)), int(np.argmax(t))], ::-1], ijk_to_ras)
-        length = float(np.linalg.norm(end - start))
+        origin = to_ras(first[::-1].astype(float)[None], m)[0]
+        start, end = (origin + centre + float(x) * axis for x in (t.min(), t.max()))
+        length = float(t.max() - t.min())
         if length >= MIN_OCCLUSION_MM:  # smaller pieces are the rounded-off junctions
             out.append(OccludedStretch(branch, start, end, length))
     return out
