@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import names
 from ..inputs.orientation import canonical
-from ..segment.grid import block_reduce, mask_box
+from ..segment.grid import block_reduce, mask_box, padded_to_blocks, to_ijk
 from .datatypes import CenterlineBranch, CenterlineResult, CenterlineTree
 from .surface import section_surface, surface_candidates
 from .vmtk_compat import vmtk_class
@@ -43,9 +43,8 @@ def _distance_within(mask: np.ndarray, ijk_to_ras: np.ndarray, point: np.ndarray
     ``reach``, else inf: only the voxels of the box that holds the ball of ``reach`` around the
     point are looked at (a seed's check read every voxel of its vein: 0.2 s at 0.6 mm)."""
     m = np.asarray(ijk_to_ras, dtype=float)
-    inverse = np.linalg.inv(m[:3, :3])
-    centre = inverse @ (np.asarray(point, dtype=float) - m[:3, 3])  # continuous i, j, k
-    half = np.linalg.norm(inverse, axis=1) * reach  # the ball's extent along i, j, k
+    centre = to_ijk(np.asarray(point, dtype=float)[None], m)[0]
+    half = np.linalg.norm(np.linalg.inv(m[:3, :3]), axis=1) * reach  # the ball's extent along i, j, k
     lo = np.maximum(np.floor(centre - half).astype(int), 0)
     hi = np.minimum(np.ceil(centre + half).astype(int) + 1, np.array(mask.shape[::-1]))
     if np.any(hi <= lo):
@@ -127,10 +126,7 @@ def _check_thickness(mask: np.ndarray, spacing: np.ndarray, segment_id: str) -> 
         factors = np.where(sampling <= 0.8, size, 1)
         if not np.any(factors > 1):
             break
-        n = -(-np.array(crop.shape) // factors) * factors
-        padded = np.zeros(n, dtype=bool)
-        padded[: crop.shape[0], : crop.shape[1], : crop.shape[2]] = crop
-        inside = block_reduce(padded, factors, np.logical_and)
+        inside = block_reduce(padded_to_blocks(crop, factors, bool), factors, np.logical_and)
         if inside.any():
             slack = 2.0 * float(np.linalg.norm((factors - 1) / 2.0 * sampling))
             bound = float(ndimage.distance_transform_edt(inside, sampling=sampling * factors).max()) - slack

@@ -16,7 +16,7 @@ from ..inputs.orientation import canonical
 from ..names import VeinSource
 from ..segment.datatypes import OccludedStretch
 from ..segment.existing import vein_labels
-from ..segment.grid import mask_box
+from ..segment.grid import grown_box, mask_box
 from ..segment.occlusion import fill_occluded, occlusions_from_labels
 from .centerline import extract_centerlines
 from .datatypes import BranchProfile, VeinMeasurements
@@ -96,9 +96,7 @@ def _padded_box(labels: np.ndarray, pad: int) -> tuple[slice, ...]:
     box = mask_box(labels != 0) if labels.ndim == 3 else None
     if box is None:
         return tuple(slice(0, n) for n in labels.shape)
-    return tuple(
-        slice(max(sl.start - pad, 0), min(sl.stop + pad, n)) for sl, n in zip(box, labels.shape, strict=True)
-    )
+    return grown_box(box, pad, labels.shape)
 
 
 def narrowest_section(profile: BranchProfile) -> tuple[np.ndarray, float, float]:

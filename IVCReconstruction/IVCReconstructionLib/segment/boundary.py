@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .checks import BONE_HU
-from .grid import block_reduce, grow_faces, mask_box, shrink_faces, within_mm
+from .grid import block_reduce, grow_faces, grown_box, mask_box, padded_to_blocks, shrink_faces, within_mm
 
 BAND_MM = 2.5  # partial-volume band around bone in which the lumen may reach its blurred voxels
 MEANS_MM = 3.0  # the blood inside and the tissue outside are averaged over about this (sigma)
@@ -59,10 +59,7 @@ def refine_boundary(vein, smooth, allowed, spacing, blood: float, tissue: float,
     extent = mask_box(vein)
     if extent is None:
         return vein
-    pad = np.ceil(2.0 * MEANS_MM / spacing[::-1]).astype(int) + 2
-    lo = np.maximum(np.array([sl.start for sl in extent]) - pad, 0)
-    hi = np.minimum(np.array([sl.stop for sl in extent]) + pad, vein.shape)
-    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    box = grown_box(extent, np.ceil(2.0 * MEANS_MM / spacing[::-1]).astype(int) + 2, vein.shape)
     v, img, ok = vein[box].copy(), smooth[box], allowed[box] & (smooth[box] < blood + 0.5 * contrast)
     grown = grow_faces(v)
     core = shrink_faces(v)
@@ -93,8 +90,6 @@ def coarse_blur(values: np.ndarray, f: np.ndarray, spacing: np.ndarray, sigma_mm
     the blocks' resolution: a smooth field sampled at voxel v as result[v // f]."""
     from scipy import ndimage
 
-    shape = -(-np.array(values.shape) // f) * f
-    padded = np.zeros(tuple(shape), dtype=np.float32)
-    padded[: values.shape[0], : values.shape[1], : values.shape[2]] = values
-    coarse = (block_reduce(padded, f, np.add) / float(np.prod(f))).astype(np.float32)
+    sums = block_reduce(padded_to_blocks(values, f, np.float32), f, np.add)
+    coarse = (sums / float(np.prod(f))).astype(np.float32)
     return ndimage.gaussian_filter(coarse, sigma=sigma_mm / (spacing[::-1] * f), mode="nearest")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import names
-from .grid import mask_box, to_ras
+from .grid import grown_box, mask_box, to_ras
 
 CONFLUENCE_ZONE_MM = 25.0  # along each path from the confluence: radii capped at the branch's own
 OWN_RADIUS_MM = 60.0  # the branch's own radius: from its lumen between the zone's end and this
@@ -161,7 +161,7 @@ def tidy_labels(labels: np.ndarray) -> np.ndarray:
         extent = mask_box(out == value)
         if extent is None:
             continue
-        area = out[_wider(extent, out.shape)]
+        area = out[grown_box(extent, 1, out.shape)]
         pieces, n = ndimage.label(area == value)
         if n <= 1:
             continue
@@ -170,7 +170,7 @@ def tidy_labels(labels: np.ndarray) -> np.ndarray:
         # Only strays: a large second piece is a real finding (e.g. a branch cut by an
         # occlusion) and stays as it is.
         for piece in np.flatnonzero(sizes < 0.05 * sizes.max()) + 1:
-            box = _wider(boxes[piece - 1], area.shape)
+            box = grown_box(boxes[piece - 1], 1, area.shape)
             sub = area[box]
             mask = pieces[box] == piece
             ring = ndimage.binary_dilation(mask) & ~mask
@@ -179,8 +179,3 @@ def tidy_labels(labels: np.ndarray) -> np.ndarray:
             if len(around):
                 sub[mask] = np.bincount(around).argmax()
     return out
-
-
-def _wider(box: tuple[slice, ...], shape: tuple[int, ...]) -> tuple[slice, ...]:
-    """A ``find_objects`` box one voxel wider on every side (within the array)."""
-    return tuple(slice(max(sl.start - 1, 0), min(sl.stop + 1, n)) for sl, n in zip(box, shape, strict=True))

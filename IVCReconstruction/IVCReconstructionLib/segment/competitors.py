@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .grid import block_reduce, max_of_27, to_ijk, to_ras
+from .grid import block_reduce, max_of_27, padded_to_blocks, to_ijk, to_ras
 
 STICK_OUT_MM = 3.0  # a ridge whose inscribed ball reaches this far out of the veins' tube is another tube
 BALL_PAD_MM = 1.0  # another tube's inscribed ball, grown by this (mm, any spacing), takes vein voxels
@@ -113,10 +113,7 @@ def give_back_balls(ws: np.ndarray, markers: np.ndarray, depth: np.ndarray, spac
     # summed-volume table of the basin in blocks of 4^3 voxels, instead of testing every vein
     # voxel against every ball. A box that only meets a block's empty corner takes nothing below.
     vein = ws == 1
-    shape = -(-np.array(ws.shape) // TABLE_BLOCK) * TABLE_BLOCK
-    blocks = np.zeros(tuple(shape), dtype=bool)
-    blocks[: ws.shape[0], : ws.shape[1], : ws.shape[2]] = vein
-    blocks = block_reduce(blocks, (TABLE_BLOCK,) * 3, np.logical_or)
+    blocks = block_reduce(padded_to_blocks(vein, (TABLE_BLOCK,) * 3), (TABLE_BLOCK,) * 3, np.logical_or)
     table = np.zeros(tuple(np.array(blocks.shape) + 1), dtype=np.int32)
     table[1:, 1:, 1:] = np.cumsum(np.cumsum(np.cumsum(blocks, axis=0, dtype=np.int32), axis=1), axis=2)
     count = np.zeros(len(ck), dtype=np.int64)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import names
-from .grid import block_reduce, mask_box
+from .grid import block_reduce, mask_box, padded_to_blocks
 
 # Short names accepted in a label mapping, per branch.
 _MAPPING_KEYS = {
@@ -182,10 +182,7 @@ def _voxels(mask: np.ndarray) -> np.ndarray:
 def _pooled(mask: np.ndarray, f: int) -> np.ndarray:
     if f == 1:
         return mask
-    shape = [int(np.ceil(n / f)) * f for n in mask.shape]
-    padded = np.zeros(shape, dtype=bool)
-    padded[: mask.shape[0], : mask.shape[1], : mask.shape[2]] = mask
-    return block_reduce(padded, (f, f, f), np.logical_or)
+    return block_reduce(padded_to_blocks(mask, (f, f, f), bool), (f, f, f), np.logical_or)
 
 
 @dataclass

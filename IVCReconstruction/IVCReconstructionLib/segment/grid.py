@@ -120,13 +120,31 @@ def within_mm(mask: np.ndarray, spacing: np.ndarray, mm: float) -> np.ndarray:
     box = mask_box(mask)
     if box is None:
         return near
-    pad = np.ceil(mm / np.asarray(spacing, dtype=float)[::-1]).astype(int) + 2  # [k, j, i]
-    grown = tuple(
-        slice(max(s.start - int(p), 0), min(s.stop + int(p), n))
-        for s, p, n in zip(box, pad, mask.shape, strict=True)
-    )
+    grown = grown_box(box, np.ceil(mm / np.asarray(spacing, dtype=float)[::-1]).astype(int) + 2, mask.shape)
     near[grown] = distance_inside(~mask[grown], spacing) <= mm + 1e-3
     return near
+
+
+def grown_box(box: tuple[slice, ...], pad, shape: tuple[int, ...]) -> tuple[slice, ...]:
+    """A box (slices [k, j, i]) grown by ``pad`` voxels on every side (one number, or one per
+    axis), within an array of ``shape``."""
+    pads = np.broadcast_to(np.asarray(pad, dtype=int), (len(box),))
+    return tuple(
+        slice(max(sl.start - int(p), 0), min(sl.stop + int(p), int(n)))
+        for sl, p, n in zip(box, pads, shape, strict=True)
+    )
+
+
+def padded_to_blocks(values: np.ndarray, f, dtype=None) -> np.ndarray:
+    """``values`` with zeros after its end along each axis up to a multiple of the blocks ``f``
+    ([k, j, i]), for :func:`block_reduce` (``values`` itself when it is one already)."""
+    shape = -(-np.array(values.shape) // np.asarray(f, dtype=int)) * np.asarray(f, dtype=int)
+    dtype = values.dtype if dtype is None else dtype
+    if tuple(shape) == values.shape and values.dtype == dtype:
+        return values
+    padded = np.zeros(tuple(shape), dtype=dtype)
+    padded[tuple(slice(0, n) for n in values.shape)] = values
+    return padded
 
 
 def nearest_voxels(points_ras: np.ndarray, ijk_to_ras: np.ndarray, shape_kji: tuple[int, ...]) -> np.ndarray:
@@ -172,58 +190,55 @@ def inner_voxels(mask: np.ndarray) -> np.ndarray:
     """The voxels of a boolean mask whose 26 neighbours in the array are all in it:
     ``ndimage.minimum_filter(mask, size=3, mode="nearest")`` (outside the array counts as the
     edge voxel itself), as one AND of shifted slices per axis, ten times faster on a lumen box."""
-    inner = np.asarray(mask, dtype=bool)
-    for axis in range(inner.ndim):
-        head = (slice(None),) * axis + (slice(1, None),)
-        tail = (slice(None),) * axis + (slice(None, -1),)
-        out = inner.copy()
-        out[head] &= inner[tail]
-        out[tail] &= inner[head]
-        inner = out
-    return inner
+    return _over_27(np.asarray(mask, dtype=bool), np.logical_and)
 
 
 def max_of_27(volume: np.ndarray) -> np.ndarray:
     """``ndimage.maximum_filter(volume, size=3)`` (its "reflect" edges repeat the edge voxel, so
     only neighbours in the array count), one axis after the other as maxima of shifted slices:
     three times faster on a lumen box, and exact (a maximum does not round)."""
-    out = np.array(volume, copy=True)
+    return _over_27(np.asarray(volume), np.maximum)
+
+
+def _over_27(volume: np.ndarray, ufunc) -> np.ndarray:
+    """``ufunc`` (an idempotent reduction: and, or, min, max) over each voxel's 3 x 3 x 3
+    neighbours in the array, one axis after the other."""
+    out = volume.copy()
     for axis in range(out.ndim):
         head = (slice(None),) * axis + (slice(1, None),)
         tail = (slice(None),) * axis + (slice(None, -1),)
         prev = out.copy()
-        np.maximum(out[head], prev[tail], out=out[head])
-        np.maximum(out[tail], prev[head], out=out[tail])
+        ufunc(out[head], prev[tail], out=out[head])
+        ufunc(out[tail], prev[head], out=out[tail])
     return out
 
 
 def grow_faces(mask: np.ndarray) -> np.ndarray:
     """``ndimage.binary_dilation(mask)``: the mask and its voxels' 6 face neighbours, as an OR of
     shifted slices per axis (three times faster on a lumen box)."""
-    mask = np.asarray(mask, dtype=bool)
-    grown = mask.copy()
-    for axis in range(mask.ndim):
-        head = (slice(None),) * axis + (slice(1, None),)
-        tail = (slice(None),) * axis + (slice(None, -1),)
-        grown[head] |= mask[tail]
-        grown[tail] |= mask[head]
-    return grown
+    return _with_faces(np.asarray(mask, dtype=bool), np.logical_or)
 
 
 def shrink_faces(mask: np.ndarray) -> np.ndarray:
     """``ndimage.binary_erosion(mask)``: the voxels whose 6 face neighbours are all in the mask,
     outside the array counting as not in it (scipy's border value 0), as shifted slices."""
-    mask = np.asarray(mask, dtype=bool)
-    kept = mask.copy()
-    for axis in range(mask.ndim):
-        head = (slice(None),) * axis + (slice(1, None),)
-        tail = (slice(None),) * axis + (slice(None, -1),)
-        kept[head] &= mask[tail]
-        kept[tail] &= mask[head]
+    kept = _with_faces(np.asarray(mask, dtype=bool), np.logical_and)
+    for axis in range(kept.ndim):
         edges = (slice(None),) * axis
         kept[edges + (0,)] = False
         kept[edges + (-1,)] = False
     return kept
+
+
+def _with_faces(mask: np.ndarray, ufunc) -> np.ndarray:
+    """``ufunc`` (or, and) of each voxel with its 6 face neighbours in the array."""
+    out = mask.copy()
+    for axis in range(mask.ndim):
+        head = (slice(None),) * axis + (slice(1, None),)
+        tail = (slice(None),) * axis + (slice(None, -1),)
+        ufunc(out[head], mask[tail], out=out[head])
+        ufunc(out[tail], mask[head], out=out[tail])
+    return out
 
 
 def max_depth_sampler(mask: np.ndarray, spacing: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
