@@ -21,6 +21,7 @@ import numpy as np
 
 from .boundary import BAND_MM, bright_window, refine_boundary
 from .competitors import give_back_balls, other_tube_ridges, unlike_the_vein
+from .crossing import add_routes, crossing_routes
 from .grid import (
     distance_inside,
     grow_faces,
@@ -146,6 +147,11 @@ def lumen_mask(image, ijk_to_ras, branch_paths: dict[str, np.ndarray], blood: fl
     vein[:] = False
     vein[vk[keep, 0], vk[keep, 1], vk[keep, 2]] = True
     vein = refine_boundary(vein, smooth, (ws == 1) | ~lumen, spacing, blood, tissue)
+    # Where a path cuts through another tube (the artery at a May-Thurner crossing), the vein's
+    # own way round it, as thick as the centerlines need (``crossing``).
+    others = ws == 2
+    routes = crossing_routes(vein, others, smooth, averaged, m, dense, blood, tissue)
+    add_routes(vein, smooth < blood + 0.5 * contrast, averaged, m, routes)
     # One tree along the paths: where a path runs through blood-like voxels the vein goes on,
     # even if noise or a narrow stretch broke the lumen mask (only a real occlusion, no lumen,
     # splits it; that is reported as an occlusion).

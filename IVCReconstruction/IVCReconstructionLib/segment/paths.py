@@ -143,7 +143,7 @@ def _straight_factor(
     return box, factor.reshape(sub).astype(np.float32)
 
 
-def _arrival(speed: np.ndarray, start_kji: tuple[int, int, int], targets=()) -> np.ndarray:
+def arrival_time(speed: np.ndarray, start_kji: tuple[int, int, int], targets=()) -> np.ndarray:
     """Arrival time of a front from ``start_kji``. With ``targets`` (voxel indices) the front
     stops once it has reached them all: the descent from a target only visits voxels reached
     earlier, and the rest of the box need not be computed (voxels not reached stay huge)."""
@@ -167,7 +167,7 @@ _NEIGHBOURS = np.array(
 )
 
 
-def _descend(arrival: np.ndarray, end_kji, start_kji) -> np.ndarray:
+def descend(arrival: np.ndarray, end_kji, start_kji) -> np.ndarray:
     """Steepest descent on the arrival time from `end` back to `start` (voxel indices)."""
     shape = np.array(arrival.shape)
     p = np.array(end_kji)
@@ -195,12 +195,12 @@ def _leg(speed, start_kji, end_kji, arrivals: dict | None = None, targets=()) ->
     if arrivals is not None and key in arrivals:
         arrival = arrivals[key]
     else:
-        arrival = _arrival(speed, start_kji, tuple(targets) or (tuple(int(x) for x in end_kji),))
+        arrival = arrival_time(speed, start_kji, tuple(targets) or (tuple(int(x) for x in end_kji),))
         if arrivals is not None:
             arrivals[key] = arrival
     if not np.isfinite(arrival[tuple(end_kji)]) or arrival[tuple(end_kji)] > 1e30:
         raise ValueError("no path between the seeds: check that they are in the same vein tree")
-    return _descend(arrival, end_kji, start_kji)
+    return descend(arrival, end_kji, start_kji)
 
 
 def minimal_paths(image, ijk_to_ras, ivc, left, right, legs, blood, threshold, spread):
