@@ -10,23 +10,23 @@ surface cut the vein in two) although the vein is continuous in the image.
 
 So where a recentred path leaves the vein's basin for another tube's, the vein's own way from
 the last vein point before to the first one after is found by fast marching in a small box
-around that stretch. Its speed is high where the image (averaged over 1.5 mm) is as bright as
-the vein's blood next to the stretch, falls with the intensity towards the wall's tissue, falls
-fast where the image is brighter than that blood (the artery: the watershed may have given part
-of it to the vein, so the vein's mask is no guide there), and is next to nil in other tubes'
-basins and in bone. The route is the crescent. Where the vein along it is too thin for the
-centerlines, a round tube of ``TUBE_MM`` joins the vein: not in bone, nor where the image is
-brighter than the vein's blood next to the stretch, but in the other tube's basin too (its
-watershed took the crescent's blurred rim). A route that runs through tissue (or through the
-other tube after all) for more than ``GAP_MM`` is no vein, an occlusion beside an artery: it is
-left out, and the occlusion is found as before.
+around that stretch. Its speed is high where the smoothed image is as bright as the vein's blood
+next to the stretch (the image averaged over 1.5 mm along the path there), falls with the
+intensity towards the wall's tissue, falls fast where the image is brighter than that blood (the
+artery: the watershed may have given part of it to the vein, so the vein's mask is no guide
+there), and is next to nil in other tubes' basins and in bone. The route is the crescent. Where
+the vein along it is too thin for the centerlines, a round tube of ``TUBE_MM`` joins the vein:
+not in bone, nor where the image is brighter than the vein's blood next to the stretch, but in
+the other tube's basin too (its watershed took the crescent's blurred rim). A route that runs
+through tissue (or through the other tube after all) for more than ``GAP_MM`` is no vein, an
+occlusion beside an artery: it is left out, and the occlusion is found as before.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .grid import grown_box, to_ijk, to_ras, tube_in_box
+from .grid import grown_box, spacing_of, to_ijk, to_ras, tube_in_box, voxel_box
 from .paths import arrival_time, descend
 
 TUBE_MM = 1.5  # radius of the vein's route round a crossing tube: thick enough for the centerlines
@@ -51,13 +51,14 @@ def crossing_routes(
     blood: float,
     tissue: float,
 ) -> list[tuple[np.ndarray, float]]:
-    """The vein's routes round the stretches where a path runs through another tube, each as
-    (RAS polyline, the brightest averaged level its tube may take). ``vein`` is the veins'
-    mask, ``others`` the other tubes' basins, ``smooth`` the smoothed image and ``averaged``
-    that averaged over about 1.5 mm, all [k, j, i] in the box whose IJK-to-RAS matrix is
-    ``m``; ``paths`` the recentred paths (RAS) by branch."""
+    """The vein's routes round the stretches where a path runs through another tube, each as (RAS
+    polyline, the brightest averaged level its tube may take). ``vein`` is the veins' mask,
+    ``others`` the other tubes' basins, ``smooth`` the smoothed image (the route's speed)
+    and ``averaged`` that averaged over about 1.5 mm (the vein's blood next to a stretch),
+    all [k, j, i] in the box whose IJK-to-RAS matrix is ``m``; ``paths`` the recentred paths
+    (RAS) by branch."""
     contrast = blood - tissue
-    spacing = np.linalg.norm(m[:3, :3], axis=0)
+    spacing = spacing_of(m)
     routes = []
     for branch in sorted(paths):
         kji = np.rint(to_ijk(paths[branch], m)).astype(int)[:, ::-1]
@@ -68,14 +69,16 @@ def crossing_routes(
         in_other[inside] = others[tuple(kji[inside].T)]
         arc = np.r_[0.0, np.cumsum(np.linalg.norm(np.diff(paths[branch], axis=0), axis=1))]
         for a, b in _runs(~in_vein & inside):
-            if a == 0 or b == len(kji) or not in_other[a:b].any():
-                continue  # not between two vein points, or not through another tube
+            # Only between two vein points (not next to the path's end, nor to points outside
+            # the box), and only through another tube.
+            if a == 0 or b == len(kji) or not (in_vein[a - 1] and in_vein[b]) or not in_other[a:b].any():
+                continue
             near = in_vein & (
                 ((arc >= arc[a] - NEARBY_MM) & (arc < arc[a]))
                 | ((arc > arc[b - 1]) & (arc <= arc[b - 1] + NEARBY_MM))
             )
             level = float(np.median(averaged[tuple(kji[near].T)]))
-            route = _route(vein, others, averaged, kji[a - 1], kji[b], kji[a:b], spacing, level, tissue)
+            route = _route(others, smooth, kji[a - 1], kji[b], kji[a:b], spacing, level, tissue)
             if route is None:
                 continue
             # Dark, or through the other tube after all (there was no way round it).
@@ -83,7 +86,7 @@ def crossing_routes(
             step = np.r_[0.0, np.linalg.norm(np.diff(route * spacing[::-1], axis=0), axis=1)]
             if _longest_dark(unlike, step) > GAP_MM:
                 continue
-            # The tube takes no voxel brighter than the vein's blood by more than the width.
+            # The tube takes no voxel brighter than the vein's blood next to the stretch.
             routes.append((to_ras(route[:, ::-1].astype(float), m), level))
     return routes
 
@@ -95,23 +98,25 @@ def add_routes(
     m: np.ndarray,
     routes: list[tuple[np.ndarray, float]],
 ) -> int:
-    """Along each route, where the vein is too thin for the centerlines (a Gaussian of
-    ``NECK_SIGMA_MM`` leaves it below one half), a round tube of ``TUBE_MM`` (at least a voxel)
+    """Along each route, where the vein is too thin for the centerlines (smoothed as the
+    measuring step smooths it, below one half), a round tube of ``TUBE_MM`` (at least a voxel)
     joins ``vein`` (in place) where ``allowed`` and where ``averaged`` is at most the route's
     level; returns the number of voxels added. Where the vein is thick enough (a crossing that
     the blur leaves visible) it is left as it is."""
     from scipy import ndimage
 
-    spacing = np.linalg.norm(m[:3, :3], axis=0)
+    spacing = spacing_of(m)
     radius = max(TUBE_MM, float(spacing.min()))
+    # As measure.surface.smooth_resample: the mask, linearly interpolated between voxel centres
+    # (variance spacing^2 / 6), then the Gaussian; coarse or thick voxels are smoothed more.
+    sigma_mm = np.sqrt(NECK_SIGMA_MM**2 + spacing**2 / 6.0)
     added = 0
     for route, ceiling in routes:
-        found = tube_in_box(route, m, vein.shape, radius)
-        if found is None:
+        box = voxel_box(route, radius + 3.0 * float(sigma_mm.max()), vein.shape, m)
+        if any(sl.stop <= sl.start for sl in box):
             continue
-        box = found[0]
         # Thin: where smoothing the vein as the centerlines' surface is made would cut it.
-        kept = ndimage.gaussian_filter(vein[box].astype(np.float32), NECK_SIGMA_MM / spacing[::-1])
+        kept = ndimage.gaussian_filter(vein[box].astype(np.float32), (sigma_mm / spacing)[::-1])
         low = np.array([s.start for s in box])
         at = np.clip(np.rint(to_ijk(route, m)).astype(int)[:, ::-1] - low, 0, np.array(kept.shape) - 1)
         thin = kept[tuple(at.T)] < 0.5
@@ -140,19 +145,29 @@ def _longest_dark(dark: np.ndarray, step: np.ndarray) -> float:
     return longest
 
 
-def _route(vein, others, averaged, start, end, stretch, spacing, blood: float, tissue: float):
+def _route(
+    others: np.ndarray,
+    image: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+    stretch: np.ndarray,
+    spacing: np.ndarray,
+    blood: float,
+    tissue: float,
+) -> np.ndarray | None:
     """The vein's way (voxel indices [k, j, i]) from ``start`` to ``end`` round the other tube
     the path's ``stretch`` runs through, or None when the front does not get there. ``blood``
-    is the vein's blood next to the stretch."""
+    is the vein's blood next to the stretch; the arrival time is in millimetres (``spacing``,
+    per i, j, k), so that thick slices do not make a detour look short."""
     contrast = max(blood - tissue, 1.0)
     ends = np.vstack([start, end, stretch])
     pad = np.ceil(BOX_MM / spacing[::-1]).astype(int)
     box = grown_box(
         tuple(slice(int(lo), int(hi) + 1) for lo, hi in zip(ends.min(axis=0), ends.max(axis=0), strict=True)),
         pad,
-        vein.shape,
+        others.shape,
     )
-    img = averaged[box]
+    img = image[box]
     share = np.clip((img - tissue) / contrast, 0.02, 1.0)
     excess = np.maximum(img - blood, 0.0) / (BRIGHTER_WIDTH * contrast)
     speed = share**2 * np.exp(-(excess**2))
@@ -160,7 +175,7 @@ def _route(vein, others, averaged, start, end, stretch, spacing, blood: float, t
     speed = np.where(blocked, OTHER_SPEED, np.maximum(speed, OTHER_SPEED)).astype(np.float32)
     low = np.array([s.start for s in box])
     a, b = tuple(start - low), tuple(end - low)
-    arrival = arrival_time(speed, a, (b,))
+    arrival = arrival_time(speed, a, (b,), spacing)
     if not np.isfinite(arrival[b]) or arrival[b] > 1e30:
         return None
     route = descend(arrival, b, a)

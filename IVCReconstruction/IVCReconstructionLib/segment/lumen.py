@@ -11,7 +11,8 @@ volume):
    (``competitors``); the lens an indenting artery leaves in the vein's basin goes back to it;
 3. the veins' basin, kept within a few mm of the vein's own radius from the path (so side
    branches such as renal veins remain short stubs), has its wall moved to the local half-way
-   level (``boundary.refine_boundary``), and is bridged along the paths through blood-like voxels
+   level (``boundary.refine_boundary``), goes round a tube its path cuts through (the artery at a
+   May-Thurner crossing, ``crossing``), and is bridged along the paths through blood-like voxels
    so that noise does not split the tree.
 """
 

@@ -143,13 +143,18 @@ def _straight_factor(
     return box, factor.reshape(sub).astype(np.float32)
 
 
-def arrival_time(speed: np.ndarray, start_kji: tuple[int, int, int], targets=()) -> np.ndarray:
+def arrival_time(
+    speed: np.ndarray, start_kji: tuple[int, int, int], targets=(), spacing: np.ndarray | None = None
+) -> np.ndarray:
     """Arrival time of a front from ``start_kji``. With ``targets`` (voxel indices) the front
     stops once it has reached them all: the descent from a target only visits voxels reached
-    earlier, and the rest of the box need not be computed (voxels not reached stay huge)."""
+    earlier, and the rest of the box need not be computed (voxels not reached stay huge).
+    ``spacing`` (mm per i, j, k): the time in millimetres rather than voxels."""
     import SimpleITK as sitk  # noqa: N813 - SimpleITK's own documented alias
 
     img = sitk.GetImageFromArray(speed)
+    if spacing is not None:
+        img.SetSpacing(tuple(float(x) for x in spacing))
     k, j, i = start_kji
     if targets:
         fm = sitk.FastMarchingUpwindGradientImageFilter()
