@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..segment.grid import mask_blur_mm
 from .datatypes import SurfaceBuild
 
 # Coarse scans (the TotalSegmentator example is 3 mm) are resampled to this voxel size before
@@ -252,7 +253,7 @@ def smooth_resample(
         n_out = int(np.floor(extent / grid_mm)) + 1
         first[axis] = (extent - (n_out - 1) * grid_mm) / 2.0  # centred in the box
         step[axis] = grid_mm
-        sigma = float(np.sqrt(sigma_mm**2 + s_in**2 / 6.0))
+        sigma = float(mask_blur_mm(sigma_mm, s_in))
         weights = _gaussian_weights(n_in, s_in, n_out, grid_mm, first[axis], sigma)
         moved = np.moveaxis(out, axis, 0)
         shape = moved.shape

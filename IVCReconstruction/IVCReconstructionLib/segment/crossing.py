@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .grid import grown_box, spacing_of, to_ijk, to_ras, tube_in_box, voxel_box
+from .grid import grown_box, mask_blur_mm, spacing_of, to_ijk, to_ras, tube_in_box, voxel_box
 from .paths import arrival_time, descend
 
 TUBE_MM = 1.5  # radius of the vein's route round a crossing tube: thick enough for the centerlines
@@ -107,9 +107,8 @@ def add_routes(
 
     spacing = spacing_of(m)
     radius = max(TUBE_MM, float(spacing.min()))
-    # As measure.surface.smooth_resample: the mask, linearly interpolated between voxel centres
-    # (variance spacing^2 / 6), then the Gaussian; coarse or thick voxels are smoothed more.
-    sigma_mm = np.sqrt(NECK_SIGMA_MM**2 + spacing**2 / 6.0)
+    # As the measuring step smooths the mask: coarse or thick voxels are smoothed more.
+    sigma_mm = mask_blur_mm(NECK_SIGMA_MM, spacing)
     added = 0
     for route, ceiling in routes:
         box = voxel_box(route, radius + 3.0 * float(sigma_mm.max()), vein.shape, m)

@@ -56,6 +56,15 @@ def tube_in_box(
     return box, distance <= radius_mm
 
 
+def mask_blur_mm(sigma_mm: float, spacing) -> np.ndarray:
+    """The Gaussian (mm, per axis of ``spacing``) that a binary mask is smoothed by when it is
+    taken as linearly interpolated between voxel centres (a tent of one voxel, variance
+    spacing^2 / 6) and then blurred by ``sigma_mm``: coarse masks come out as smooth as fine
+    ones. The measuring step's surface (``measure.surface.smooth_resample``) and the crossing's
+    thinness test (``crossing.add_routes``) share it."""
+    return np.sqrt(sigma_mm**2 + np.asarray(spacing, dtype=float) ** 2 / 6.0)
+
+
 def to_ijk(points: np.ndarray, ijk_to_ras: np.ndarray) -> np.ndarray:
     inv = np.linalg.inv(ijk_to_ras)
     return np.asarray(points, dtype=float) @ inv[:3, :3].T + inv[:3, 3]
