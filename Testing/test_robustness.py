@@ -119,13 +119,40 @@ def test_ivc_occlusion_at_1mm_follows_the_cord():
 
 
 def test_healthy_thick_slices():
-    """2 x 2 mm pixels, 3 mm slices: the partial volume of thick slices is out of the targets'
-    reach (union 0.95 / each 0.92 / 0.3 %), so the measured figures are held (union 0.918,
-    iliac veins 0.81-0.84, 1.8-2.3 % of the artery voxels): still one tree, no kidney or bowel."""
+    """2 x 2 mm pixels, 3 mm slices, segmented on the image interpolated to 1 mm (segment.finer):
+    the artery's marker no longer sits on the vein's voxels (before: union 0.918, iliac veins
+    0.81-0.84, 1.8-2.3 % of the artery voxels labelled vein)."""
     _, seg, s = run(spacing_mm=(2.0, 2.0, 3.0), slice_thickness_mm=3.0, psf_sigma_mm=0.8, noise_hu=15.0)
-    assert s["union"] >= 0.905, s
-    assert s["ivc"] >= 0.92, s
-    assert min(s["left"], s["right"]) >= 0.80, s
-    assert s["artery_pct"] <= 2.5, s
-    assert s["kidney_bowel"] == 0, s
+    # Target 0.92 not met for the left vein: measured 0.913.
+    assert_easier_cell_targets(s, left_at_least=0.905)
     assert pieces(seg) == 1
+
+
+def test_thick_slices_bilateral_narrowing_is_measured():
+    """The matrix's bilateral narrowing at 2 x 2 x 3 mm, 0.4 mm blur, 5 HU (its noise): every
+    target met, and the measuring step gets the three veins end to end. Segmented on the
+    input's own voxels the narrowed iliac veins were 0.79-0.80 and the smoothing for the
+    centerlines "cut them into 3 pieces"."""
+    from IVCReconstructionLib.measure.veins import measure_labels
+    from IVCReconstructionLib.phantom.imaging import ct_noise
+
+    ph = make_phantom(
+        harder_options(
+            bilateral_iliac_area_ratio=0.4,
+            spacing_mm=(2.0, 2.0, 3.0),
+            slice_thickness_mm=3.0,
+            psf_sigma_mm=0.4,
+            noise_hu=0.0,
+        )
+    )
+    noise = ct_noise(ph.image.shape, 5.0, np.random.default_rng(1225))  # tools/robustness.py's seed
+    image = np.clip(np.rint(ph.image.astype(np.float32) + noise), -1024, 3071).astype(np.int16)
+    seg = segment_veins(image, ph.ijk_to_ras, ph.seeds)
+    s = scores(seg, ph)
+    assert_easier_cell_targets(s, left_at_least=0.92)  # union 0.966, left 0.931, 0.10 %
+    assert pieces(seg) == 1
+    measured = measure_labels(
+        seg.labels, seg.ijk_to_ras, seeds=ph.seeds, occlusions=seg.occlusions, source=names.VeinSource.SEEDS
+    )
+    lengths = {b: float(measured.profiles[b].distance_mm[-1]) for b in names.BRANCHES}
+    assert min(lengths.values()) > 120.0, lengths

@@ -14,15 +14,20 @@ import numpy as np
 from .grid import distance_inside, spacing_of, sub_matrix, to_ijk, voxel_box
 
 WALL_SHELL_MM = (1.5, 4.0)  # the tissue against the wall: this far outside the blood around a seed
+SEED_BALL_MM = 3.0  # the smoothed image's noise is read this close to the seed
 WALL_BOX_MM = 20.0  # searched around each seed
 MIN_WALL_VOXELS = 50  # fewer shell voxels than this: no estimate (the caller falls back)
 
 
-def wall_tissue(image, ijk_to_ras, seeds, blood: float, spread: float, floor: float) -> float | None:
+def wall_tissue(image, ijk_to_ras, seeds, blood: float, spread: float | None, floor: float) -> float | None:
     """Median intensity of the tissue just outside the vein's wall around the seeds: a shell
     1.5-4 mm outside the blood-bright region that holds each seed (within 20 mm of it), leaving
     out other bright structures (brighter than blood - 4 spreads) and air (below ``floor``).
-    None when the shell holds too few voxels."""
+    None when the shell holds too few voxels.
+
+    ``spread``: the noise the region and the bright structures are judged against, or None
+    to read it on the smoothed image next to each seed (an interpolated image, ``finer``).
+    """
     from scipy import ndimage
 
     spacing = spacing_of(ijk_to_ras)
@@ -37,13 +42,39 @@ def wall_tissue(image, ijk_to_ras, seeds, blood: float, spread: float, floor: fl
         ijk = np.rint(to_ijk(seed, sub_matrix(ijk_to_ras, box))).astype(int)
         ijk = np.clip(ijk, 0, np.array(sub.shape[::-1]) - 1)
         own = float(smooth[ijk[2], ijk[1], ijk[0]])
-        pieces, _ = ndimage.label(smooth > min(own, blood) - 3.0 * spread)
+        if spread is None:
+            # Interpolated: judged on the smoothed image, against its own noise.
+            noise = _smoothed_noise(smooth, box, image.shape, ijk_to_ras, seed)
+            cut = smooth
+        else:
+            noise, cut = spread, sub
+        pieces, _ = ndimage.label(smooth > min(own, blood) - 3.0 * noise)
         mine = pieces[ijk[2], ijk[1], ijk[0]]
         if mine == 0:
             continue
         outside = distance_inside(pieces != mine, spacing)
         shell = (outside >= WALL_SHELL_MM[0]) & (outside <= WALL_SHELL_MM[1])
         vals = sub[shell]
-        values.append(vals[(vals > floor) & (vals < blood - 4.0 * spread)])
+        values.append(vals[(vals > floor) & (cut[shell] < blood - 4.0 * noise)])
     values = np.concatenate(values) if values else np.zeros(0)
     return float(np.median(values)) if len(values) > MIN_WALL_VOXELS else None
+
+
+def _smoothed_noise(
+    smooth: np.ndarray, box: tuple[slice, ...], shape: tuple, ijk_to_ras: np.ndarray, seed
+) -> float:
+    """Robust spread of the smoothed image within SEED_BALL_MM of a seed.
+
+    On an image interpolated from coarse voxels the noise is correlated over an input voxel,
+    so the 1 mm smoothing removes less of it than the raw voxels' spread assumes: at 2 x 2 x 3 mm
+    and 25 HU (the seeds' spread 25 HU on the interpolated image), a region grown down to 3 raw
+    spreads below the blood reached into soft tissue (90 HU below it), the shell lay in the fat
+    beyond, and the tissue level came out as fat's (-39 HU instead of 40): the threshold let the
+    soft tissue between the iliac veins in (49 cm3, 10 % of the arteries).
+    """
+    spacing = spacing_of(ijk_to_ras)
+    ball_box = voxel_box(np.atleast_2d(seed), SEED_BALL_MM, shape, ijk_to_ras)
+    kji = np.stack(np.meshgrid(*(np.arange(b.start, b.stop) for b in ball_box), indexing="ij"), axis=-1)
+    ball = np.linalg.norm((kji - to_ijk(seed, ijk_to_ras)[::-1]) * spacing[::-1], axis=-1) <= SEED_BALL_MM
+    values = smooth[tuple((kji[ball] - np.array([b.start for b in box])).T)]
+    return max(1.4826 * float(np.median(np.abs(values - np.median(values)))), 1e-3)

@@ -5,6 +5,9 @@ Method (no trained weights, nothing downloaded):
 1. **Seeds and contrast.** The blood intensity (median and spread) is read around the three
    seeds; seeds in air, fat or bone, swapped sides, seeds too close together, and volumes whose
    veins are not brighter than their surroundings are refused with a message that says why.
+   Thick slices (an axis above 2 mm) are interpolated to about 1 mm in a box
+   around the seeds, the grid the steps below are made for, and the labels are counted back
+   per input voxel at the end (``finer``).
 2. **Minimal paths.** On a coarse (about 2 mm) grid of a region around the seeds, a speed image
    favours voxels as bright as the blood and deep inside bright tubes (distance to the wall).
    Fast marching (SimpleITK) from the IVC seed, then steepest descent on the arrival time from
@@ -39,7 +42,8 @@ from .branches import assign_branches, own_radius_near_confluence, tidy_labels
 from .checks import check_seeds, check_volume, looks_like_ct
 from .datatypes import VeinSegmentation
 from .existing import check_confluence
-from .grid import gaussian_at, max_depth_sampler, nearest_voxels, spacing_of, voxel_box
+from .finer import CROP_MARGIN_MM, block_majority, finer_factors, upsampled
+from .grid import gaussian_at, max_depth_sampler, nearest_voxels, spacing_of, sub_matrix, voxel_box
 from .levels import wall_tissue
 from .lumen import lumen_mask
 from .occlusion import mark_occlusions
@@ -73,15 +77,84 @@ def segment_veins(
     image, matrix, reorient = canonical(image, matrix)
     ivc, left, right, legs = seed_legs(as_seed_points(seeds))
     blood, spread, warnings = check_seeds(image, matrix, {"IVC": ivc, "Left": left, "Right": right})
+    ct = looks_like_ct(image)
+    factors = finer_factors(matrix)
+    if factors == (1, 1, 1):
+        box, labels_box, found = _segment(image, matrix, ivc, left, right, legs, blood, spread, ct, say)
+    else:
+        # Coarse voxels (thick slices): segmented on the image interpolated to about 1 mm in a
+        # box around the seeds, the labels counted back per input voxel (``finer``).
+        say("interpolating the coarse voxels to a finer grid")
+        seed_points = np.vstack([ivc, left, right, *(p for leg in legs.values() for p in leg)])
+        box = voxel_box(seed_points, CROP_MARGIN_MM, image.shape, matrix)
+        fine, fine_matrix = upsampled(image[box], sub_matrix(matrix, box), factors)
+        # The blood's level and spread as the lumen steps see them: interpolation changes how
+        # the noise is sampled in the seeds' balls.
+        fine_blood, fine_spread, _ = check_seeds(
+            fine, fine_matrix, {"IVC": ivc, "Left": left, "Right": right}
+        )
+        fine_box, fine_labels, found = _segment(
+            fine,
+            fine_matrix,
+            ivc,
+            left,
+            right,
+            legs,
+            fine_blood,
+            fine_spread,
+            ct,
+            say,
+            interpolated=True,
+        )
+        whole = np.zeros(fine.shape, dtype=np.uint8)
+        whole[fine_box] = fine_labels
+        labels_box = block_majority(whole, factors)
+    dense, confluence, occlusions, threshold = found
+    # Checked on the lumen box (every label is inside it), not on the whole volume.
+    for branch in names.BRANCHES:
+        if not np.any(labels_box == names.VEIN_LABELS[branch]):
+            raise ValueError(
+                f"no lumen found for {names.SEGMENT_IDS[branch]}: check that its seed is inside the "
+                "contrast-filled vein"
+            )
+    return VeinSegmentation(
+        labels=reorient.back_into(box, labels_box, np.uint8),
+        ijk_to_ras=input_matrix,
+        paths_ras=dense,
+        confluence_ras=confluence,
+        occlusions=occlusions,
+        blood_hu=blood,
+        threshold=threshold,
+        warnings=warnings,
+    )
+
+
+def _segment(
+    image: np.ndarray,
+    matrix: np.ndarray,
+    ivc: np.ndarray,
+    left: np.ndarray,
+    right: np.ndarray,
+    legs: dict[str, list[np.ndarray]],
+    blood: float,
+    spread: float,
+    ct: bool,
+    say: Callable[[str], None],
+    interpolated: bool = False,
+) -> tuple[tuple[slice, ...], np.ndarray, tuple]:
+    """Steps 1-4 on a canonical image (the input's, or the finer one, ``interpolated``): the
+    lumen box, its labels, and (paths, confluence, occlusions, threshold)."""
     # Background: the soft tissue and fat around the seeds, below the blood.
     box = voxel_box(np.vstack([ivc, left, right]), 20.0, image.shape, matrix)
     around = image[box].ravel()[:: max(1, image[box].size // 300_000)].astype(np.float32)
-    floor = -300.0 if looks_like_ct(image) else float(np.percentile(around, 5))
+    floor = -300.0 if ct else float(np.percentile(around, 5))
     tissue = around[(around > floor) & (around < blood - 4.0 * spread)]
     background = float(np.median(tissue)) if len(tissue) else floor
     # The level the lumen is told apart from: the tissue against the veins' walls (fat, or
     # muscle, bowel wall, lymphatic tissue where there is no fat plane).
-    tissue_level = wall_tissue(image, matrix, (ivc, left, right), blood, spread, floor)
+    tissue_level = wall_tissue(
+        image, matrix, (ivc, left, right), blood, None if interpolated else spread, floor
+    )
     if tissue_level is None:
         tissue_level = background
     threshold = 0.5 * (blood + tissue_level)
@@ -128,23 +201,7 @@ def segment_veins(
     )
     if not _meet_at_one_confluence(labels_box, m):
         labels_box, occlusions = labelled(measured)
-    # Checked on the lumen box (every label is inside it), not on the whole volume.
-    for branch in names.BRANCHES:
-        if not np.any(labels_box == names.VEIN_LABELS[branch]):
-            raise ValueError(
-                f"no lumen found for {names.SEGMENT_IDS[branch]}: check that its seed is inside the "
-                "contrast-filled vein"
-            )
-    return VeinSegmentation(
-        labels=reorient.back_into(box, labels_box, np.uint8),
-        ijk_to_ras=input_matrix,
-        paths_ras=dense,
-        confluence_ras=confluence,
-        occlusions=occlusions,
-        blood_hu=blood,
-        threshold=threshold,
-        warnings=warnings,
-    )
+    return box, labels_box, (dense, confluence, occlusions, threshold)
 
 
 def _meet_at_one_confluence(labels: np.ndarray, ijk_to_ras: np.ndarray) -> bool:

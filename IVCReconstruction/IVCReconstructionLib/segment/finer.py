@@ -1,0 +1,169 @@
+"""Thick slices segmented on a finer grid: the image interpolated to about 1 mm, the labels
+brought back by a majority of the finer voxels in each input voxel.
+
+Why: at 2 x 2 x 3 mm a vein is two or three voxels in radius and its artery one or two. The
+distance map of the two merged bright tubes has its ridge between them, the artery's watershed
+marker sits on vein voxels, and the watershed gives the artery stretches of the vein
+(docs/segmentation.md). The method's geometry (distance maps, inscribed balls, the watershed,
+the half-way wall) is made for about 1 mm. On the same image interpolated to it by a cubic
+spline, the 36 2 x 2 x 3 mm cells of the harder phantom gained up to 0.067 in union Dice (35 of
+36 cells), the arteries' share fell from 0.24-6.8 % to 0.0-4.1 %, and 9 of the 20 cells with a
+target meet every target (none did). Linear interpolation flattens the blurred edges: 0.947
+instead of 0.954 on the healthy 0.8 mm / 15 HU cell. The labels are then counted back per input
+voxel, so that the segmentation is on the user's own grid, as every later step expects.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .grid import spacing_of
+
+FINE_MM = 1.0  # the grid the method is made for
+THICK_MM = 2.0  # a volume is interpolated when an axis is coarser than this (thick slices) ...
+FINER_ABOVE_MM = 1.25  # ... and then each axis coarser than this, to FINE_MM or finer
+# Around the seeds: everything the method reads lies within the paths' box (30 mm round the
+# seeds, paths.ROI_MARGIN_MM) grown by the lumen's (22 mm, lumen.LUMEN_MARGIN_MM).
+CROP_MARGIN_MM = 55.0
+
+
+def finer_factors(ijk_to_ras: np.ndarray) -> tuple[int, int, int]:
+    """How many finer voxels each input voxel becomes along k, j, i (all 1: left as it is).
+
+    Only volumes with an axis coarser than THICK_MM are interpolated. On the project's own
+    phantoms at 1.5 and 2 mm (sharp edges, fat) the finer grid was measured mixed: at 1.5 mm
+    every vein gained 0.07, but a 2 mm IVC occlusion lost 0.09 (its path doubled back through
+    the occlusion) and 1.2 x 1.0 x 2.0 mm lost 0.013-0.016 on the iliac veins. With slices
+    thicker than 2 mm it gained in 35 of the 36 cells of the harder phantom.
+    """
+    spacing = spacing_of(ijk_to_ras)[::-1]
+    if spacing.max() <= THICK_MM + 1e-6:
+        return (1, 1, 1)
+    return tuple(int(np.ceil(s / FINE_MM - 1e-6)) if s > FINER_ABOVE_MM else 1 for s in spacing)
+
+
+def upsampled(
+    image: np.ndarray, ijk_to_ras: np.ndarray, factors: tuple[int, int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The image on a grid ``factors`` times finer (float32, cubic B-spline) and its IJK-to-RAS.
+
+    Each input voxel is divided into factors[k] x factors[j] x factors[i] finer ones that fill
+    it exactly: finer voxel q along an axis has its centre at input index (q - (f - 1) / 2) / f,
+    so that :func:`block_majority` can count them back per input voxel. The same numbers as
+    ``scipy.ndimage.zoom(order=3, grid_mode=True)`` away from the box's faces, in a tenth of
+    its time: with whole factors each finer voxel's spline weights are one of f sets of four
+    per axis, so the spline's coefficients (scipy's prefilter) are combined axis by axis
+    (``correlate1d``) instead of 64 weights computed per voxel (4.7 s against 0.4 s for a 1.5 mm
+    phantom made 0.75 mm).
+    """
+    from scipy import ndimage
+
+    out = np.asarray(image, dtype=np.float32)
+    for axis, f in enumerate(factors):
+        if f > 1:  # the spline is separable: prefiltered and evaluated along one axis at a time
+            coefficients = ndimage.spline_filter1d(out, order=3, axis=axis, output=np.float32, mode="nearest")
+            out = _finer_along(coefficients, f, axis)
+    f = np.array(factors[::-1], dtype=float)  # i, j, k
+    to_coarse = np.eye(4)
+    to_coarse[:3, :3] = np.diag(1.0 / f)
+    to_coarse[:3, 3] = -(f - 1.0) / (2.0 * f)
+    return out, np.asarray(ijk_to_ras, dtype=float) @ to_coarse
+
+
+def _finer_along(coefficients: np.ndarray, f: int, axis: int) -> np.ndarray:
+    """Cubic B-spline coefficients (along ``axis``) evaluated at the f finer positions of every voxel along an
+    axis, interleaved: the axis becomes f times longer."""
+    from scipy import ndimage
+
+    phases = []
+    for p in range(f):
+        x = (p - (f - 1) / 2.0) / f  # offset from the voxel's centre, in (-0.5, 0.5)
+        base = -1 if x < 0 else 0  # the spline's taps are base - 1 ... base + 2
+        t = x - base
+        weights = (
+            np.array(
+                [(1 - t) ** 3, 3 * t**3 - 6 * t**2 + 4, -3 * t**3 + 3 * t**2 + 3 * t + 1, t**3],
+                dtype=np.float64,
+            )
+            / 6.0
+        )
+        # correlate1d adds input[n + j - 2 - origin] * weights[j]: origin -(base + 1) puts tap j
+        # at offset base - 1 + j.
+        phases.append(
+            ndimage.correlate1d(
+                coefficients, weights, axis=axis, mode="nearest", origin=-(base + 1), output=np.float32
+            )
+        )
+    stacked = np.stack(phases, axis=axis + 1)
+    shape = list(coefficients.shape)
+    shape[axis] *= f
+    return stacked.reshape(shape)
+
+
+def block_majority(labels: np.ndarray, factors: tuple[int, int, int]) -> np.ndarray:
+    """Labels of the input grid from those of the finer one: an input voxel is labelled when
+    more than half of its finer voxels are, with the label most of them have (the lower value
+    on a tie, so that the result does not depend on how the labels are stored).
+
+    Where the majority breaks what the finer labels hold together (a vein thinner than an
+    input voxel somewhere: a compressed stretch, a neck between two slices), the pieces are
+    joined again through the input voxels that hold any finer label (:func:`_rejoined`): by
+    the majority alone, 2 of 36 cells at 2 x 2 x 3 mm came back "in 3 (5) disconnected pieces"
+    although their finer labels were one tree.
+    """
+    fk, fj, fi = factors
+    shape = (labels.shape[0] // fk, labels.shape[1] // fj, labels.shape[2] // fi)
+    blocks = labels.reshape(shape[0], fk, shape[1], fj, shape[2], fi)
+    values = [int(v) for v in np.unique(labels) if v]
+    out = np.zeros(shape, dtype=labels.dtype)
+    if not values:
+        return out
+    counts = np.stack([np.count_nonzero(blocks == v, axis=(1, 3, 5)) for v in values])
+    total = counts.sum(axis=0)
+    best = np.asarray(values, dtype=labels.dtype)[np.argmax(counts, axis=0)]
+    labelled = total * 2 > fk * fj * fi
+    out[labelled] = best[labelled]
+    return _rejoined(out, best, total > 0)
+
+
+def _rejoined(labels: np.ndarray, best: np.ndarray, touched: np.ndarray) -> np.ndarray:
+    """``labels`` with each piece (26-connected) that ``touched`` links to the largest one
+    joined to it by the shortest chain of touched voxels, labelled ``best``."""
+    from scipy import ndimage
+
+    cube = np.ones((3, 3, 3), dtype=bool)
+    pieces, n = ndimage.label(labels > 0, structure=cube)
+    if n <= 1:
+        return labels
+    sizes = np.bincount(pieces.ravel())[1:]
+    main = pieces == int(np.argmax(sizes)) + 1
+    # Steps from the largest piece through touched voxels (a breadth-first front).
+    steps = np.full(labels.shape, -1, dtype=np.int32)
+    steps[main] = 0
+    front, step = main, 0
+    while True:
+        step += 1
+        front = ndimage.binary_dilation(front, structure=cube) & touched & (steps < 0)
+        if not front.any():
+            break
+        steps[front] = step
+    out = labels.copy()
+    offsets = np.array(
+        [(a, b, c) for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1) if (a, b, c) != (0, 0, 0)]
+    )
+    upper = np.array(labels.shape) - 1
+    for piece in range(1, n + 1):
+        reached = (pieces == piece) & (steps > 0)
+        if piece == int(np.argmax(sizes)) + 1 or not reached.any():
+            continue
+        # From the piece's voxel nearest the largest piece (the first in storage order of the
+        # canonical image on a tie), down the steps to it.
+        flat = np.flatnonzero(reached)
+        at = np.array(np.unravel_index(flat[np.argmin(steps.ravel()[flat])], labels.shape))
+        while steps[tuple(at)] > 0:
+            if not out[tuple(at)]:
+                out[tuple(at)] = best[tuple(at)]
+            around = np.clip(at + offsets, 0, upper)
+            down = np.flatnonzero(steps[tuple(around.T)] == steps[tuple(at)] - 1)
+            at = around[down[0]]
+    return out
