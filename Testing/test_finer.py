@@ -28,6 +28,7 @@ def matrix(spacing_ijk, flip_i=False) -> np.ndarray:
         ((2.0, 2.0, 3.0), (3, 2, 2)),  # k, j, i
         ((0.8, 0.8, 3.0), (3, 1, 1)),  # thick slices only
         ((1.5, 1.5, 2.5), (3, 2, 2)),  # then every axis above 1.25 mm
+        ((1.25, 1.25, 2.5), (3, 1, 1)),  # 1.25 mm itself is fine enough
         ((0.8, 0.8, 5.0), (5, 1, 1)),
     ],
 )
@@ -101,16 +102,76 @@ def test_block_majority_labels_a_voxel_more_than_half_covered():
 def test_pieces_the_finer_labels_join_stay_joined():
     """A vein one finer voxel wide over a stretch (a compressed segment) vanishes there by the
     majority; the input voxels its finer voxels lie in join the two pieces again, with their
-    label, and a piece the finer labels do not join stays apart."""
+    own label, and a piece the finer labels do not join stays apart."""
     factors = (3, 2, 2)
     fine = np.zeros((30, 10, 10), dtype=np.uint8)
     fine[0:9, 0:6, 0:6] = 2  # upper piece: input voxels k 0-2
-    fine[9:21, 1, 1] = 2  # the neck: 3 of 12 finer voxels per input voxel, k 3-6
+    fine[9:21, 1, 1] = 1  # the neck, another label: 3 of 12 finer voxels per input voxel, k 3-6
     fine[21:30, 0:6, 0:6] = 3  # lower piece, another label: k 7-9
     fine[0:3, 8:10, 8:10] = 1  # a piece of its own, away from the rest
     coarse = block_majority(fine, factors)
-    np.testing.assert_array_equal(coarse[3:7, 0, 0], [2, 2, 2, 2])  # the neck, by its label
+    np.testing.assert_array_equal(coarse[3:7, 0, 0], [1, 1, 1, 1])  # the neck, by its label
     assert coarse[0, 4, 4] == 1
     _, n = ndimage.label(coarse > 0, structure=np.ones((3, 3, 3)))
     assert n == 2  # the tree, and the piece the finer labels do not join
     assert np.count_nonzero(coarse) == 9 * 3 + 9 * 3 + 4 + 1
+
+
+def test_pieces_the_finer_labels_keep_apart_stay_apart():
+    """Two finer pieces one finer voxel apart whose input voxels touch: not joined (a branch
+    cut by an occlusion, a piece kept on purpose), whichever of the two is larger."""
+    factors = (3, 2, 2)
+    for upper_larger in (False, True):
+        fine = np.zeros((30, 10, 10), dtype=np.uint8)
+        fine[0:9, 0:6, 0:6] = 2
+        if upper_larger:
+            fine[0:3, 6:8, 0:6] = 2
+        fine[10:21, 1, 1] = 2  # the lower piece's thin stem, up to the gap at finer k 9
+        fine[21:30, 0:6, 0:6] = 2
+        _, fine_n = ndimage.label(fine > 0, structure=np.ones((3, 3, 3)))
+        assert fine_n == 2
+        coarse = block_majority(fine, factors)
+        _, n = ndimage.label(coarse > 0, structure=np.ones((3, 3, 3)))
+        assert n == 2, upper_larger
+        assert not coarse[3:7, 0, 0].any()
+
+
+def _thick_slice_tube(noise_hu: float) -> tuple[np.ndarray, np.ndarray]:
+    """2 x 2 x 3 mm voxels: a vein (radius 6 mm, 150 HU) along z in a sleeve of soft tissue
+    (45 HU) to 12 mm, fat beyond, blurred, with noise correlated over about a voxel."""
+    shape = (40, 60, 60)  # k, j, i
+    _, j, i = np.indices(shape)
+    r = np.hypot((i - 29.5) * 2.0, (j - 29.5) * 2.0)
+    image = np.where(r < 6.0, 150.0, np.where(r < 12.0, 45.0, -80.0))
+    image = ndimage.gaussian_filter(image, (0.4, 0.6, 0.6))
+    white = np.random.default_rng(3).normal(0.0, 1.0, shape)
+    image += ndimage.gaussian_filter(white, 0.5) * noise_hu / 0.38  # 0.38: that filter's SD
+    m = np.diag([2.0, 2.0, 3.0, 1.0])
+    m[:3, 3] = [-59.0, -59.0, 0.0]
+    return image.astype(np.float32), m
+
+
+def test_the_wall_tissue_of_an_interpolated_image_is_judged_on_its_smoothed_noise():
+    """On thick slices interpolated to 1 mm the noise is correlated over an input voxel: against
+    the seeds' raw spread (25 HU) the region round the seed grows into the soft tissue and the
+    tissue level comes out as fat's; against the smoothed image's own noise it stays nearer the
+    tissue. Without noise, the smoothed noise's floor (0.04 of the contrast) keeps the region
+    from shrinking to the lumen's plateau (the level would then be the lumen's blurred edge)."""
+    from IVCReconstructionLib.segment.checks import check_seeds
+    from IVCReconstructionLib.segment.levels import wall_tissue
+
+    seeds = [np.array([0.0, 0.0, z]) for z in (40.0, 60.0, 80.0)]
+    found = {}
+    for noise in (0.0, 25.0):
+        image, m = _thick_slice_tube(noise)
+        fine, fine_m = upsampled(image, m, (3, 2, 2))
+        blood, spread, _ = check_seeds(fine, fine_m, dict(zip(("IVC", "Left", "Right"), seeds, strict=True)))
+        raw = wall_tissue(fine, fine_m, seeds, blood, spread, -300.0)
+        smoothed = wall_tissue(
+            fine, fine_m, seeds, blood, spread, -300.0, smoothed_floor=0.04 * (blood - 45.0)
+        )
+        found[noise] = (raw, smoothed)
+    assert abs(found[0.0][1] - 45.0) < 10.0, found  # 51 HU
+    raw, smoothed = found[25.0]
+    assert raw < 0.0, found  # -19 HU: fat's level
+    assert abs(smoothed - 45.0) < abs(raw - 45.0) - 20.0, found  # 14 HU

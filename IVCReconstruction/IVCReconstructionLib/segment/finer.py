@@ -22,9 +22,6 @@ from .grid import spacing_of
 FINE_MM = 1.0  # the grid the method is made for
 THICK_MM = 2.0  # a volume is interpolated when an axis is coarser than this (thick slices) ...
 FINER_ABOVE_MM = 1.25  # ... and then each axis coarser than this, to FINE_MM or finer
-# Around the seeds: everything the method reads lies within the paths' box (30 mm round the
-# seeds, paths.ROI_MARGIN_MM) grown by the lumen's (22 mm, lumen.LUMEN_MARGIN_MM).
-CROP_MARGIN_MM = 55.0
 
 
 def finer_factors(ijk_to_ras: np.ndarray) -> tuple[int, int, int]:
@@ -40,6 +37,17 @@ def finer_factors(ijk_to_ras: np.ndarray) -> tuple[int, int, int]:
     if spacing.max() <= THICK_MM + 1e-6:
         return (1, 1, 1)
     return tuple(int(np.ceil(s / FINE_MM - 1e-6)) if s > FINER_ABOVE_MM else 1 for s in spacing)
+
+
+def crop_margin_mm(ijk_to_ras: np.ndarray) -> float:
+    """The box around the seeds that is interpolated: everything the method reads lies within
+    the paths' box (``paths.ROI_MARGIN_MM`` round the seeds) grown by the lumen's
+    (``lumen.LUMEN_MARGIN_MM``), and three input voxels more, where the spline's values still
+    feel how the box's faces are extended."""
+    from .lumen import LUMEN_MARGIN_MM
+    from .paths import ROI_MARGIN_MM
+
+    return ROI_MARGIN_MM + LUMEN_MARGIN_MM + 3.0 * float(spacing_of(ijk_to_ras).max())
 
 
 def upsampled(
@@ -71,11 +79,13 @@ def upsampled(
 
 
 def _finer_along(coefficients: np.ndarray, f: int, axis: int) -> np.ndarray:
-    """Cubic B-spline coefficients (along ``axis``) evaluated at the f finer positions of every voxel along an
-    axis, interleaved: the axis becomes f times longer."""
+    """Cubic B-spline coefficients (along ``axis``) evaluated at the f finer positions of every
+    voxel along that axis, interleaved: the axis becomes f times longer."""
     from scipy import ndimage
 
-    phases = []
+    shape = list(coefficients.shape)
+    shape[axis] *= f
+    out = np.empty(shape, dtype=np.float32)
     for p in range(f):
         x = (p - (f - 1) / 2.0) / f  # offset from the voxel's centre, in (-0.5, 0.5)
         base = -1 if x < 0 else 0  # the spline's taps are base - 1 ... base + 2
@@ -88,29 +98,28 @@ def _finer_along(coefficients: np.ndarray, f: int, axis: int) -> np.ndarray:
             / 6.0
         )
         # correlate1d adds input[n + j - 2 - origin] * weights[j]: origin -(base + 1) puts tap j
-        # at offset base - 1 + j.
-        phases.append(
-            ndimage.correlate1d(
-                coefficients, weights, axis=axis, mode="nearest", origin=-(base + 1), output=np.float32
-            )
+        # at offset base - 1 + j. Each phase is written into every f-th voxel of the output.
+        phase = [slice(None)] * coefficients.ndim
+        phase[axis] = slice(p, None, f)
+        ndimage.correlate1d(
+            coefficients, weights, axis=axis, mode="nearest", origin=-(base + 1), output=out[tuple(phase)]
         )
-    stacked = np.stack(phases, axis=axis + 1)
-    shape = list(coefficients.shape)
-    shape[axis] *= f
-    return stacked.reshape(shape)
+    return out
 
 
 def block_majority(labels: np.ndarray, factors: tuple[int, int, int]) -> np.ndarray:
     """Labels of the input grid from those of the finer one: an input voxel is labelled when
     more than half of its finer voxels are, with the label most of them have (the lower value
-    on a tie, so that the result does not depend on how the labels are stored).
+    on a tie: one rule for a voxel split evenly between two veins).
 
     Where the majority breaks what the finer labels hold together (a vein thinner than an
     input voxel somewhere: a compressed stretch, a neck between two slices), the pieces are
-    joined again through the input voxels that hold any finer label (:func:`_rejoined`): by
-    the majority alone, 2 of 36 cells at 2 x 2 x 3 mm came back "in 3 (5) disconnected pieces"
-    although their finer labels were one tree.
+    joined again through the input voxels that hold the finer labels' largest piece
+    (:func:`_rejoined`): by the majority alone, 2 of 36 cells at 2 x 2 x 3 mm came back "in 3
+    (5) disconnected pieces" although their finer labels were one tree.
     """
+    from scipy import ndimage
+
     fk, fj, fi = factors
     shape = (labels.shape[0] // fk, labels.shape[1] // fj, labels.shape[2] // fi)
     blocks = labels.reshape(shape[0], fk, shape[1], fj, shape[2], fi)
@@ -119,50 +128,68 @@ def block_majority(labels: np.ndarray, factors: tuple[int, int, int]) -> np.ndar
     if not values:
         return out
     counts = np.stack([np.count_nonzero(blocks == v, axis=(1, 3, 5)) for v in values])
-    total = counts.sum(axis=0)
     best = np.asarray(values, dtype=labels.dtype)[np.argmax(counts, axis=0)]
-    labelled = total * 2 > fk * fj * fi
+    labelled = counts.sum(axis=0) * 2 > fk * fj * fi
     out[labelled] = best[labelled]
-    return _rejoined(out, best, total > 0)
+    cube = np.ones((3, 3, 3), dtype=bool)
+    if ndimage.label(out > 0, structure=cube)[1] <= 1:
+        return out
+    # Only the finer labels' largest piece joins: a piece they keep apart stays apart, although
+    # the input voxels of the two may touch.
+    fine_pieces, _ = ndimage.label(labels > 0, structure=cube)
+    largest = int(np.argmax(np.bincount(fine_pieces.ravel())[1:])) + 1
+    touched = (fine_pieces == largest).reshape(blocks.shape).any(axis=(1, 3, 5))
+    return _rejoined(out, best, touched)
 
 
 def _rejoined(labels: np.ndarray, best: np.ndarray, touched: np.ndarray) -> np.ndarray:
-    """``labels`` with each piece (26-connected) that ``touched`` links to the largest one
-    joined to it by the shortest chain of touched voxels, labelled ``best``."""
+    """``labels`` with its pieces (26-connected) that hold ``touched`` voxels joined to the
+    largest of them, each by the shortest chain of touched voxels, labelled ``best``. Pieces
+    with no touched voxel are left as they are."""
     from scipy import ndimage
 
     cube = np.ones((3, 3, 3), dtype=bool)
-    pieces, n = ndimage.label(labels > 0, structure=cube)
-    if n <= 1:
+    pieces, _ = ndimage.label(labels > 0, structure=cube)
+    sizes = np.bincount(pieces.ravel())
+    mine = [int(v) for v in np.unique(pieces[touched]) if v]
+    if len(mine) <= 1:
         return labels
-    sizes = np.bincount(pieces.ravel())[1:]
-    main = pieces == int(np.argmax(sizes)) + 1
-    # Steps from the largest piece through touched voxels (a breadth-first front).
-    steps = np.full(labels.shape, -1, dtype=np.int32)
-    steps[main] = 0
-    front, step = main, 0
-    while True:
+    main = max(mine, key=lambda v: (sizes[v], -v))
+    # Breadth-first steps from that piece through touched voxels, in the touched voxels' box
+    # only, until every piece is reached or the front stops.
+    box = ndimage.find_objects(touched.astype(np.uint8))[0]
+    sub_pieces, sub_touched = pieces[box], touched[box]
+    steps = np.full(sub_pieces.shape, -1, dtype=np.int32)
+    steps[sub_pieces == main] = 0
+    front, step = sub_pieces == main, 0
+    unreached = set(mine) - {main}
+    while unreached:
         step += 1
-        front = ndimage.binary_dilation(front, structure=cube) & touched & (steps < 0)
+        front = ndimage.binary_dilation(front, structure=cube) & sub_touched & (steps < 0)
         if not front.any():
             break
         steps[front] = step
+        unreached -= set(np.unique(sub_pieces[front]).tolist())
     out = labels.copy()
+    sub_out, sub_best = out[box], best[box]
     offsets = np.array(
         [(a, b, c) for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1) if (a, b, c) != (0, 0, 0)]
     )
-    upper = np.array(labels.shape) - 1
-    for piece in range(1, n + 1):
-        reached = (pieces == piece) & (steps > 0)
-        if piece == int(np.argmax(sizes)) + 1 or not reached.any():
+    upper = np.array(steps.shape) - 1
+    for piece, where in enumerate(ndimage.find_objects(sub_pieces), start=1):
+        if piece == main or piece not in mine or where is None:
+            continue
+        reached = (sub_pieces[where] == piece) & (steps[where] > 0)
+        if not reached.any():
             continue
         # From the piece's voxel nearest the largest piece (the first in storage order of the
         # canonical image on a tie), down the steps to it.
-        flat = np.flatnonzero(reached)
-        at = np.array(np.unravel_index(flat[np.argmin(steps.ravel()[flat])], labels.shape))
+        local = steps[where][reached]
+        first = np.argwhere(reached)[int(np.argmin(local))]
+        at = first + np.array([w.start for w in where])
         while steps[tuple(at)] > 0:
-            if not out[tuple(at)]:
-                out[tuple(at)] = best[tuple(at)]
+            if not sub_out[tuple(at)]:
+                sub_out[tuple(at)] = sub_best[tuple(at)]
             around = np.clip(at + offsets, 0, upper)
             down = np.flatnonzero(steps[tuple(around.T)] == steps[tuple(at)] - 1)
             at = around[down[0]]

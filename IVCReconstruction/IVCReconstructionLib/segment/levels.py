@@ -19,14 +19,19 @@ WALL_BOX_MM = 20.0  # searched around each seed
 MIN_WALL_VOXELS = 50  # fewer shell voxels than this: no estimate (the caller falls back)
 
 
-def wall_tissue(image, ijk_to_ras, seeds, blood: float, spread: float | None, floor: float) -> float | None:
+def wall_tissue(
+    image, ijk_to_ras, seeds, blood: float, spread: float, floor: float, smoothed_floor: float | None = None
+) -> float | None:
     """Median intensity of the tissue just outside the vein's wall around the seeds: a shell
     1.5-4 mm outside the blood-bright region that holds each seed (within 20 mm of it), leaving
     out other bright structures (brighter than blood - 4 spreads) and air (below ``floor``).
     None when the shell holds too few voxels.
 
-    ``spread``: the noise the region and the bright structures are judged against, or None
-    to read it on the smoothed image next to each seed (an interpolated image, ``finer``).
+    ``smoothed_floor``: on an image interpolated from thick slices (``finer``), the region and
+    the bright structures are judged on the smoothed image against its own noise next to each
+    seed, at least this much (as ``spread`` is at least 0.04 of the contrast: on a noise-free
+    image the region would shrink to the lumen's plateau and the shell fall in its blurred edge),
+    not against ``spread``.
     """
     from scipy import ndimage
 
@@ -42,9 +47,8 @@ def wall_tissue(image, ijk_to_ras, seeds, blood: float, spread: float | None, fl
         ijk = np.rint(to_ijk(seed, sub_matrix(ijk_to_ras, box))).astype(int)
         ijk = np.clip(ijk, 0, np.array(sub.shape[::-1]) - 1)
         own = float(smooth[ijk[2], ijk[1], ijk[0]])
-        if spread is None:
-            # Interpolated: judged on the smoothed image, against its own noise.
-            noise = _smoothed_noise(smooth, box, image.shape, ijk_to_ras, seed)
+        if smoothed_floor is not None:
+            noise = max(_smoothed_noise(smooth, box, image.shape, ijk_to_ras, seed), smoothed_floor)
             cut = smooth
         else:
             noise, cut = spread, sub
@@ -77,4 +81,4 @@ def _smoothed_noise(
     kji = np.stack(np.meshgrid(*(np.arange(b.start, b.stop) for b in ball_box), indexing="ij"), axis=-1)
     ball = np.linalg.norm((kji - to_ijk(seed, ijk_to_ras)[::-1]) * spacing[::-1], axis=-1) <= SEED_BALL_MM
     values = smooth[tuple((kji[ball] - np.array([b.start for b in box])).T)]
-    return max(1.4826 * float(np.median(np.abs(values - np.median(values)))), 1e-3)
+    return 1.4826 * float(np.median(np.abs(values - np.median(values))))

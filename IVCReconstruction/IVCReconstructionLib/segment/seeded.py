@@ -42,7 +42,7 @@ from .branches import assign_branches, own_radius_near_confluence, tidy_labels
 from .checks import check_seeds, check_volume, looks_like_ct
 from .datatypes import VeinSegmentation
 from .existing import check_confluence
-from .finer import CROP_MARGIN_MM, block_majority, finer_factors, upsampled
+from .finer import block_majority, crop_margin_mm, finer_factors, upsampled
 from .grid import gaussian_at, max_depth_sampler, nearest_voxels, spacing_of, sub_matrix, voxel_box
 from .levels import wall_tissue
 from .lumen import lumen_mask
@@ -86,7 +86,7 @@ def segment_veins(
         # box around the seeds, the labels counted back per input voxel (``finer``).
         say("interpolating the coarse voxels to a finer grid")
         seed_points = np.vstack([ivc, left, right, *(p for leg in legs.values() for p in leg)])
-        box = voxel_box(seed_points, CROP_MARGIN_MM, image.shape, matrix)
+        box = voxel_box(seed_points, crop_margin_mm(matrix), image.shape, matrix)
         fine, fine_matrix = upsampled(image[box], sub_matrix(matrix, box), factors)
         # The blood's level and spread as the lumen steps see them: interpolation changes how
         # the noise is sampled in the seeds' balls.
@@ -109,8 +109,9 @@ def segment_veins(
         whole = np.zeros(fine.shape, dtype=np.uint8)
         whole[fine_box] = fine_labels
         labels_box = block_majority(whole, factors)
+        blood = fine_blood  # the level the threshold was made from
     dense, confluence, occlusions, threshold = found
-    # Checked on the lumen box (every label is inside it), not on the whole volume.
+    # Checked on the labels' box (the lumen box, or the interpolated crop), not the whole volume.
     for branch in names.BRANCHES:
         if not np.any(labels_box == names.VEIN_LABELS[branch]):
             raise ValueError(
@@ -153,7 +154,13 @@ def _segment(
     # The level the lumen is told apart from: the tissue against the veins' walls (fat, or
     # muscle, bowel wall, lymphatic tissue where there is no fat plane).
     tissue_level = wall_tissue(
-        image, matrix, (ivc, left, right), blood, None if interpolated else spread, floor
+        image,
+        matrix,
+        (ivc, left, right),
+        blood,
+        spread,
+        floor,
+        smoothed_floor=0.04 * (blood - background) if interpolated else None,
     )
     if tissue_level is None:
         tissue_level = background
