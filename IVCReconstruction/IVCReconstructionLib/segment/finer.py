@@ -123,7 +123,9 @@ def block_majority(labels: np.ndarray, factors: tuple[int, int, int]) -> np.ndar
     fk, fj, fi = factors
     shape = (labels.shape[0] // fk, labels.shape[1] // fj, labels.shape[2] // fi)
     blocks = labels.reshape(shape[0], fk, shape[1], fj, shape[2], fi)
-    values = [int(v) for v in np.unique(labels) if v]
+    # Every value up to the largest (a few label values): a value absent counts 0 everywhere,
+    # which changes no majority, and the maximum is one pass where ``np.unique`` sorts.
+    values = list(range(1, int(labels.max()) + 1))
     out = np.zeros(shape, dtype=labels.dtype)
     if not values:
         return out
@@ -132,24 +134,24 @@ def block_majority(labels: np.ndarray, factors: tuple[int, int, int]) -> np.ndar
     labelled = counts.sum(axis=0) * 2 > fk * fj * fi
     out[labelled] = best[labelled]
     cube = np.ones((3, 3, 3), dtype=bool)
-    if ndimage.label(out > 0, structure=cube)[1] <= 1:
+    pieces, n = ndimage.label(out > 0, structure=cube)
+    if n <= 1:
         return out
     # Only the finer labels' largest piece joins: a piece they keep apart stays apart, although
     # the input voxels of the two may touch.
     fine_pieces, _ = ndimage.label(labels > 0, structure=cube)
     largest = int(np.argmax(np.bincount(fine_pieces.ravel())[1:])) + 1
     touched = (fine_pieces == largest).reshape(blocks.shape).any(axis=(1, 3, 5))
-    return _rejoined(out, best, touched)
+    return _rejoined(out, pieces, best, touched)
 
 
-def _rejoined(labels: np.ndarray, best: np.ndarray, touched: np.ndarray) -> np.ndarray:
-    """``labels`` with its pieces (26-connected) that hold ``touched`` voxels joined to the
-    largest of them, each by the shortest chain of touched voxels, labelled ``best``. Pieces
-    with no touched voxel are left as they are."""
+def _rejoined(labels: np.ndarray, pieces: np.ndarray, best: np.ndarray, touched: np.ndarray) -> np.ndarray:
+    """``labels`` with its ``pieces`` (26-connected, ``ndimage.label``) that hold ``touched``
+    voxels joined to the largest of them, each by the shortest chain of touched voxels, labelled
+    ``best``. Pieces with no touched voxel are left as they are."""
     from scipy import ndimage
 
     cube = np.ones((3, 3, 3), dtype=bool)
-    pieces, _ = ndimage.label(labels > 0, structure=cube)
     sizes = np.bincount(pieces.ravel())
     mine = [int(v) for v in np.unique(pieces[touched]) if v]
     if len(mine) <= 1:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .checks import SEED_BALL_MM  # the smoothed image's noise is read in the seeds' balls
 from .grid import distance_inside, spacing_of, sub_matrix, to_ijk, voxel_box
 
 WALL_SHELL_MM = (1.5, 4.0)  # the tissue against the wall: this far outside the blood around a seed
-SEED_BALL_MM = 3.0  # the smoothed image's noise is read this close to the seed
 WALL_BOX_MM = 20.0  # searched around each seed
 MIN_WALL_VOXELS = 50  # fewer shell voxels than this: no estimate (the caller falls back)
 
