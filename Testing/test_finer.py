@@ -175,3 +175,22 @@ def test_the_wall_tissue_of_an_interpolated_image_is_judged_on_its_smoothed_nois
     raw, smoothed = found[25.0]
     assert raw < 0.0, found  # -19 HU: fat's level
     assert abs(smoothed - 45.0) < abs(raw - 45.0) - 20.0, found  # 14 HU
+
+
+def test_thick_slices_give_the_same_veins_however_the_voxels_are_stored():
+    """The finer grid is built on the canonical storage order: the same 2 x 2 x 3 mm image
+    stored with two axes swapped and two flipped gives the same labels, voxel for voxel."""
+    from IVCReconstructionLib.phantom import PhantomOptions, make_phantom
+    from IVCReconstructionLib.segment.seeded import segment_veins
+
+    ph = make_phantom(PhantomOptions(spacing_mm=(2.0, 2.0, 3.0), slice_thickness_mm=3.0))
+    labels = segment_veins(ph.image, ph.ijk_to_ras, ph.seeds).labels
+    k_n, _, i_n = ph.image.shape
+    stored = np.ascontiguousarray(ph.image[::-1, :, ::-1].transpose(0, 2, 1))
+    # Stored voxel (i', j', k') is the original (i_n - 1 - j', i', k_n - 1 - k').
+    to_original = np.array(
+        [[0, -1, 0, i_n - 1], [1, 0, 0, 0], [0, 0, -1, k_n - 1], [0, 0, 0, 1]], dtype=float
+    )
+    other = segment_veins(stored, ph.ijk_to_ras @ to_original, ph.seeds).labels
+    assert labels.any()
+    np.testing.assert_array_equal(other.transpose(0, 2, 1)[::-1, :, ::-1], labels)
