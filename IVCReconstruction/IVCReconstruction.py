@@ -62,7 +62,7 @@ buttons: <i>IVC</i> in the cranial end of the infrarenal IVC, <i>Left</i> and <i
 distal iliac (or common femoral) veins, <i>Via</i> inside an occlusion the path must cross, and
 <i>Renal</i> where the lowest renal vein enters. <i>Segment veins</i> adds the segments
 <i>inferior_vena_cava</i>, <i>iliac_vena_left</i>, <i>iliac_vena_right</i> (and
-<i>occluded_vein</i>).</p>
+<i>occluded_vein</i>); slices thicker than 2 mm are segmented on a finer grid (about 1 mm).</p>
 <p><b>Centerlines and diameters</b> measures any segmentation with these veins (found by
 segment ID or terminology, or picked): centerlines, diameter tables and a chart; buttons centre
 the views on each vein's narrowest section.</p>
