@@ -34,7 +34,7 @@ def check_volume(image: np.ndarray, ijk_to_ras: np.ndarray) -> None:
         raise ValueError("the volume's IJK-to-RAS matrix is not an invertible 4x4 matrix")
 
 
-def _seed_stats(image, ijk_to_ras, seed: np.ndarray, name: str) -> tuple[float, float]:
+def seed_stats(image, ijk_to_ras, seed: np.ndarray, name: str) -> tuple[float, float]:
     """Median and robust spread of the intensities in a small ball around a seed."""
     ijk = to_ijk(seed, ijk_to_ras)
     shape_ijk = np.array(image.shape[::-1])
@@ -75,7 +75,7 @@ def _inside_bone(image, ijk_to_ras, seed: np.ndarray) -> bool:
 def check_seeds(image, ijk_to_ras, points: dict[str, np.ndarray]) -> tuple[float, float, list[str]]:
     """Blood intensity from the seeds; refuse seeds in air, fat or bone, or no contrast."""
     ct = looks_like_ct(image)
-    stats = {name: _seed_stats(image, ijk_to_ras, p, name) for name, p in points.items()}
+    stats = {name: seed_stats(image, ijk_to_ras, p, name) for name, p in points.items()}
     warnings: list[str] = []
     if ct:
         for name, (med, _) in stats.items():

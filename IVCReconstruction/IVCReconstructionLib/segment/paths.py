@@ -1,10 +1,10 @@
 """Step 2 of the seeded segmentation: minimal paths between the seeds on a coarse grid.
 
 On a coarse (about 2 mm) grid of a box around the seeds, a speed image favours voxels as bright
-as the blood and deep inside bright tubes. Fast marching (SimpleITK) from the IVC seed, then
-steepest descent on the arrival time from each iliac seed, gives the paths IVC -> left and
-IVC -> right; ``Via`` points split a path into legs it must pass (through an occlusion, for
-instance). Where the two iliac paths part is the confluence.
+as the blood (each seed's own level near it) and deep inside bright tubes. Fast marching
+(SimpleITK) from the IVC seed, then steepest descent on the arrival time from each iliac seed,
+gives the paths IVC -> left and IVC -> right; ``Via`` points split a path into legs it must
+pass (through an occlusion, for instance). Where the two iliac paths part is the confluence.
 """
 
 from __future__ import annotations
@@ -208,8 +208,22 @@ def _leg(speed, start_kji, end_kji, arrivals: dict | None = None, targets=()) ->
     return descend(arrival, end_kji, start_kji)
 
 
-def minimal_paths(image, ijk_to_ras, ivc, left, right, legs, blood, threshold, spread):
-    """Coarse minimal paths; returns RAS polylines trunk (IVC seed -> split), left, right (split -> seed)."""
+def blood_field(ras: np.ndarray, levels: list[tuple[np.ndarray, float]]) -> np.ndarray:
+    """The blood's level at RAS points: each seed's own level, blended between the seeds by
+    inverse squared distance. Enhancement varies along the veins (less contrast towards the
+    legs, unenhanced inflow from one leg): at 2 x 2 x 3 mm one distal iliac vein was 121-132 HU,
+    its artery 154-171 HU and the seeds' median 160 HU, so a single level made the artery the
+    faster route for 33 mm."""
+    weights = np.stack([1.0 / (np.sum((ras - p) ** 2, axis=1) + 1.0) for p, _ in levels])
+    values = np.array([level for _, level in levels])
+    return (values @ weights) / weights.sum(axis=0)
+
+
+def minimal_paths(image, ijk_to_ras, ivc, left, right, legs, blood, threshold, spread, levels=None):
+    """Coarse minimal paths; returns RAS polylines trunk (IVC seed -> split), left, right (split -> seed).
+
+    ``levels``: (seed, blood level) pairs; the speed then follows each seed's own level near it
+    (``blood_field``) instead of the single ``blood``."""
     vias = [*legs["trunk"], *legs["left"], *legs["right"]]
     pts = np.vstack([ivc, left, right, *vias])
     box = voxel_box(pts, ROI_MARGIN_MM, image.shape, ijk_to_ras)
@@ -240,7 +254,13 @@ def minimal_paths(image, ijk_to_ras, ivc, left, right, legs, blood, threshold, s
         for v in vias:
             ball, ras = _ball_box(coarse.shape, m, v)
             crossing[ball] |= (np.linalg.norm(ras - v, axis=1) <= VIA_REACH_MM).reshape(crossing[ball].shape)
-    speed = _speed(coarse, coarse_min, float(np.mean(spacing * step)), blood, threshold, spread, crossing)
+    like_level = blood
+    if levels:
+        kji = np.indices(coarse.shape).reshape(3, -1).T
+        like_level = blood_field(to_ras(kji[:, ::-1].astype(float), m), levels).reshape(coarse.shape)
+    speed = _speed(
+        coarse, coarse_min, float(np.mean(spacing * step)), like_level, threshold, spread, crossing
+    )
     if on_bone.any():
         from scipy import ndimage
 

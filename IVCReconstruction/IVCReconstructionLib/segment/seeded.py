@@ -9,11 +9,11 @@ Method (no trained weights, nothing downloaded):
    around the seeds, the grid the steps below are made for, and the labels are counted back
    per input voxel at the end (``finer``).
 2. **Minimal paths.** On a coarse (about 2 mm) grid of a region around the seeds, a speed image
-   favours voxels as bright as the blood and deep inside bright tubes (distance to the wall).
-   Fast marching (SimpleITK) from the IVC seed, then steepest descent on the arrival time from
-   each iliac seed, gives the path IVC -> left and IVC -> right; ``Via`` points split the path
-   into legs the path must pass (through an occlusion, for instance). Where the two iliac paths
-   meet is the confluence.
+   favours voxels as bright as the blood (each seed's own level near it) and deep inside bright
+   tubes (distance to the wall). Fast marching (SimpleITK) from the IVC seed, then steepest
+   descent on the arrival time from each iliac seed, gives the path IVC -> left and IVC ->
+   right; ``Via`` points split the path into legs the path must pass (through an occlusion, for
+   instance). Where the two iliac paths meet is the confluence.
 3. **Lumen.** At full resolution, in a box around the paths only (the cost follows the veins, not
    the volume), the smoothed image is thresholded half-way between blood and the tissue against
    the veins' walls (``levels``); bone is left out and its blurred rim may join the lumen only
@@ -39,7 +39,7 @@ from .. import names
 from ..inputs.orientation import canonical
 from ..inputs.seeds import as_seed_points
 from .branches import assign_branches, own_radius_near_confluence, tidy_labels
-from .checks import check_seeds, check_volume, looks_like_ct
+from .checks import check_seeds, check_volume, looks_like_ct, seed_stats
 from .datatypes import VeinSegmentation
 from .existing import check_confluence
 from .finer import block_majority, crop_margin_mm, finer_factors, upsampled
@@ -167,8 +167,11 @@ def _segment(
     threshold = 0.5 * (blood + tissue_level)
 
     say("finding the paths between the seeds")
+    # Each seed's own blood level: enhancement varies along the veins (``paths.blood_field``).
+    ends = zip(names.END_SEEDS, (ivc, left, right), strict=True)
+    levels = [(p, seed_stats(image, matrix, p, name)[0]) for name, p in ends]
     trunk, left_path, right_path = minimal_paths(
-        image, matrix, ivc, left, right, legs, blood, threshold, spread
+        image, matrix, ivc, left, right, legs, blood, threshold, spread, levels
     )
     confluence = trunk[-1].copy()
     branch_paths = {"ivc": trunk[::-1], "left_iliac": left_path, "right_iliac": right_path}
