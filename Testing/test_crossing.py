@@ -145,3 +145,34 @@ def test_a_path_that_stays_in_the_vein_or_leaves_the_box_has_no_route():
     assert (
         crossing_routes(vein, artery, image, avg, m, {"ivc": np.vstack([cut, beyond])}, BLOOD, TISSUE) == []
     )
+
+
+def test_a_route_counted_back_onto_thick_slices_stays_thick_enough():
+    """Segmented on 1 mm voxels whose labels go back onto 2 x 2 x 3 mm (``finer``): the route's
+    tube is a coarse voxel in radius (2 mm, not 1.5), and the count back keeps the crossing's
+    neck that the measuring step's smoothing keeps of the finer labels, so the vein stays one
+    piece for the centerlines; by the majority alone the smoothing cut it in two."""
+    from scipy.spatial import cKDTree
+
+    from IVCReconstructionLib.segment.finer import block_majority
+
+    image, vein, artery, m, path = volume(1.0, shape=(39, 40, 64))
+    avg = averaged(image, m)
+    routes = crossing_routes(vein, artery, image, avg, m, {"left_iliac": path}, BLOOD, TISSUE)
+    everywhere = np.ones(vein.shape, dtype=bool)
+    tubes = {}
+    for name, label_spacing in (("fine", None), ("thick", np.array([2.0, 2.0, 3.0]))):
+        tubes[name] = vein.copy()
+        add_routes(tubes[name], everywhere, avg, m, routes, label_spacing)
+    reach = {}
+    for name, grown in tubes.items():
+        added = np.argwhere(grown & ~vein)[:, ::-1].astype(float)
+        reach[name] = float(cKDTree(routes[0][0]).query(added)[0].max())
+    assert reach["fine"] <= 1.5 + 0.01 and 1.6 < reach["thick"] <= 2.0 + 0.01
+    coarse_m = np.diag([2.0, 2.0, 3.0, 1.0])
+    coarse_m[:3, 3] = [0.5, 0.5, 1.0]  # the centre of the first 2 x 2 x 3 block of 1 mm voxels
+    ends = voxels(path[[0, -1]], coarse_m)
+    for fine_spacing, pieces in ((None, 2), (np.ones(3), 1)):
+        coarse = block_majority(tubes["thick"].astype(np.uint8), (3, 2, 2), fine_spacing) > 0
+        kept, _ = ndimage.label(smoothed(coarse, coarse_m) >= 0.5)
+        assert len(np.unique(kept[ends])) == pieces and kept[ends].all()

@@ -136,6 +136,45 @@ def test_pieces_the_finer_labels_keep_apart_stay_apart():
         assert not coarse[3:7, 0, 0].any()
 
 
+def _smoothed_pieces(mask: np.ndarray, spacing_ijk) -> int:
+    """Pieces holding more than 5 % of the voxels once the mask is smoothed as the measuring
+    step smooths it for the centerlines' surface (measure.surface, 1 mm and the voxel's tent)."""
+    from IVCReconstructionLib.measure.surface import smooth_resample
+
+    field, _ = smooth_resample(mask, np.diag([*spacing_ijk, 1.0]), 1.0, 1.0)
+    pieces, _ = ndimage.label(field >= 0.5, structure=np.ones((3, 3, 3)))
+    sizes = np.bincount(pieces.ravel())[1:]
+    return int(np.count_nonzero(sizes > 0.05 * sizes.sum()))
+
+
+def test_a_neck_the_measuring_step_keeps_on_the_finer_grid_is_kept_on_the_input_grid():
+    """Two wide stretches of a vein joined by a flattened one, 3 x 4 mm in section (a crescent
+    under a crossing artery), on 1 mm voxels counted back onto 2 x 2 x 3 mm: by the majority
+    alone it is a chain of input voxels that the measuring step's smoothing cuts; the input
+    voxels it keeps on the finer grid are added there, and only there."""
+    shape = (60, 30, 30)  # 1 mm, k j i
+    k, j, i = np.indices(shape)
+    r = np.hypot(i - 14.5, j - 14.5)
+    fine = np.zeros(shape, dtype=np.uint8)
+    fine[(r <= 7.0) & ((k < 21) | (k >= 39))] = 2
+    fine[(np.abs(i - 14.5) <= 1.5) & (np.abs(j - 14.5) <= 2.0) & (k >= 21) & (k < 39)] = 2
+    factors = (3, 2, 2)
+    assert _smoothed_pieces(fine > 0, (1.0, 1.0, 1.0)) == 1
+    plain = block_majority(fine, factors)
+    assert _smoothed_pieces(plain > 0, (2.0, 2.0, 3.0)) == 2
+    kept = block_majority(fine, factors, np.array([1.0, 1.0, 1.0]))
+    assert _smoothed_pieces(kept > 0, (2.0, 2.0, 3.0)) == 1
+    added = (kept > 0) & (plain == 0)
+    assert added.any() and np.all(kept[added] == 2)
+    # Only at the neck (input slices 7-12 hold it), never on the wide stretches' walls.
+    assert np.all(np.isin(np.nonzero(added)[0], range(5, 15)))
+    # A vein without a neck is left as the majority has it.
+    tube = np.where(r <= 7.0, 2, 0).astype(np.uint8)
+    np.testing.assert_array_equal(
+        block_majority(tube, factors, np.array([1.0, 1.0, 1.0])), block_majority(tube, factors)
+    )
+
+
 def _thick_slice_tube(noise_hu: float) -> tuple[np.ndarray, np.ndarray]:
     """2 x 2 x 3 mm voxels: a vein (radius 6 mm, 150 HU) along z in a sleeve of soft tissue
     (45 HU) to 12 mm, fat beyond, blurred, with noise correlated over about a voxel."""

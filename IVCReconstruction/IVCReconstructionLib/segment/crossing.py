@@ -97,18 +97,28 @@ def add_routes(
     averaged: np.ndarray,
     m: np.ndarray,
     routes: list[tuple[np.ndarray, float]],
+    label_spacing: np.ndarray | None = None,
 ) -> int:
     """Along each route, where the vein is too thin for the centerlines (smoothed as the
     measuring step smooths it, below one half), a round tube of ``TUBE_MM`` (at least a voxel)
     joins ``vein`` (in place) where ``allowed`` and where ``averaged`` is at most the route's
     level; returns the number of voxels added. Where the vein is thick enough (a crossing that
-    the blur leaves visible) it is left as it is."""
+    the blur leaves visible) it is left as it is.
+
+    ``label_spacing`` (mm per i, j, k): the voxels the labels are measured on when they are
+    coarser than ``vein``'s (thick slices segmented on a finer grid, ``finer``): the tube is
+    then at least one of those voxels in radius, and the thinness is judged as they will be
+    smoothed. A 1.5 mm tube counted back onto 2 x 2 x 3 mm voxels was too thin for the
+    measuring step's smoothing ("cut them into 2 pieces")."""
     from scipy import ndimage
 
     spacing = spacing_of(m)
-    radius = max(TUBE_MM, float(spacing.min()))
+    measured = (
+        spacing if label_spacing is None else np.maximum(np.asarray(label_spacing, dtype=float), spacing)
+    )
+    radius = max(TUBE_MM, float(measured.min()))
     # As the measuring step smooths the mask: coarse or thick voxels are smoothed more.
-    sigma_mm = mask_blur_mm(NECK_SIGMA_MM, spacing)
+    sigma_mm = mask_blur_mm(NECK_SIGMA_MM, measured)
     added = 0
     for route, ceiling in routes:
         box = voxel_box(route, radius + 3.0 * float(sigma_mm.max()), vein.shape, m)

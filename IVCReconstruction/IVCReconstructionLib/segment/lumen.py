@@ -43,11 +43,19 @@ OUTSIDE = 3  # the watershed's marker of the voxels outside the lumen
 MIN_SMOOTH_VOXEL = 0.6  # smoothing of at least this (voxels) per axis: coarse voxels average little
 
 
-def lumen_mask(image, ijk_to_ras, branch_paths: dict[str, np.ndarray], blood: float, tissue: float):
+def lumen_mask(
+    image,
+    ijk_to_ras,
+    branch_paths: dict[str, np.ndarray],
+    blood: float,
+    tissue: float,
+    label_spacing: np.ndarray | None = None,
+):
     """The veins' lumen in a box around the paths: (box, its matrix, mask, recentred paths).
 
     ``tissue`` is the level of the tissue against the veins' walls; the thresholds follow from
-    it and the blood's level.
+    it and the blood's level. ``label_spacing``: the voxels the labels will be measured on,
+    when coarser than the image's (``crossing.add_routes``).
     """
     import SimpleITK as sitk  # noqa: N813 - SimpleITK's own documented alias
     from scipy import ndimage
@@ -152,7 +160,7 @@ def lumen_mask(image, ijk_to_ras, branch_paths: dict[str, np.ndarray], blood: fl
     # own way round it, as thick as the centerlines need (``crossing``).
     others = ws == 2
     routes = crossing_routes(vein, others, smooth, averaged, m, dense, blood, tissue)
-    add_routes(vein, smooth < blood + 0.5 * contrast, averaged, m, routes)
+    add_routes(vein, smooth < blood + 0.5 * contrast, averaged, m, routes, label_spacing)
     # One tree along the paths: where a path runs through blood-like voxels the vein goes on,
     # even if noise or a narrow stretch broke the lumen mask (only a real occlusion, no lumen,
     # splits it; that is reported as an occlusion).

@@ -104,11 +104,11 @@ def segment_veins(
             fine_spread,
             ct,
             say,
-            interpolated=True,
+            label_spacing=spacing_of(matrix),
         )
         whole = np.zeros(fine.shape, dtype=np.uint8)
         whole[fine_box] = fine_labels
-        labels_box = block_majority(whole, factors)
+        labels_box = block_majority(whole, factors, spacing_of(fine_matrix))
         blood = fine_blood  # the level the threshold was made from
     dense, confluence, occlusions, threshold = found
     # Checked on the labels' box (the lumen box, or the interpolated crop), not the whole volume.
@@ -141,10 +141,12 @@ def _segment(
     spread: float,
     ct: bool,
     say: Callable[[str], None],
-    interpolated: bool = False,
+    label_spacing: np.ndarray | None = None,
 ) -> tuple[tuple[slice, ...], np.ndarray, tuple]:
-    """Steps 1-4 on a canonical image (the input's, or the finer one, ``interpolated``): the
-    lumen box, its labels, and (paths, confluence, occlusions, threshold)."""
+    """Steps 1-4 on a canonical image: the input's, or the finer one whose labels are counted
+    back onto voxels of ``label_spacing``. Returns the lumen box, its labels, and (paths,
+    confluence, occlusions, threshold)."""
+    interpolated = label_spacing is not None
     # Background: the soft tissue and fat around the seeds, below the blood.
     box = voxel_box(np.vstack([ivc, left, right]), 20.0, image.shape, matrix)
     around = image[box].ravel()[:: max(1, image[box].size // 300_000)].astype(np.float32)
@@ -176,7 +178,7 @@ def _segment(
     confluence = trunk[-1].copy()
     branch_paths = {"ivc": trunk[::-1], "left_iliac": left_path, "right_iliac": right_path}
     say("finding the lumen around the paths")
-    box, m, vein, dense = lumen_mask(image, matrix, branch_paths, blood, tissue_level)
+    box, m, vein, dense = lumen_mask(image, matrix, branch_paths, blood, tissue_level, label_spacing)
 
     def voxels(pts: np.ndarray) -> np.ndarray:  # kji of RAS points in the lumen box (clipped)
         return nearest_voxels(pts, m, vein.shape)
