@@ -116,6 +116,31 @@ def test_ivc_occlusion_is_reported_not_leaked_around(phantom_of, segmentation_of
         assert dice(seg.labels == label, ph.labels == label) >= 0.92
 
 
+@pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (0.6, 0.6, 0.6), (2.0, 2.0, 3.0)])
+def test_the_centerlines_conduit_through_an_occlusion_is_wider_than_its_label(spacing):
+    """The occluded tube (3 mm) grown by 1.5 mm, at least a voxel, into the background only:
+    the conduit VMTK's lines run through (in a 3 mm tube they stopped at 0.6 and 2 x 2 x 3 mm)."""
+    from IVCReconstructionLib.segment.occlusion import widened_occlusions
+
+    m = np.diag([*spacing, 1.0])
+    shape = tuple(round(n / s) for n, s in zip((90.0, 40.0, 40.0), spacing[::-1], strict=True))
+    k, j, i = np.indices(shape)
+    z, r = k * spacing[2], np.hypot(i * spacing[0] - 20.0, j * spacing[1] - 20.0)
+    labels = np.zeros(shape, dtype=np.uint8)
+    labels[(r <= 9.0) & ((z < 25.0) | (z > 65.0))] = 1
+    labels[(r <= 3.0) & (z >= 25.0) & (z <= 65.0)] = OCCLUDED_LABEL
+    labels[(r <= 9.0) & (z > 40.0) & (z < 42.0) & (i * spacing[0] > 28.0)] = 2  # something else nearby
+    wide = widened_occlusions(labels, m)
+    grown = (wide == OCCLUDED_LABEL) & (labels != OCCLUDED_LABEL)
+    assert np.array_equal(wide[labels > 0], labels[labels > 0])  # only background joins
+    reach = max(1.5, max(spacing))
+    assert r[grown].max() <= 3.0 + reach + 1e-6
+    middle = np.abs(z - 45.0) < max(spacing)
+    assert r[middle & (wide == OCCLUDED_LABEL)].max() >= 3.0 + 1.5 - max(spacing[:2]) / 2
+    without = np.where(labels == OCCLUDED_LABEL, 0, labels)
+    assert widened_occlusions(without, m) is without
+
+
 def test_any_orientation_and_anisotropic_spacing(phantom_of):
     ph = phantom_of(spacing_mm=(1.2, 1.0, 2.0), lps_orientation=False, seed=3)
     seg = segment_veins(ph.image, ph.ijk_to_ras, ph.seeds)

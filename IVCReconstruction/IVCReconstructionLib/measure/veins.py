@@ -17,7 +17,7 @@ from ..names import VeinSource
 from ..segment.datatypes import OccludedStretch
 from ..segment.existing import vein_labels
 from ..segment.grid import grown_box, mask_box
-from ..segment.occlusion import fill_occluded, occlusions_from_labels
+from ..segment.occlusion import fill_occluded, occlusions_from_labels, widened_occlusions
 from .centerline import extract_centerlines
 from .datatypes import BranchProfile, VeinMeasurements
 from .label_geometry import cut_ends, label_contacts, voxel_edges
@@ -75,7 +75,14 @@ def measure_labels(
     labels, matrix, reorient = canonical(given[box], np.asarray(ijk_to_ras, dtype=float) @ shift)
     filled = fill_occluded(labels)
     ends = {k: seeds[k] for k in names.END_SEEDS if seeds and k in seeds}
-    measured = measure_veins(filled, matrix, seeds=ends or None, progress=progress)
+    # The centerlines run through a wider conduit in an occluded stretch than the label map's
+    # tube (``widened_occlusions``); the labels measured are the map's own.
+    conduit = (
+        fill_occluded(widened_occlusions(labels, matrix))
+        if np.any(labels == names.OCCLUDED_LABEL)
+        else filled
+    )
+    measured = measure_veins(conduit, matrix, seeds=ends or None, progress=progress)
     if occlusions is None:
         occlusions = occlusions_from_labels(labels, matrix, filled)
     measured.occlusions = list(occlusions)
