@@ -16,6 +16,7 @@ from .datatypes import OccludedStretch
 from .grid import grown_box, mask_box, nearest_voxels, spacing_of, to_ras, tube_in_box
 
 MIN_OCCLUSION_MM = 4.0  # a shorter gap in the lumen along the path is noise, not an occlusion
+NOISE_GAP_MM = 3.0  # a shorter stretch of lumen inside an occluded one is noise and does not split it
 OCCLUDED_RADIUS_MM = 3.0  # the occluded stretch is marked as a round tube this wide around the path
 # For the centerlines only, the occluded tube is this much wider (at least a voxel): VMTK's lines
 # stopped at their targets in a 3 mm tube at 0.6 mm (1.2 mm blur) and at 2 x 2 x 3 mm ("the
@@ -178,12 +179,14 @@ def occlusions_from_labels(
     return out
 
 
-def find_occlusions(dense: dict[str, np.ndarray], lumen_at) -> list[tuple[str, np.ndarray]]:
+def find_occlusions(
+    dense: dict[str, np.ndarray], lumen_at, gap_mm: float = NOISE_GAP_MM
+) -> list[tuple[str, np.ndarray]]:
     """Stretches of each path (runs of points) that cross no lumen.
 
-    Gaps of lumen shorter than 3 mm inside a dark stretch are noise and do not split it; dark
-    runs within 3 mm of a path's ends (seeds near a wall) or shorter than MIN_OCCLUSION_MM are
-    not occlusions.
+    Gaps of lumen shorter than ``gap_mm`` inside a dark stretch are noise and do not split it;
+    dark runs within 3 mm of a path's ends (seeds near a wall) or shorter than MIN_OCCLUSION_MM
+    are not occlusions.
     """
     from scipy import ndimage
 
@@ -193,7 +196,7 @@ def find_occlusions(dense: dict[str, np.ndarray], lumen_at) -> list[tuple[str, n
             continue
         step = float(np.linalg.norm(np.diff(pts, axis=0), axis=1).mean())
         dark = ~lumen_at(pts)
-        dark = ndimage.binary_closing(dark, structure=np.ones(max(round(3.0 / step), 1)))
+        dark = ndimage.binary_closing(dark, structure=np.ones(max(round(gap_mm / step), 1)))
         edge = round(3.0 / step)
         dark[:edge] = dark[len(dark) - edge :] = False
         runs, n = ndimage.label(dark)
@@ -205,16 +208,20 @@ def find_occlusions(dense: dict[str, np.ndarray], lumen_at) -> list[tuple[str, n
 
 
 def mark_occlusions(
-    labels_box: np.ndarray, m: np.ndarray, dense: dict[str, np.ndarray], blood_like_at
+    labels_box: np.ndarray,
+    m: np.ndarray,
+    dense: dict[str, np.ndarray],
+    blood_like_at,
+    gap_mm: float = NOISE_GAP_MM,
 ) -> list[OccludedStretch]:
     """Find the occluded stretches of the paths ``dense`` (where ``blood_like_at``, a function
-    of RAS points, is False along them) and mark each in ``labels_box`` (in place): lumen
-    scraps along it cleared, a round tube ``names.OCCLUDED_LABEL`` along the path reaching into
-    the lumen at both ends, the junctions rounded off, and loose scraps removed. ``m`` is the
-    box's IJK-to-RAS matrix."""
+    of RAS points, is False along them; gaps shorter than ``gap_mm`` do not split a stretch)
+    and mark each in ``labels_box`` (in place): lumen scraps along it cleared, a round tube
+    ``names.OCCLUDED_LABEL`` along the path reaching into the lumen at both ends, the junctions
+    rounded off, and loose scraps removed. ``m`` is the box's IJK-to-RAS matrix."""
 
     occlusions = []
-    for branch, run in find_occlusions(dense, blood_like_at):
+    for branch, run in find_occlusions(dense, blood_like_at, gap_mm):
         length = float(np.sum(np.linalg.norm(np.diff(run, axis=0), axis=1)))
         occlusions.append(OccludedStretch(branch, run[0].copy(), run[-1].copy(), length))
         # Scraps of lumen label along the stretch (a thin residual channel, partial volume at
