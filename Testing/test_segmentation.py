@@ -141,6 +141,24 @@ def test_the_centerlines_conduit_through_an_occlusion_is_wider_than_its_label(sp
     assert widened_occlusions(without, m) is without
 
 
+def test_a_short_lumen_inside_an_occlusion_splits_it_only_when_longer_than_the_noise_gap():
+    """Along a straight 100 mm path, dark from 30 to 70 mm but for 5 mm of 'lumen' at 45-50 mm
+    (one noisy 3 mm slice, interpolated): two occlusions with the 3 mm gap of native voxels, one
+    of 40 mm with the gap of two 3 mm slices (the finer grid's)."""
+    from IVCReconstructionLib.segment.occlusion import find_occlusions
+
+    path = np.stack([np.zeros(401), np.zeros(401), np.linspace(0.0, 100.0, 401)], axis=1)
+
+    def lumen_at(pts):
+        z = pts[:, 2]
+        return ~((z >= 30.0) & (z <= 70.0)) | ((z > 45.0) & (z < 50.0))
+
+    native = find_occlusions({"ivc": path}, lumen_at)
+    assert [round(float(np.ptp(run[:, 2]))) for _, run in native] == [15, 20]
+    (thick,) = find_occlusions({"ivc": path}, lumen_at, gap_mm=6.0)
+    assert float(np.ptp(thick[1][:, 2])) == pytest.approx(40.0, abs=0.5)
+
+
 def test_any_orientation_and_anisotropic_spacing(phantom_of):
     ph = phantom_of(spacing_mm=(1.2, 1.0, 2.0), lps_orientation=False, seed=3)
     seg = segment_veins(ph.image, ph.ijk_to_ras, ph.seeds)
