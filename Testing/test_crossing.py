@@ -149,9 +149,11 @@ def test_a_path_that_stays_in_the_vein_or_leaves_the_box_has_no_route():
 
 def test_a_route_counted_back_onto_thick_slices_stays_thick_enough():
     """Segmented on 1 mm voxels whose labels go back onto 2 x 2 x 3 mm (``finer``): the route's
-    tube is a coarse voxel in radius (2 mm, not 1.5), and the count back keeps the crossing's
-    neck that the measuring step's smoothing keeps of the finer labels, so the vein stays one
-    piece for the centerlines; by the majority alone the smoothing cut it in two."""
+    tube is as wide as the smallest input voxel edge (2 mm, not 1.5), and the count back keeps
+    the crossing's neck that the measuring step's smoothing keeps of the finer labels, so the
+    vein stays one piece for the centerlines; by the majority alone the smoothing cut it in two.
+    (Here the count back alone would mend it; in the matrix's May-Thurner 1.2 mm / 25 HU cell at
+    2 x 2 x 3 mm both were needed.)"""
     from scipy.spatial import cKDTree
 
     from IVCReconstructionLib.segment.finer import block_majority

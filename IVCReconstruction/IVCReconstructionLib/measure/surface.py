@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..segment.grid import mask_blur_mm
+from ..segment.grid import CUT_PIECE_SHARE, mask_blur_mm
 from .datatypes import SurfaceBuild
 
 # Coarse scans (the TotalSegmentator example is 3 mm) are resampled to this voxel size before
@@ -44,8 +44,8 @@ QUADRIC_TRIES = (1.0, 1.25, 0.8, 1.5)
 # grid rounds off the thin bridges at which decimation opens a hole.
 VMTK_LADDER = ((1.0, 1.0), (1.5, 1.0), (1.5, 1.5), (2.0, 2.0))
 # The smoothing must not cut the tree: an iso-surface piece other than the largest with more
-# than this share of the points is a vein cut off at a thin neck, not a speck.
-CUT_PIECE_SHARE = 0.05
+# than CUT_PIECE_SHARE of the points is a vein cut off at a thin neck, not a speck (the
+# constant is shared with the segmentation's thinness tests).
 
 
 @dataclass

@@ -26,16 +26,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .grid import grown_box, mask_blur_mm, spacing_of, to_ijk, to_ras, tube_in_box, voxel_box
+from .grid import NECK_SIGMA_MM, grown_box, mask_blur_mm, spacing_of, to_ijk, to_ras, tube_in_box, voxel_box
 from .paths import arrival_time, descend
 
 TUBE_MM = 1.5  # radius of the vein's route round a crossing tube: thick enough for the centerlines
 BOX_MM = 12.0  # the route is searched in the stretch's box grown by this
 GAP_MM = 4.0  # a route darker than LUMINAL_SHARE for longer than this is no vein (as an occlusion)
 LUMINAL_SHARE = 0.25  # blood-like means above tissue + this share of the contrast along the route
-# The measuring step smooths the veins by a Gaussian of 1 mm before it makes the centerlines'
-# surface (measure.surface): a neck that this leaves below one half is cut there.
-NECK_SIGMA_MM = 1.0
 OTHER_SPEED = 1e-6  # speed in other tubes and bone: crossed only when there is no other way
 BRIGHTER_WIDTH = 0.15  # speed exp(-(excess / (this x contrast))^2) where brighter than the vein's blood
 NEARBY_MM = 15.0  # the vein's blood next to a stretch: along this much of the path either side
@@ -106,10 +103,10 @@ def add_routes(
     the blur leaves visible) it is left as it is.
 
     ``label_spacing`` (mm per i, j, k): the voxels the labels are measured on when they are
-    coarser than ``vein``'s (thick slices segmented on a finer grid, ``finer``): the tube is
-    then at least one of those voxels in radius, and the thinness is judged as they will be
+    coarser than ``vein``'s (thick slices segmented on a finer grid, ``finer``): the tube's
+    radius is then at least their smallest edge, and the thinness is judged as they will be
     smoothed. A 1.5 mm tube counted back onto 2 x 2 x 3 mm voxels was too thin for the
-    measuring step's smoothing ("cut them into 2 pieces")."""
+    measuring step's smoothing ("cut them into 2 pieces", May-Thurner 1.2 mm / 25 HU)."""
     from scipy import ndimage
 
     spacing = spacing_of(m)

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .grid import mask_blur_mm, mask_box, spacing_of
+from .grid import CUT_PIECE_SHARE, NECK_SIGMA_MM, mask_blur_mm, mask_box, spacing_of
 
 FINE_MM = 1.0  # the grid the method is made for
 THICK_MM = 2.0  # a volume is interpolated when an axis is coarser than this (thick slices) ...
 FINER_ABOVE_MM = 1.25  # ... and then each axis coarser than this, to FINE_MM or finer
-KEEP_SIGMA_MM = 1.0  # the measuring step's first smoothing of the veins (measure.surface) ...
-CUT_SHARE = 0.05  # ... and the share of the voxels beyond which a piece it leaves is a vein cut off
+NECK_ROUNDS = 4  # rounds of voxels added at a neck the counting back made too thin
 
 
 def finer_factors(ijk_to_ras: np.ndarray) -> tuple[int, int, int]:
@@ -116,8 +115,9 @@ def block_majority(
     more than half of its finer voxels are, with the label most of them have (the lower value
     on a tie: one rule for a voxel split evenly between two veins).
 
-    With ``fine_spacing`` (mm per i, j, k of the finer grid), what the measuring step's
-    smoothing would keep of the finer labels is kept on the input grid too (:func:`_thin_kept`).
+    With ``fine_spacing`` (mm per i, j, k of the finer grid), a neck where the measuring step's
+    smoothing would cut the counted-back labels but not the finer ones is thickened by the
+    input voxels next to it that hold finer vein voxels (:func:`_thin_kept`).
 
     Where the majority breaks what the finer labels hold together (a vein thinner than an
     input voxel somewhere: a compressed stretch, a neck between two slices), the pieces are
@@ -161,13 +161,14 @@ def _thin_kept(
     fine_spacing: np.ndarray,
     best: np.ndarray,
 ) -> int:
-    """Where the measuring step's smoothing (``KEEP_SIGMA_MM`` and the tent of the voxel,
+    """Where the measuring step's smoothing (``NECK_SIGMA_MM`` and the tent of the voxel,
     ``grid.mask_blur_mm``) would cut ``out`` apart but not the finer mask ``fine``, add to
-    ``out`` (in place, labelled ``best``) the input voxels at the cut that hold finer vein
-    voxels and that the smoothing of ``fine`` keeps: a vein thinner than an input voxel (the
-    crescent under a May-Thurner artery, 2-3 mm thick) came back from the majority as a chain
-    one voxel thick, which that smoothing cut ("cut them into 2 pieces"). Returns how many
-    voxels were added."""
+    ``out`` (in place, labelled ``best``) the input voxels next to the cut that hold finer vein
+    voxels, round by round until it no longer cuts or nothing is left to add: a vein thinner
+    than an input voxel (the crescent under a May-Thurner artery, 2-3 mm thick) came back from
+    the majority as a chain one voxel thick, which that smoothing cut ("cut them into 2
+    pieces"). Pieces are face-connected, as the measuring step's surface separates voxels that
+    share no face. Returns how many voxels were added."""
     from scipy import ndimage
 
     found = mask_box(fine)
@@ -175,49 +176,56 @@ def _thin_kept(
         return 0
     f = np.array(factors)
     coarse_spacing = fine_spacing * f[::-1]
-    coarse_sigma = (mask_blur_mm(KEEP_SIGMA_MM, coarse_spacing) / coarse_spacing)[::-1]
+    coarse_sigma = (mask_blur_mm(NECK_SIGMA_MM, coarse_spacing) / coarse_spacing)[::-1]
     # The finer mask's box, rounded out to whole input voxels and grown by the smoothing's reach.
     reach = np.ceil(3.0 * coarse_sigma).astype(int) + 1
     lo = np.maximum(np.array([sl.start for sl in found]) // f - reach, 0)
     hi = np.minimum(-(-np.array([sl.stop for sl in found]) // f) + reach, out.shape)
     box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    fine_box = tuple(slice(int(a * k), int(b * k)) for a, b, k in zip(lo, hi, f, strict=True))
     sub = out[box]
     cube = np.ones((3, 3, 3), dtype=bool)
-    coarse_field = ndimage.gaussian_filter((sub > 0).astype(np.float32), coarse_sigma)
-    kept, _ = ndimage.label(coarse_field >= 0.5, cube)
-    sizes = np.bincount(kept.ravel())[1:]
-    if _large_pieces(sizes) <= 1:
-        return 0
-    fine_box = tuple(slice(int(a * k), int(b * k)) for a, b, k in zip(lo, hi, f, strict=True))
-    fine_sigma = (mask_blur_mm(KEEP_SIGMA_MM, fine_spacing) / fine_spacing)[::-1]
-    fine_kept = ndimage.gaussian_filter(fine[fine_box].astype(np.float32), fine_sigma) >= 0.5
-    fine_pieces, _ = ndimage.label(fine_kept, cube)
-    if _large_pieces(np.bincount(fine_pieces.ravel())[1:]) >= _large_pieces(sizes):
-        return 0  # the finer labels come apart as much: nothing the counting back broke
     shape = tuple(b - a for a, b in zip(lo, hi, strict=True))
-    blocks = (shape[0], f[0], shape[1], f[1], shape[2], f[2])
-    holds = fine[fine_box].reshape(blocks).any(axis=(1, 3, 5))
-    # The necks: labelled voxels the smoothing loses (elsewhere only the odd voxel sticking
-    # out of a wall) in pieces that touch two of the pieces it keeps. Next to them, the voxels
-    # that hold finer vein voxels which the smoothing of the finer labels keeps.
-    large = np.flatnonzero(sizes > CUT_SHARE * sizes.sum()) + 1
-    lost, _ = ndimage.label((sub > 0) & (coarse_field < 0.5), cube)
-    necks = np.zeros(sub.shape, dtype=bool)
-    for piece, where in enumerate(ndimage.find_objects(lost), start=1):
-        grown = tuple(slice(max(w.start - 1, 0), w.stop + 1) for w in where)
-        touch = ndimage.binary_dilation(lost[grown] == piece, cube)
-        if np.count_nonzero(np.isin(np.unique(kept[grown][touch]), large)) >= 2:
-            necks[grown] |= touch
-    candidates = fine_kept.reshape(blocks).any(axis=(1, 3, 5)) & holds & (sub == 0)
-    add = candidates & necks
-    sub[add] = best[box][add]
-    return int(np.count_nonzero(add))
+    holds = fine[fine_box].reshape(shape[0], f[0], shape[1], f[1], shape[2], f[2]).any(axis=(1, 3, 5))
+    fine_large = None
+    added = 0
+    for _ in range(NECK_ROUNDS):
+        coarse_field = ndimage.gaussian_filter((sub > 0).astype(np.float32), coarse_sigma)
+        kept, _ = ndimage.label(coarse_field >= 0.5)
+        sizes = np.bincount(kept.ravel())[1:]
+        if _large_pieces(sizes) <= 1:
+            break
+        if fine_large is None:
+            fine_sigma = (mask_blur_mm(NECK_SIGMA_MM, fine_spacing) / fine_spacing)[::-1]
+            fine_pieces, _ = ndimage.label(
+                ndimage.gaussian_filter(fine[fine_box].astype(np.float32), fine_sigma) >= 0.5
+            )
+            fine_large = _large_pieces(np.bincount(fine_pieces.ravel())[1:])
+        if fine_large >= _large_pieces(sizes):
+            break  # the finer labels come apart as much: nothing the counting back broke
+        # The necks: labelled voxels the smoothing loses (elsewhere only the odd voxel sticking
+        # out of a wall) in pieces that touch two of the pieces it keeps; next to them, the
+        # voxels that hold finer vein voxels.
+        large = np.flatnonzero(sizes > CUT_PIECE_SHARE * sizes.sum()) + 1
+        lost, _ = ndimage.label((sub > 0) & (coarse_field < 0.5), cube)
+        necks = np.zeros(sub.shape, dtype=bool)
+        for piece, where in enumerate(ndimage.find_objects(lost), start=1):
+            grown = tuple(slice(max(w.start - 1, 0), w.stop + 1) for w in where)
+            touch = ndimage.binary_dilation(lost[grown] == piece, cube)
+            if np.count_nonzero(np.isin(np.unique(kept[grown][touch]), large)) >= 2:
+                necks[grown] |= touch
+        add = necks & holds & (sub == 0)
+        if not add.any():
+            break
+        sub[add] = best[box][add]
+        added += int(np.count_nonzero(add))
+    return added
 
 
 def _large_pieces(sizes: np.ndarray) -> int:
-    """How many pieces hold more than ``CUT_SHARE`` of all the voxels: the measuring step's
-    test for a vein cut off (``measure.surface.CUT_PIECE_SHARE``); specks do not count."""
-    return int(np.count_nonzero(sizes > CUT_SHARE * sizes.sum()))
+    """How many pieces hold more than ``grid.CUT_PIECE_SHARE`` of all the voxels: the
+    measuring step's share for a vein cut off; specks do not count."""
+    return int(np.count_nonzero(sizes > CUT_PIECE_SHARE * sizes.sum()))
 
 
 def _rejoined(labels: np.ndarray, pieces: np.ndarray, best: np.ndarray, touched: np.ndarray) -> np.ndarray:

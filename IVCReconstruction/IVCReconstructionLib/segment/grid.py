@@ -56,6 +56,13 @@ def tube_in_box(
     return box, distance <= radius_mm
 
 
+# The measuring step's first smoothing of the veins before the centerlines' surface (mm), and the
+# share of its points beyond which a second piece of that surface is a vein cut off at a neck
+# (``measure.surface``); the segmentation's thinness tests (``crossing``, ``finer``) use the same.
+NECK_SIGMA_MM = 1.0
+CUT_PIECE_SHARE = 0.05
+
+
 def mask_blur_mm(sigma_mm: float, spacing) -> np.ndarray:
     """The Gaussian (mm, per axis of ``spacing``) that a binary mask is smoothed by when it is
     taken as linearly interpolated between voxel centres (a tent of one voxel, variance
