@@ -355,6 +355,7 @@ def extract_centerlines(
     label_values: dict[str, int] | None = None,
     seeds: Mapping[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
+    conduit_kji: np.ndarray | None = None,
 ) -> CenterlineResult:
     """The labelled centerline tree of the IVC and both iliac veins.
 
@@ -362,6 +363,9 @@ def extract_centerlines(
     :param ijk_to_ras: its 4x4 voxel-to-RAS matrix.
     :param label_values: label value per branch; default ``names.VEIN_LABELS`` (1, 2, 3).
     :param seeds: optional "IVC", "Left", "Right" points (RAS) where the analysis starts and ends.
+    :param conduit_kji: optional label map on the same grid whose veins VMTK's surface is made
+        from instead (the occluded stretches' wider conduit, ``occlusion.widened_occlusions``);
+        the cross sections' surface is always the labels' own.
     :raises ValueError: empty or missing segments, disconnected pieces, seeds far from the veins,
         swapped sides, or veins too small for a centerline; the message says what to do.
     """
@@ -370,6 +374,11 @@ def extract_centerlines(
     # The canonical storage order (``inputs.orientation``): the surface, hence the centerlines,
     # then depend on the anatomy only, not on how the voxels are stored.
     labels, matrix, _ = canonical(np.asarray(labels_kji), np.asarray(ijk_to_ras, dtype=float))
+    conduit = (
+        None
+        if conduit_kji is None
+        else canonical(np.asarray(conduit_kji), np.asarray(ijk_to_ras, dtype=float))[0]
+    )
     values = dict(label_values or names.VEIN_LABELS)
     if labels.ndim != 3:
         raise ValueError(f"the vein label map must be 3D, got shape {labels.shape}")
@@ -388,6 +397,8 @@ def extract_centerlines(
     lo = np.maximum(np.min([[sl.start for sl in box] for box in boxes], axis=0) - 2, 0)
     hi = np.minimum(np.max([[sl.stop for sl in box] for box in boxes], axis=0) + 2, labels.shape)
     labels = labels[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+    if conduit is not None:
+        conduit = conduit[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
     shift = np.eye(4)
     shift[:3, 3] = lo[::-1]
     matrix = matrix @ shift
@@ -401,7 +412,11 @@ def extract_centerlines(
     # Two surfaces: the label map's own for the cross sections, and a few thousand points of it
     # for VMTK (whose cost grows faster than its input), within a point budget.
     sections = section_surface(mask, matrix)
-    candidates = surface_candidates(mask, matrix, full_surface=sections)
+    if conduit is None:
+        candidates = surface_candidates(mask, matrix, full_surface=sections)
+    else:
+        wide = _check_components(np.isin(conduit, [values[b] for b in names.BRANCHES]), spacing)
+        candidates = surface_candidates(wide, matrix)
     surface, build = next(candidates)
     say("computing the centerlines (VMTK)")
     first_error = None

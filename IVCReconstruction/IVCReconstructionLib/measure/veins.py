@@ -32,13 +32,15 @@ def measure_veins(
     label_values: dict[str, int] | None = None,
     seeds: Mapping[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
+    conduit_kji: np.ndarray | None = None,
 ) -> VeinMeasurements:
     """Centerline tree and cross-section profiles of the veins in a label map.
 
-    See :func:`centerline.extract_centerlines` for the parameters and the errors raised;
+    See :func:`centerline.extract_centerlines` for the parameters (``conduit_kji``: the label
+    map VMTK's surface is made from, when not the labels themselves) and the errors raised;
     ``progress`` is called with a message as each step starts (what it raises stops the work).
     """
-    result = extract_centerlines(labels_kji, ijk_to_ras, label_values, seeds, progress)
+    result = extract_centerlines(labels_kji, ijk_to_ras, label_values, seeds, progress, conduit_kji)
     if progress is not None:
         progress("measuring cross sections every millimetre")
     # The sections are cut from the full-resolution surface, not the few thousand points VMTK
@@ -76,13 +78,10 @@ def measure_labels(
     filled = fill_occluded(labels)
     ends = {k: seeds[k] for k in names.END_SEEDS if seeds and k in seeds}
     # The centerlines run through a wider conduit in an occluded stretch than the label map's
-    # tube (``widened_occlusions``); the labels measured are the map's own.
-    conduit = (
-        fill_occluded(widened_occlusions(labels, matrix))
-        if np.any(labels == names.OCCLUDED_LABEL)
-        else filled
-    )
-    measured = measure_veins(conduit, matrix, seeds=ends or None, progress=progress)
+    # tube (``widened_occlusions``); the cross sections are cut from the map's own.
+    widened = widened_occlusions(labels, matrix)
+    conduit = None if widened is labels else fill_occluded(widened)
+    measured = measure_veins(filled, matrix, seeds=ends or None, progress=progress, conduit_kji=conduit)
     if occlusions is None:
         occlusions = occlusions_from_labels(labels, matrix, filled)
     measured.occlusions = list(occlusions)

@@ -19,10 +19,11 @@ MIN_OCCLUSION_MM = 4.0  # a shorter gap in the lumen along the path is noise, no
 NOISE_GAP_MM = 3.0  # a shorter stretch of lumen inside an occluded one is noise and does not split it
 OCCLUDED_RADIUS_MM = 3.0  # the occluded stretch is marked as a round tube this wide around the path
 # For the centerlines only, the occluded tube is this much wider (at least a voxel): VMTK's lines
-# stopped at their targets in a 3 mm tube at 0.6 mm (1.2 mm blur) and at 2 x 2 x 3 mm ("the
-# centerline to the left iliac vein starts 305 / 303 mm from its end point"); both ran through
-# a 4 mm tube. Marking the label map's tube wider instead cost the IVC's Dice 0.002 (the tube
-# takes lumen voxels at the stretch's ends from the IVC).
+# stopped at their targets in the 3 mm tube at 0.6 mm (1.2 mm blur) and at 2 x 2 x 3 mm ("the
+# centerline to the left iliac vein starts 305 / 303 mm from its end point"); both ran through a
+# 4 mm one, and through this conduit (4.5 mm; 3 mm more, a voxel, at 2 x 2 x 3 mm). Marking the
+# label map's tube wider instead cost the IVC's Dice 0.002 (the tube takes lumen voxels at the
+# stretch's ends from the IVC); the sections are cut from the map's own tube.
 CONDUIT_MARGIN_MM = 1.5
 OCCLUSION_CLEAR_MM = 8.0  # lumen scraps this close to an occluded stretch's path are cleared
 OCCLUSION_OVERLAP_MM = 8.0  # the occluded tube reaches this far into the lumen at each end
@@ -184,9 +185,10 @@ def find_occlusions(
 ) -> list[tuple[str, np.ndarray]]:
     """Stretches of each path (runs of points) that cross no lumen.
 
-    Gaps of lumen shorter than ``gap_mm`` inside a dark stretch are noise and do not split it;
-    dark runs within 3 mm of a path's ends (seeds near a wall) or shorter than MIN_OCCLUSION_MM
-    are not occlusions.
+    Gaps of lumen shorter than NOISE_GAP_MM inside a dark stretch are noise and do not split
+    it; dark runs within 3 mm of a path's ends (seeds near a wall) or shorter than
+    MIN_OCCLUSION_MM are not occlusions. Two occlusions less than ``gap_mm`` of lumen apart are
+    one (a longer ``gap_mm`` joins occlusions only, never short dark spots into one).
     """
     from scipy import ndimage
 
@@ -196,14 +198,20 @@ def find_occlusions(
             continue
         step = float(np.linalg.norm(np.diff(pts, axis=0), axis=1).mean())
         dark = ~lumen_at(pts)
-        dark = ndimage.binary_closing(dark, structure=np.ones(max(round(gap_mm / step), 1)))
+        dark = ndimage.binary_closing(dark, structure=np.ones(max(round(NOISE_GAP_MM / step), 1)))
         edge = round(3.0 / step)
         dark[:edge] = dark[len(dark) - edge :] = False
         runs, n = ndimage.label(dark)
+        found: list[list[int]] = []
         for r in range(1, n + 1):
             idx = np.flatnonzero(runs == r)
-            if len(idx) * step >= MIN_OCCLUSION_MM:
-                out.append((branch, pts[idx[0] : idx[-1] + 1]))
+            if len(idx) * step < MIN_OCCLUSION_MM:
+                continue
+            if found and (idx[0] - found[-1][1] - 1) * step < gap_mm:
+                found[-1][1] = int(idx[-1])
+            else:
+                found.append([int(idx[0]), int(idx[-1])])
+        out.extend((branch, pts[a : b + 1]) for a, b in found)
     return out
 
 
@@ -215,7 +223,7 @@ def mark_occlusions(
     gap_mm: float = NOISE_GAP_MM,
 ) -> list[OccludedStretch]:
     """Find the occluded stretches of the paths ``dense`` (where ``blood_like_at``, a function
-    of RAS points, is False along them; gaps shorter than ``gap_mm`` do not split a stretch)
+    of RAS points, is False along them; occlusions less than ``gap_mm`` apart are one)
     and mark each in ``labels_box`` (in place): lumen scraps along it cleared, a round tube
     ``names.OCCLUDED_LABEL`` along the path reaching into the lumen at both ends, the junctions
     rounded off, and loose scraps removed. ``m`` is the box's IJK-to-RAS matrix."""
