@@ -219,7 +219,18 @@ def blood_field(ras: np.ndarray, levels: list[tuple[np.ndarray, float]]) -> np.n
     return (values @ weights) / weights.sum(axis=0)
 
 
-def minimal_paths(image, ijk_to_ras, ivc, left, right, legs, blood, threshold, spread, levels=None):
+def minimal_paths(
+    image,
+    ijk_to_ras,
+    ivc,
+    left,
+    right,
+    legs,
+    blood,
+    threshold,
+    spread,
+    levels: list[tuple[np.ndarray, float]] | None = None,
+):
     """Coarse minimal paths; returns RAS polylines trunk (IVC seed -> split), left, right (split -> seed).
 
     ``levels``: (seed, blood level) pairs; the speed then follows each seed's own level near it
@@ -255,7 +266,7 @@ def minimal_paths(image, ijk_to_ras, ivc, left, right, legs, blood, threshold, s
             ball, ras = _ball_box(coarse.shape, m, v)
             crossing[ball] |= (np.linalg.norm(ras - v, axis=1) <= VIA_REACH_MM).reshape(crossing[ball].shape)
     like_level = blood
-    if levels:
+    if levels is not None:
         kji = np.indices(coarse.shape).reshape(3, -1).T
         like_level = blood_field(to_ras(kji[:, ::-1].astype(float), m), levels).reshape(coarse.shape)
     speed = _speed(

@@ -170,8 +170,15 @@ def _segment(
 
     say("finding the paths between the seeds")
     # Each seed's own blood level: enhancement varies along the veins (``paths.blood_field``).
+    # Within half the way from the median to the threshold: a seed whose ball catches the wall's
+    # partial volume would otherwise send the path along the wall near it (the median of three
+    # ignored one such seed).
     ends = zip(names.END_SEEDS, (ivc, left, right), strict=True)
-    levels = [(p, seed_stats(image, matrix, p, name)[0]) for name, p in ends]
+    band = 0.5 * (blood - threshold)
+    levels = [
+        (p, float(np.clip(seed_stats(image, matrix, p, name)[0], blood - band, blood + band)))
+        for name, p in ends
+    ]
     trunk, left_path, right_path = minimal_paths(
         image, matrix, ivc, left, right, legs, blood, threshold, spread, levels
     )
@@ -193,7 +200,7 @@ def _segment(
     blood_level = blood - 0.35 * (blood - background)
     # On thick slices one noisy input voxel, spread by the interpolation, can look like blood
     # for 5 mm inside an occlusion (2 x 2 x 3 mm, 25 HU: a 40 mm occlusion came out as 20 and
-    # 12.5 mm): a stretch of lumen shorter than two input voxels does not split it there.
+    # 12.5 mm): occlusions less than two input voxels apart are one there.
     noise_gap = (
         NOISE_GAP_MM if label_spacing is None else max(NOISE_GAP_MM, 2.0 * float(np.max(label_spacing)))
     )
