@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .grid import CUT_PIECE_SHARE, NECK_SIGMA_MM, mask_blur_mm, mask_box, spacing_of
+from .grid import CUT_PIECE_SHARE, NECK_SIGMA_MM, block_reduce, grown_box, mask_blur_mm, mask_box, spacing_of
 
 FINE_MM = 1.0  # the grid the method is made for
 THICK_MM = 2.0  # a volume is interpolated when an axis is coarser than this (thick slices) ...
@@ -147,7 +147,7 @@ def block_majority(
         # although the input voxels of the two may touch.
         fine_pieces, _ = ndimage.label(labels > 0, structure=cube)
         largest = int(np.argmax(np.bincount(fine_pieces.ravel())[1:])) + 1
-        touched = (fine_pieces == largest).reshape(blocks.shape).any(axis=(1, 3, 5))
+        touched = block_reduce(fine_pieces == largest, factors, np.logical_or)
         out = _rejoined(out, pieces, best, touched)
     if fine_spacing is not None:
         _thin_kept(out, labels > 0, factors, np.asarray(fine_spacing, dtype=float), best)
@@ -185,8 +185,7 @@ def _thin_kept(
     fine_box = tuple(slice(int(a * k), int(b * k)) for a, b, k in zip(lo, hi, f, strict=True))
     sub = out[box]
     cube = np.ones((3, 3, 3), dtype=bool)
-    shape = tuple(b - a for a, b in zip(lo, hi, strict=True))
-    holds = fine[fine_box].reshape(shape[0], f[0], shape[1], f[1], shape[2], f[2]).any(axis=(1, 3, 5))
+    holds = block_reduce(fine[fine_box], factors, np.logical_or)
     fine_large = None
     added = 0
     for _ in range(NECK_ROUNDS):
@@ -210,7 +209,7 @@ def _thin_kept(
         lost, _ = ndimage.label((sub > 0) & (coarse_field < 0.5), cube)
         necks = np.zeros(sub.shape, dtype=bool)
         for piece, where in enumerate(ndimage.find_objects(lost), start=1):
-            grown = tuple(slice(max(w.start - 1, 0), w.stop + 1) for w in where)
+            grown = grown_box(where, 1, lost.shape)
             touch = ndimage.binary_dilation(lost[grown] == piece, cube)
             if np.count_nonzero(np.isin(np.unique(kept[grown][touch]), large)) >= 2:
                 necks[grown] |= touch
