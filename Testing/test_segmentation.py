@@ -312,6 +312,40 @@ def test_radii_next_to_the_confluence_are_the_branch_own():
     np.testing.assert_array_equal(unchanged, radius[short])
 
 
+def test_iliac_paths_that_share_the_ivc_split_where_they_part():
+    """Recentred iliac paths that run together down the IVC for 24 mm below the coarse split
+    (within 1.5 mm) and then part: that stretch goes to the trunk, the confluence moves to
+    where they part, and each path starts there; a shared stretch shorter than 10 mm (the
+    junction itself) is left alone."""
+    from IVCReconstructionLib.segment.branches import split_where_paths_part
+
+    t = np.arange(0.0, 60.0, 0.5)
+    down = np.stack([0 * t, 0 * t, 24.0 - t], axis=1)  # from z = 24 mm down
+
+    def iliac(side: float, shared_mm: float) -> np.ndarray:
+        p = down.copy()
+        below = t > shared_mm
+        p[below, 0] = side * 0.8 * (t[below] - shared_mm)  # parting at 0.8 mm per mm
+        p[~below, 0] = side * 0.3  # side by side, 0.6 mm apart
+        return p
+
+    ivc = np.stack([0 * t, 0 * t, 24.0 + t], axis=1)
+    dense = {"ivc": ivc, "left_iliac": iliac(1.0, 24.0), "right_iliac": iliac(-1.0, 24.0)}
+    out, confluence = split_where_paths_part(dense, ivc[0])
+    assert list(out) == ["ivc", "left_iliac", "right_iliac"]
+    assert confluence[2] == pytest.approx(0.0, abs=1.5)
+    np.testing.assert_array_equal(out["left_iliac"][0], confluence)
+    np.testing.assert_array_equal(out["right_iliac"][0], confluence)
+    np.testing.assert_array_equal(out["ivc"][0], confluence)
+    np.testing.assert_array_equal(out["ivc"][-1], ivc[-1])
+    assert np.all(np.diff(out["ivc"][:, 2]) > 0)  # the trunk runs up from the new confluence
+    assert out["right_iliac"][1, 0] < 0 < out["left_iliac"][1, 0]
+    short = {"ivc": ivc, "left_iliac": iliac(1.0, 6.0), "right_iliac": iliac(-1.0, 6.0)}
+    start = ivc[0]
+    kept, same = split_where_paths_part(short, start)
+    assert kept is short and same is start
+
+
 def test_an_occluded_stretch_does_not_set_the_branch_own_radius():
     """An IVC seeded just above a long occlusion: beyond the zone mostly no lumen (radius 0).
     The own radius comes from the lumen there is, not from the occluded stretch."""

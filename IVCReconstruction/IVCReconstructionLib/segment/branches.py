@@ -179,3 +179,45 @@ def tidy_labels(labels: np.ndarray) -> np.ndarray:
             if len(around):
                 sub[mask] = np.bincount(around).argmax()
     return out
+
+
+SHARED_MM = 1.5  # recentred iliac paths closer than this still run in one tube (the IVC)
+# A shared stretch shorter than this is the junction itself, not a split the coarse paths missed.
+MIN_SHARED_MM = 10.0
+
+
+def split_where_paths_part(
+    dense: dict[str, np.ndarray], confluence: np.ndarray
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The recentred paths split again where the two iliac paths really part.
+
+    The coarse paths part where their descents on the arrival time diverge, which in a wide
+    IVC can be well above the confluence: both then run down the IVC side by side, and once
+    moved to the lumen's middle they coincide. Each branch labels the lumen round its own path,
+    so the iliac veins took the IVC's lower end (May-Thurner 0.4 mm / 15 HU at 2 x 2 x 3 mm: the
+    paths parted 23.5 mm above the confluence and coincided for 26.5 mm; IVC / left / right
+    Dice 0.928 / 0.889 / 0.851). Where the left path stays within ``SHARED_MM`` of the right one
+    from the split down for at least ``MIN_SHARED_MM``, that stretch goes to the trunk and the
+    confluence moves to its lower end. A shorter shared stretch is left alone: in the junction
+    the lumen's middle parts below where the veins' axes meet, and moving the confluence there
+    (2-9 mm) cost the worst vein up to 0.021 in 13 of 36 cells at 2 x 2 x 3 mm, and up to
+    0.002 in 16 of 36 at 1 mm."""
+    from scipy.spatial import cKDTree
+
+    left, right = dense["left_iliac"], dense["right_iliac"]
+    if len(left) < 3 or len(right) < 3:
+        return dense, confluence
+    d, _ = cKDTree(right).query(left)
+    apart = np.flatnonzero(d > SHARED_MM)
+    n = int(apart[0]) if len(apart) else 0
+    shared = float(np.sum(np.linalg.norm(np.diff(left[:n], axis=0), axis=1))) if n > 1 else 0.0
+    if shared < MIN_SHARED_MM:
+        return dense, confluence
+    new = left[n - 1]
+    # The right path leaves the shared stretch at its own point nearest to the new confluence.
+    m = int(np.argmin(np.linalg.norm(right[:-2] - new, axis=1)))
+    out = dict(dense)
+    out["ivc"] = np.vstack([left[n - 1 : 0 : -1], dense["ivc"]])
+    out["left_iliac"] = left[n - 1 :]
+    out["right_iliac"] = np.vstack([new, right[m + 1 :]])
+    return out, new.copy()

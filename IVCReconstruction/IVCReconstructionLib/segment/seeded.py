@@ -38,7 +38,7 @@ import numpy as np
 from .. import names
 from ..inputs.orientation import canonical
 from ..inputs.seeds import as_seed_points
-from .branches import assign_branches, own_radius_near_confluence, tidy_labels
+from .branches import assign_branches, own_radius_near_confluence, split_where_paths_part, tidy_labels
 from .checks import check_seeds, check_volume, looks_like_ct, seed_stats
 from .datatypes import VeinSegmentation
 from .existing import check_confluence
@@ -186,6 +186,7 @@ def _segment(
     branch_paths = {"ivc": trunk[::-1], "left_iliac": left_path, "right_iliac": right_path}
     say("finding the lumen around the paths")
     box, m, vein, dense = lumen_mask(image, matrix, branch_paths, blood, tissue_level, label_spacing)
+    dense, confluence = split_where_paths_part(dense, confluence)
 
     def voxels(pts: np.ndarray) -> np.ndarray:  # kji of RAS points in the lumen box (clipped)
         return nearest_voxels(pts, m, vein.shape)
