@@ -99,6 +99,23 @@ def test_block_majority_labels_a_voxel_more_than_half_covered():
     assert not block_majority(np.zeros((6, 4, 4), dtype=np.uint8), factors).any()
 
 
+def test_a_voxel_split_evenly_is_labelled_where_the_caller_allows_it():
+    """A voxel with exactly half of its finer voxels labelled (the wall through its middle) is
+    labelled where ``tie_ok`` allows (its intensity no brighter than the blood: the other half
+    is the wall's tissue), and left out where it does not (the other half brighter: an artery
+    or bone); more and less than half are decided as before."""
+    factors = (3, 2, 2)
+    fine = np.zeros((3, 2, 8), dtype=np.uint8)  # four input voxels along i
+    fine[:, :, 0:2] = 2  # voxel 0: all of it
+    fine[:, :, 2] = 2  # voxel 1: half (one finer column of two)
+    fine[:, :, 4] = 2  # voxel 2: half
+    fine[:, 0, 6] = 2  # voxel 3: a quarter
+    tie_ok = np.array([[[True, True, False, True]]])
+    coarse = block_majority(fine, factors, tie_ok=tie_ok)
+    np.testing.assert_array_equal(coarse[0, 0], [2, 2, 0, 0])
+    np.testing.assert_array_equal(block_majority(fine, factors)[0, 0], [2, 0, 0, 0])
+
+
 def test_pieces_the_finer_labels_join_stay_joined():
     """A vein one finer voxel wide over a stretch (a compressed segment) vanishes there by the
     majority; the input voxels its finer voxels lie in join the two pieces again, with their

@@ -108,7 +108,9 @@ def segment_veins(
         )
         whole = np.zeros(fine.shape, dtype=np.uint8)
         whole[fine_box] = fine_labels
-        labels_box = block_majority(whole, factors, spacing_of(fine_matrix))
+        # A voxel split evenly by the finer labels is vein unless it is brighter than the blood
+        # (its other half an artery or bone, not the wall's tissue).
+        labels_box = block_majority(whole, factors, spacing_of(fine_matrix), image[box] <= fine_blood)
         blood = fine_blood  # the level the threshold was made from
     dense, confluence, occlusions, threshold = found
     # Checked on the labels' box (the lumen box, or the interpolated crop), not the whole volume.
