@@ -88,7 +88,7 @@ def test_may_thurner_crossing_at_1mm():
     1 mm voxels, 0.8 mm blur, 15 HU: the artery stays out of the vein (the old method: union
     0.56, 23 % of the artery voxels labelled vein)."""
     _, seg, s = run(may_thurner_area_ratio=0.3, spacing_mm=1.0, psf_sigma_mm=0.8, noise_hu=15.0)
-    # Target 0.92 not met for the left vein: measured 0.915 (the less enhanced left inflow
+    # Target 0.92 not met for the left vein: measured 0.911 (the less enhanced left inflow
     # under the crossing).
     assert_easier_cell_targets(s, left_at_least=0.905)
     assert pieces(seg) == 1
@@ -102,7 +102,7 @@ def test_blurred_may_thurner_crossing_is_measured():
     is now thick enough: the plan's measuring step gets all three veins, end to end."""
     ph, seg = _matrix_cell(1125, 5.0, may_thurner_area_ratio=0.3, spacing_mm=1.0, psf_sigma_mm=1.2)
     s = scores(seg, ph)
-    assert s["union"] >= 0.945 and min(s["ivc"], s["left"], s["right"]) >= 0.88, s  # 0.950, 0.890
+    assert s["union"] >= 0.945 and min(s["ivc"], s["left"], s["right"]) >= 0.88, s  # 0.950, 0.894
     assert s["artery_pct"] <= 0.3 and s["kidney_bowel"] == 0, s
     lengths = _measured_lengths(ph, seg)
     assert min(lengths.values()) > 120.0, lengths  # 133, 175, 152 mm
@@ -140,8 +140,8 @@ def test_healthy_thick_slices():
     the artery's marker no longer sits on the vein's voxels (before: union 0.918, iliac veins
     0.81-0.84, 1.8-2.3 % of the artery voxels labelled vein)."""
     _, seg, s = run(spacing_mm=(2.0, 2.0, 3.0), slice_thickness_mm=3.0, psf_sigma_mm=0.8, noise_hu=15.0)
-    # Target 0.92 not met for the left vein: measured 0.913.
-    assert_easier_cell_targets(s, left_at_least=0.905)
+    # Target 0.92 not met for the left vein: measured 0.917.
+    assert_easier_cell_targets(s, left_at_least=0.91)
     assert pieces(seg) == 1
 
 
@@ -152,7 +152,7 @@ def test_thick_slices_bilateral_narrowing_is_measured():
     centerlines "cut them into 3 pieces"."""
     ph, seg = _matrix_cell(1225, 5.0, bilateral_iliac_area_ratio=0.4, psf_sigma_mm=0.4, **THICK)
     s = scores(seg, ph)
-    assert_easier_cell_targets(s, left_at_least=0.92)  # union 0.966, left 0.931, 0.10 %
+    assert_easier_cell_targets(s, left_at_least=0.93)  # union 0.969, left 0.940, 0.18 %
     assert pieces(seg) == 1
     lengths = _measured_lengths(ph, seg)
     assert min(lengths.values()) > 120.0, lengths
@@ -166,8 +166,8 @@ def test_thick_slices_a_dimming_left_vein_keeps_its_path_out_of_the_artery():
     end point"); with each seed's own level the path stays in the vein."""
     ph, seg = _matrix_cell(1239, 15.0, bilateral_iliac_area_ratio=0.4, psf_sigma_mm=0.8, **THICK)
     s = scores(seg, ph)
-    # Targets 0.95 / 0.92 / 0.3 % not met: measured union 0.950, left 0.907, arteries 0.34 %.
-    assert s["union"] >= 0.945 and s["ivc"] >= 0.95 and s["left"] >= 0.90 and s["right"] >= 0.92, s
+    # Targets 0.92 / 0.3 % not met: measured left 0.914, arteries 0.38 % (union 0.954).
+    assert s["union"] >= 0.95 and s["ivc"] >= 0.95 and s["left"] >= 0.905 and s["right"] >= 0.92, s
     assert s["artery_pct"] <= 0.4 and s["kidney_bowel"] == 0, s
     # The left path itself: no point in the arteries (before: 70 of 372).
     from IVCReconstructionLib.segment.grid import nearest_voxels

@@ -404,3 +404,34 @@ def test_seeded_veins_meet_at_one_confluence_at_coarse_voxels(phantom_of, segmen
         check_confluence(seg.labels, ph.ijk_to_ras)
         for label in (1, 2, 3):
             assert dice(seg.labels == label, ph.labels == label) >= 0.88, (options, label)
+
+
+def test_what_of_the_vein_basin_lies_deeper_in_an_artery_goes_to_it():
+    """Depth is distance over radius. A voxel of the vein's basin 1.5 vein radii from the vein's
+    path and 1.43 balls from an artery's marker goes to the artery, although it lies beyond the
+    ball grown by 1 mm (``give_back_balls`` leaves it); one 1.2 radii from the vein and 2.3
+    balls from the artery stays, and so does a voxel of the vein's core (0.7 of its radius)
+    even next to a marker. Nothing moves without another tube's marker."""
+    from IVCReconstructionLib.segment import competitors
+
+    shape = (1, 1, 40)  # one row of voxels along i, 1 mm, RAS = (i, 0, 0)
+    pts = np.array([[0.0, 0.0, 0.0]])
+    ref = np.array([10.0])  # the vein's radius
+    ws = np.zeros(shape, dtype=np.uint8)
+    ws[0, 0, [7, 12, 15]] = 1  # 0.7, 1.2 and 1.5 vein radii from the path
+    markers = np.zeros(shape, dtype=np.uint8)
+    markers[0, 0, [8, 20]] = 2
+    depth = np.zeros(shape, dtype=np.float32)
+    depth[0, 0, 8] = 3.0  # 1 mm from the core voxel
+    depth[0, 0, 20] = 3.5  # 5 mm from voxel 15 (1.43 balls), 8 mm from voxel 12 (2.3)
+    before = ws.copy()
+    balls = ws.copy()
+    competitors.give_back_balls(balls, markers, depth, np.ones(3))
+    assert balls[0, 0, 15] == 1  # beyond the ball grown by 1 mm (4.5 mm)
+    assert competitors.give_back_nearer(ws, markers, depth, np.eye(4), pts, ref) == 1
+    np.testing.assert_array_equal(np.flatnonzero(ws[0, 0] == 2), [15])
+    np.testing.assert_array_equal(ws[0, 0, [7, 12]], [1, 1])
+    none = before.copy()
+    no_markers = np.zeros(shape, dtype=np.uint8)
+    assert competitors.give_back_nearer(none, no_markers, depth, np.eye(4), pts, ref) == 0
+    np.testing.assert_array_equal(none, before)

@@ -8,7 +8,8 @@ The watershed on the distance map splits them at their necks when each has a mar
   outside the vein's wall and no neck to speak of), kept only where the image around them is
   unlike the vein's blood nearby (``unlike_the_vein``);
 - after the watershed, the lens between the neck's chord and the artery's round wall goes back
-  to the artery (``give_back_balls``).
+  to the artery (``give_back_balls``), and so does what of the vein's basin lies deeper in
+  another tube than in the vein, depth being distance over radius (``give_back_nearer``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ STICK_OUT_MM = 3.0  # a ridge whose inscribed ball reaches this far out of the v
 BALL_PAD_MM = 1.0  # another tube's inscribed ball, grown by this (mm, any spacing), takes vein voxels
 PATH_REACH_MM = 30.0  # the path points within about this (either way) describe the vein nearby
 TABLE_BLOCK = 4  # voxels per block side of the basin's coarse table in give_back_balls
+OUTER_SHARE = 0.8  # give_back_nearer judges vein voxels beyond this share of the vein's radius
+NEAR_MARKERS = 16  # give_back_nearer: the other tubes' markers nearest to a voxel it compares
 
 
 def other_tube_ridges(depth, lumen, m, pts, local, ref, averaged, contrast: float):
@@ -128,3 +131,42 @@ def give_back_balls(ws: np.ndarray, markers: np.ndarray, depth: np.ndarray, spac
         d2 = sum(((g - c) * h) ** 2 for g, c, h in zip(grid, ck[n], sampling, strict=True))
         inside = vein[box] & (d2 < radius[n] ** 2)
         ws[box][inside] = 2
+
+
+def give_back_nearer(
+    ws: np.ndarray, markers: np.ndarray, depth: np.ndarray, m, pts: np.ndarray, ref: np.ndarray
+) -> int:
+    """Voxels of the vein's basin (1) that lie deeper in another tube than in the veins go to
+    that tube (2), in place; returns how many.
+
+    Depth is distance over radius: from the veins' path (``pts``, RAS) over the vein's radius
+    there (``ref``), and from another tube's marker over its inscribed ball (the distance map
+    ``depth`` there), the nearest ``NEAR_MARKERS`` markers. Only the vein's outer part is
+    judged (beyond ``OUTER_SHARE`` of its radius): its core stays the vein's whatever is near.
+
+    Where an artery presses on the vein with no neck between them, the watershed's cut follows
+    the distance map, not the two round walls, and the vein's basin ran into the artery past
+    the reach of its inscribed balls (:func:`give_back_balls`): at 2 x 2 x 3 mm, the right iliac
+    artery where it crosses the left vein came back as a strip of its blood in the vein. Over
+    the matrix this took 0.07 points off the arteries' share labelled vein at 1 mm (lower in
+    every cell) and 0.26 at 2 x 2 x 3 mm (lower in 29 of 36), and the union Dice rose in 34
+    and 31 cells (docs/segmentation.md)."""
+    from scipy.spatial import cKDTree
+
+    ck = np.argwhere(markers == 2)
+    vk = np.argwhere(ws == 1)
+    if len(ck) == 0 or len(vk) == 0:
+        return 0
+    vras = to_ras(vk[:, ::-1].astype(float), m)
+    dv, iv = cKDTree(pts).query(vras, workers=-1)
+    in_vein = dv / np.maximum(ref[iv], 0.5)
+    outer = np.flatnonzero(in_vein > OUTER_SHARE)
+    if len(outer) == 0:
+        return 0
+    ball = depth[ck[:, 0], ck[:, 1], ck[:, 2]]
+    k = min(NEAR_MARKERS, len(ck))
+    dc, ic = cKDTree(to_ras(ck[:, ::-1].astype(float), m)).query(vras[outer], k=k, workers=-1)
+    dc, ic = dc.reshape(len(outer), k), ic.reshape(len(outer), k)
+    take = outer[np.min(dc / ball[ic], axis=1) < in_vein[outer]]
+    ws[vk[take, 0], vk[take, 1], vk[take, 2]] = 2
+    return len(take)

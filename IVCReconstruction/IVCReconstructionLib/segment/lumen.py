@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .boundary import BAND_MM, bright_window, refine_boundary
-from .competitors import give_back_balls, other_tube_ridges, unlike_the_vein
+from .competitors import give_back_balls, give_back_nearer, other_tube_ridges, unlike_the_vein
 from .crossing import add_routes, crossing_routes
 from .grid import (
     distance_inside,
@@ -146,6 +146,7 @@ def lumen_mask(
     )
     ws[ws == OUTSIDE] = 0
     give_back_balls(ws, markers, depth, spacing)
+    give_back_nearer(ws, markers, depth, m, pts, ref)
     vein = (ws == 1) & lumen
     # Side branches (renal, internal iliac veins, collaterals) stop a few mm past the vein's wall.
     vk = np.argwhere(vein)
