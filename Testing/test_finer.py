@@ -110,9 +110,16 @@ def test_a_voxel_split_evenly_is_labelled_where_the_caller_allows_it():
     fine[:, :, 2] = 2  # voxel 1: half (one finer column of two)
     fine[:, :, 4] = 2  # voxel 2: half
     fine[:, 0, 6] = 2  # voxel 3: a quarter
-    tie_ok = np.array([[[True, True, False, True]]])
+    allowed = np.array([[[True, True, False, True]]])
+    asked = []
+
+    def tie_ok(kji):
+        asked.append(kji.copy())
+        return allowed[tuple(kji.T)]
+
     coarse = block_majority(fine, factors, tie_ok=tie_ok)
     np.testing.assert_array_equal(coarse[0, 0], [2, 2, 0, 0])
+    np.testing.assert_array_equal(np.vstack(asked), [[0, 0, 1], [0, 0, 2]])  # only the ties
     np.testing.assert_array_equal(block_majority(fine, factors)[0, 0], [2, 0, 0, 0])
 
 

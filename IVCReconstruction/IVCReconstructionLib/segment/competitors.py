@@ -143,6 +143,10 @@ def give_back_nearer(
     there (``ref``), and from another tube's marker over its inscribed ball (the distance map
     ``depth`` there), the nearest ``NEAR_MARKERS`` markers. Only the vein's outer part is
     judged (beyond ``OUTER_SHARE`` of its radius): its core stays the vein's whatever is near.
+    Every competing marker counts, other veins' too: a renal or internal iliac vein takes back
+    the outer voxels of its junction, which shortens the stub a side branch leaves by a voxel or
+    two (the plan's tests of the landmarks found from those stubs' bumps in the section profile
+    still pass).
 
     Where an artery presses on the vein with no neck between them, the watershed's cut follows
     the distance map, not the two round walls, and the vein's basin ran into the artery past
