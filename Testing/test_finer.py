@@ -240,7 +240,8 @@ def test_the_wall_tissue_of_an_interpolated_image_is_judged_on_its_smoothed_nois
     for noise in (0.0, 25.0):
         image, m = _thick_slice_tube(noise)
         fine, fine_m = upsampled(image, m, (3, 2, 2))
-        blood, spread, _ = check_seeds(fine, fine_m, dict(zip(("IVC", "Left", "Right"), seeds, strict=True)))
+        read = check_seeds(fine, fine_m, dict(zip(("IVC", "Left", "Right"), seeds, strict=True)))
+        blood, spread = read.blood, read.spread
         raw = wall_tissue(fine, fine_m, seeds, blood, spread, -300.0)
         smoothed = wall_tissue(
             fine, fine_m, seeds, blood, spread, -300.0, smoothed_floor=0.04 * (blood - 45.0)

@@ -426,6 +426,8 @@ def test_what_of_the_vein_basin_lies_deeper_in_an_artery_goes_to_it():
     ball grown by 1 mm (``give_back_balls`` leaves it); one 1.2 radii from the vein and 2.3
     balls from the artery stays, and so does a voxel of the vein's core (0.7 of its radius)
     even next to a marker. Nothing moves without another tube's marker."""
+    from scipy.spatial import cKDTree
+
     from IVCReconstructionLib.segment import competitors
 
     # One row of voxels along i, 0.5 mm, in a volume whose axes differ (0.5, 2, 3 mm) and whose
@@ -446,10 +448,10 @@ def test_what_of_the_vein_basin_lies_deeper_in_an_artery_goes_to_it():
     balls = ws.copy()
     competitors.give_back_balls(balls, markers, depth, np.array([0.5, 2.0, 3.0]))
     assert balls[0, 0, 30] == 1  # beyond the ball grown by 1 mm (4.5 mm)
-    assert competitors.give_back_nearer(ws, markers, depth, m, pts, ref) == 1
+    assert competitors.give_back_nearer(ws, markers, depth, m, cKDTree(pts), ref) == 1
     np.testing.assert_array_equal(np.flatnonzero(ws[0, 0] == 2), [30])
     np.testing.assert_array_equal(ws[0, 0, [14, 24]], [1, 1])
     none = before.copy()
     no_markers = np.zeros(shape, dtype=np.uint8)
-    assert competitors.give_back_nearer(none, no_markers, depth, m, pts, ref) == 0
+    assert competitors.give_back_nearer(none, no_markers, depth, m, cKDTree(pts), ref) == 0
     np.testing.assert_array_equal(none, before)

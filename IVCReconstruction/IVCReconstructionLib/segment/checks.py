@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from ..names import Modality
+from .datatypes import SeedBlood
 from .grid import mask_box, sample_at, to_ijk, voxel_box
 
 ENHANCED_HU = 100.0  # contrast-filled blood in a CT venogram is brighter than this (muscle ~50)
@@ -72,7 +73,7 @@ def _inside_bone(image, ijk_to_ras, seed: np.ndarray) -> bool:
     return float(np.mean((vals > BONE_HU).any(axis=1))) >= 0.6
 
 
-def check_seeds(image, ijk_to_ras, points: dict[str, np.ndarray]) -> tuple[float, float, list[str]]:
+def check_seeds(image, ijk_to_ras, points: dict[str, np.ndarray]) -> SeedBlood:
     """Blood intensity from the seeds; refuse seeds in air, fat or bone, or no contrast."""
     ct = looks_like_ct(image)
     stats = {name: seed_stats(image, ijk_to_ras, p, name) for name, p in points.items()}
@@ -111,7 +112,8 @@ def check_seeds(image, ijk_to_ras, points: dict[str, np.ndarray]) -> tuple[float
             f"the seeds' intensities differ a lot ({described}): check that every seed is inside a vein; "
             "mixing of enhanced and unenhanced blood makes the lumen less reliable"
         )
-    return blood, max(spread, 0.04 * contrast), warnings
+    levels = {name: float(med) for name, (med, _) in stats.items()}
+    return SeedBlood(blood, max(spread, 0.04 * contrast), warnings, levels)
 
 
 def modality_of(

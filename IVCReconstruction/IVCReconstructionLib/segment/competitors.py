@@ -134,14 +134,15 @@ def give_back_balls(ws: np.ndarray, markers: np.ndarray, depth: np.ndarray, spac
 
 
 def give_back_nearer(
-    ws: np.ndarray, markers: np.ndarray, depth: np.ndarray, m, pts: np.ndarray, ref: np.ndarray
+    ws: np.ndarray, markers: np.ndarray, depth: np.ndarray, m, path_tree, ref: np.ndarray
 ) -> int:
     """Voxels of the vein's basin (1) that lie deeper in another tube than in the veins go to
     that tube (2), in place; returns how many.
 
-    Depth is distance over radius: from the veins' path (``pts``, RAS) over the vein's radius
-    there (``ref``), and from another tube's marker over its inscribed ball (the distance map
-    ``depth`` there), the nearest ``NEAR_MARKERS`` markers. Only the vein's outer part is
+    Depth is distance over radius: from the veins' path (``path_tree``, a ``cKDTree`` of its
+    RAS points, the one the lumen step searches) over the vein's radius there (``ref``), and
+    from another tube's marker over its inscribed ball (the distance map ``depth`` there), the
+    nearest ``NEAR_MARKERS`` markers. Only the vein's outer part is
     judged (beyond ``OUTER_SHARE`` of its radius): its core stays the vein's whatever is near.
     Every competing marker counts, other veins' too: a renal or internal iliac vein takes back
     the outer voxels of its junction, which shortens the stub a side branch leaves by a voxel or
@@ -162,7 +163,7 @@ def give_back_nearer(
     if len(ck) == 0 or len(vk) == 0:
         return 0
     vras = to_ras(vk[:, ::-1].astype(float), m)
-    dv, iv = cKDTree(pts).query(vras, workers=-1)
+    dv, iv = path_tree.query(vras, workers=-1)
     in_vein = dv / np.maximum(ref[iv], 0.5)
     outer = np.flatnonzero(in_vein > OUTER_SHARE)
     if len(outer) == 0:

@@ -10,6 +10,16 @@ from ..names import BRANCH_IN_TEXT, VeinSource
 
 
 @dataclass
+class SeedBlood:
+    """The blood's intensity read around the seeds (``checks.check_seeds``)."""
+
+    blood: float  # the median of the seeds' medians
+    spread: float  # robust spread of the blood, at least 0.04 of the contrast
+    warnings: list[str]
+    levels: dict[str, float]  # each seed's own median, by seed name
+
+
+@dataclass
 class OccludedStretch:
     """A stretch of a branch's path that crosses no lumen."""
 

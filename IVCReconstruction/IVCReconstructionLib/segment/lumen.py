@@ -146,7 +146,7 @@ def lumen_mask(
     )
     ws[ws == OUTSIDE] = 0
     give_back_balls(ws, markers, depth, spacing)
-    give_back_nearer(ws, markers, depth, m, pts, ref)
+    give_back_nearer(ws, markers, depth, m, tree, ref)
     vein = (ws == 1) & lumen
     # Side branches (renal, internal iliac veins, collaterals) stop a few mm past the vein's wall.
     vk = np.argwhere(vein)

@@ -40,8 +40,8 @@ from .. import names
 from ..inputs.orientation import canonical
 from ..inputs.seeds import as_seed_points
 from .branches import assign_branches, own_radius_near_confluence, split_where_paths_part, tidy_labels
-from .checks import check_seeds, check_volume, looks_like_ct, seed_stats
-from .datatypes import VeinSegmentation
+from .checks import check_seeds, check_volume, looks_like_ct
+from .datatypes import SeedBlood, VeinSegmentation
 from .existing import check_confluence
 from .finer import block_majority, crop_margin_mm, finer_factors, upsampled
 from .grid import gaussian_at, max_depth_sampler, nearest_voxels, spacing_of, sub_matrix, voxel_box
@@ -77,11 +77,13 @@ def segment_veins(
     input_matrix = matrix
     image, matrix, reorient = canonical(image, matrix)
     ivc, left, right, legs = seed_legs(as_seed_points(seeds))
-    blood, spread, warnings = check_seeds(image, matrix, {"IVC": ivc, "Left": left, "Right": right})
+    ends = dict(zip(names.END_SEEDS, (ivc, left, right), strict=True))
+    read = check_seeds(image, matrix, ends)
+    blood, warnings = read.blood, read.warnings
     ct = looks_like_ct(image)
     factors = finer_factors(matrix)
     if factors == (1, 1, 1):
-        box, labels_box, found = _segment(image, matrix, ivc, left, right, legs, blood, spread, ct, say)
+        box, labels_box, found = _segment(image, matrix, ends, legs, read, ct, say)
     else:
         # Coarse voxels (thick slices): segmented on the image interpolated to about 1 mm in a
         # box around the seeds, the labels counted back per input voxel (``finer``).
@@ -91,21 +93,10 @@ def segment_veins(
         fine, fine_matrix = upsampled(image[box], sub_matrix(matrix, box), factors)
         # The blood's level and spread as the lumen steps see them: interpolation changes how
         # the noise is sampled in the seeds' balls.
-        fine_blood, fine_spread, _ = check_seeds(
-            fine, fine_matrix, {"IVC": ivc, "Left": left, "Right": right}
-        )
+        fine_read = check_seeds(fine, fine_matrix, ends)
+        fine_blood = fine_read.blood
         fine_box, fine_labels, found = _segment(
-            fine,
-            fine_matrix,
-            ivc,
-            left,
-            right,
-            legs,
-            fine_blood,
-            fine_spread,
-            ct,
-            say,
-            label_spacing=spacing_of(matrix),
+            fine, fine_matrix, ends, legs, fine_read, ct, say, label_spacing=spacing_of(matrix)
         )
         whole = np.zeros(fine.shape, dtype=np.uint8)
         whole[fine_box] = fine_labels
@@ -144,20 +135,20 @@ def segment_veins(
 def _segment(
     image: np.ndarray,
     matrix: np.ndarray,
-    ivc: np.ndarray,
-    left: np.ndarray,
-    right: np.ndarray,
+    ends: dict[str, np.ndarray],
     legs: dict[str, list[np.ndarray]],
-    blood: float,
-    spread: float,
+    read: SeedBlood,
     ct: bool,
     say: Callable[[str], None],
     label_spacing: np.ndarray | None = None,
 ) -> tuple[tuple[slice, ...], np.ndarray, tuple]:
     """Steps 1-4 on a canonical image: the input's, or the finer one whose labels are counted
-    back onto voxels of ``label_spacing``. Returns the lumen box, its labels, and (paths,
-    confluence, occlusions, threshold)."""
+    back onto voxels of ``label_spacing``. ``ends``: the IVC, Left and Right seeds (RAS);
+    ``read``: the blood read around them on this image. Returns the lumen box, its labels, and
+    (paths, confluence, occlusions, threshold)."""
     interpolated = label_spacing is not None
+    ivc, left, right = (ends[name] for name in names.END_SEEDS)
+    blood, spread = read.blood, read.spread
     # Background: the soft tissue and fat around the seeds, below the blood.
     box = voxel_box(np.vstack([ivc, left, right]), 20.0, image.shape, matrix)
     around = image[box].ravel()[:: max(1, image[box].size // 300_000)].astype(np.float32)
@@ -184,11 +175,10 @@ def _segment(
     # Within half the way from the median to the threshold: a seed whose ball catches the wall's
     # partial volume would otherwise send the path along the wall near it (the median of three
     # ignored one such seed).
-    ends = zip(names.END_SEEDS, (ivc, left, right), strict=True)
     band = 0.5 * (blood - threshold)
     levels = [
-        (p, float(np.clip(seed_stats(image, matrix, p, name)[0], blood - band, blood + band)))
-        for name, p in ends
+        (ends[name], float(np.clip(read.levels[name], blood - band, blood + band)))
+        for name in names.END_SEEDS
     ]
     trunk, left_path, right_path = minimal_paths(
         image, matrix, ivc, left, right, legs, blood, threshold, spread, levels
