@@ -140,8 +140,21 @@ def test_healthy_thick_slices():
     the artery's marker no longer sits on the vein's voxels (before: union 0.918, iliac veins
     0.81-0.84, 1.8-2.3 % of the artery voxels labelled vein)."""
     _, seg, s = run(spacing_mm=(2.0, 2.0, 3.0), slice_thickness_mm=3.0, psf_sigma_mm=0.8, noise_hu=15.0)
-    # Target 0.92 not met for the left vein: measured 0.917.
+    # Target 0.92 not met for the left vein: measured 0.916.
     assert_easier_cell_targets(s, left_at_least=0.91)
+    assert pieces(seg) == 1
+
+
+def test_thick_slices_the_artery_vein_interface_is_half_way_between_their_blood():
+    """The matrix's healthy cell at 2 x 2 x 3 mm, 0.4 mm blur, 5 HU (its noise): on the finer
+    grid the watershed's cut between a vein and the artery indenting it lay a voxel off their
+    interface, and 23 input voxels of the arteries (0.46 %) were labelled vein, a layer along
+    the crossing and external iliac arteries. Moved to half-way between the two tubes' blood
+    (``boundary.refine_interface``): 10 (0.20 %), every target met."""
+    ph, seg = _matrix_cell(1031, 5.0, psf_sigma_mm=0.4, **THICK)
+    s = scores(seg, ph)
+    assert_easier_cell_targets(s, left_at_least=0.94)  # union 0.972, left 0.944, right 0.956
+    assert s["artery_pct"] <= 0.25, s
     assert pieces(seg) == 1
 
 
@@ -152,7 +165,7 @@ def test_thick_slices_bilateral_narrowing_is_measured():
     centerlines "cut them into 3 pieces"."""
     ph, seg = _matrix_cell(1225, 5.0, bilateral_iliac_area_ratio=0.4, psf_sigma_mm=0.4, **THICK)
     s = scores(seg, ph)
-    assert_easier_cell_targets(s, left_at_least=0.93)  # union 0.969, left 0.940, 0.18 %
+    assert_easier_cell_targets(s, left_at_least=0.93)  # union 0.969, left 0.940, 0.10 %
     assert pieces(seg) == 1
     lengths = _measured_lengths(ph, seg)
     assert min(lengths.values()) > 120.0, lengths
@@ -166,9 +179,10 @@ def test_thick_slices_a_dimming_left_vein_keeps_its_path_out_of_the_artery():
     end point"); with each seed's own level the path stays in the vein."""
     ph, seg = _matrix_cell(1239, 15.0, bilateral_iliac_area_ratio=0.4, psf_sigma_mm=0.8, **THICK)
     s = scores(seg, ph)
-    # Targets 0.92 / 0.3 % not met: measured left 0.914, arteries 0.38 % (union 0.954).
+    # Target 0.92 not met: measured left 0.913 (union 0.953). The arteries' share, 0.38 %
+    # before the interface with them was moved to half-way, is 0.22 %.
     assert s["union"] >= 0.95 and s["ivc"] >= 0.95 and s["left"] >= 0.905 and s["right"] >= 0.92, s
-    assert s["artery_pct"] <= 0.4 and s["kidney_bowel"] == 0, s
+    assert s["artery_pct"] <= 0.3 and s["kidney_bowel"] == 0, s
     # The left path itself: no point in the arteries (before: 70 of 372).
     from IVCReconstructionLib.segment.grid import nearest_voxels
 
@@ -201,5 +215,7 @@ def test_thick_slices_iliac_paths_sharing_the_ivc_split_at_the_confluence():
     s = scores(seg, ph)
     assert np.linalg.norm(seg.confluence_ras - ph.confluence_ras) < 3.0  # 0.9 mm
     assert s["union"] >= 0.955 and s["ivc"] >= 0.965 and s["right"] >= 0.935 and s["left"] >= 0.915, s
-    # Target 0.3 % not met: measured 0.93 % (the right iliac artery where it crosses the vein).
-    assert s["artery_pct"] <= 1.0 and s["kidney_bowel"] == 0, s
+    # Target 0.3 % not met: measured 0.63 % (the right iliac artery where it crosses the vein,
+    # whose voxels next to the flattened vein read darker than half-way; 0.93 % before the
+    # interface was moved to half-way).
+    assert s["artery_pct"] <= 0.75 and s["kidney_bowel"] == 0, s

@@ -455,3 +455,55 @@ def test_what_of_the_vein_basin_lies_deeper_in_an_artery_goes_to_it():
     no_markers = np.zeros(shape, dtype=np.uint8)
     assert competitors.give_back_nearer(none, no_markers, depth, m, cKDTree(pts), ref) == 0
     np.testing.assert_array_equal(none, before)
+
+
+def test_the_vein_artery_interface_moves_to_half_way_between_their_blood():
+    """Two touching tubes of different blood (a vein of 130 HU, an artery of 180 HU meeting
+    0.2 mm past voxel 41's centre, blurred 0.5 mm) whose watershed cut lies a voxel or two off
+    the interface: the brighter tube takes the voxels brighter than half-way (plus 0.1 of the
+    difference) from the darker one, a layer per pass, and nothing else moves: not the voxels a
+    darker vein lost to the artery (their darkness may be the tissue's), not the markers, and
+    nothing between tubes of the same blood."""
+    from scipy.special import ndtr
+
+    from IVCReconstructionLib.segment import boundary
+
+    spacing = np.array([0.5, 1.0, 1.5])  # mm per i, j, k: a [k, j, i] mix-up moves the means
+    shape = (10, 12, 80)
+    x = 0.5 * np.arange(shape[2])  # i's centre, mm
+    inside = ndtr((x - 20.7) / 0.5)  # the artery's share of a voxel along i
+
+    def image(vein_hu, artery_hu):
+        return np.broadcast_to(vein_hu + (artery_hu - vein_hu) * inside, shape).astype(np.float32)
+
+    def cut_after(i):
+        ws = np.full(shape, 2, dtype=np.uint8)
+        ws[:, :, : i + 1] = 1
+        return ws
+
+    keep = np.zeros(shape, dtype=bool)
+    keep[:, :, [5, 75]] = True
+    keep[:, 0, 43] = True  # a marker in one row: it stays where the watershed put it
+
+    def vein_up_to(ws, j):
+        return {int(np.flatnonzero(ws[k, j] == 1).max()) for k in range(shape[0])}
+
+    # The vein's basin reached two voxels into the artery (42 and 43): pass 1 takes 43, pass 2
+    # takes 42; 41 (0.2 mm on the vein's side) stays. In the marker's row 43 stays, and 42 with it
+    # (it is no longer on the interface).
+    ws = cut_after(43)
+    moved = boundary.refine_interface(ws, image(130.0, 180.0), keep, spacing, contrast=100.0)
+    assert all(vein_up_to(ws, j) == {41} for j in range(1, shape[1]))
+    assert vein_up_to(ws, 0) == {43}
+    assert moved == 2 * shape[0] * (shape[1] - 1)
+    # The artery's basin took the vein's voxels 40 and 41: the darker vein does not take them back.
+    ws = cut_after(39)
+    assert boundary.refine_interface(ws, image(130.0, 180.0), keep, spacing, contrast=100.0) == 0
+    np.testing.assert_array_equal(ws, cut_after(39))
+    # A brighter vein does: voxel 41 is on its side of the interface, 42 is not.
+    ws = cut_after(40)
+    boundary.refine_interface(ws, image(180.0, 130.0), np.zeros(shape, dtype=bool), spacing, contrast=100.0)
+    assert all(vein_up_to(ws, j) == {41} for j in range(shape[1]))
+    # Tubes of the same blood (a renal vein against the IVC): the cut stays where it is.
+    ws = cut_after(44)
+    assert boundary.refine_interface(ws, image(150.0, 155.0), keep, spacing, contrast=100.0) == 0

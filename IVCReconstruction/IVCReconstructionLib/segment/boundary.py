@@ -21,6 +21,8 @@ BAND_MM = 2.5  # partial-volume band around bone in which the lumen may reach it
 MEANS_MM = 3.0  # the blood inside and the tissue outside are averaged over about this (sigma)
 MEANS_GRID_MM = 1.5  # those means are smooth fields: computed on a grid this coarse
 LEVEL_SWING = 0.35  # the local level stays within this fraction of the contrast of the global one
+INTERFACE_SHARE = 0.1  # two touching tubes whose blood differs by more than this share of the contrast ...
+INTERFACE_MARGIN = 0.1  # ... and a voxel brighter than half-way by this share of the difference
 
 
 def bright_window(smooth: np.ndarray, spacing: np.ndarray, blood: float, contrast: float, threshold: float):
@@ -93,3 +95,62 @@ def coarse_blur(values: np.ndarray, f: np.ndarray, spacing: np.ndarray, sigma_mm
     sums = block_reduce(padded_to_blocks(values, f, np.float32), f, np.add)
     coarse = (sums / float(np.prod(f))).astype(np.float32)
     return ndimage.gaussian_filter(coarse, sigma=sigma_mm / (spacing[::-1] * f), mode="nearest")
+
+
+def refine_interface(ws, smooth, keep, spacing, contrast: float, passes: int = 2) -> int:
+    """Move the boundary between the vein's basin (1) and another tube's (2) to the local
+    half-way level between their intensities, in place; returns how many voxels changed side.
+
+    Where an artery presses on the vein the watershed cuts along the distance map, which knows
+    nothing of intensity: on thick slices interpolated to the finer grid its cut lay a voxel or
+    so off the two tubes' interface, and the counting back labelled a layer of the artery's
+    input voxels vein. Under a symmetric blur that interface is where the image is half-way
+    between the two blood levels, as the wall against tissue is (``refine_boundary``). The
+    levels are the means of each basin's inner voxels over about ``MEANS_MM``; only where they
+    differ by more than ``INTERFACE_SHARE`` of the contrast (an artery is brighter than a vein
+    whose enhancement falls towards the legs; a renal vein or the kidney next to the IVC is not)
+    is the boundary moved, one voxel layer per pass, and only voxels brighter than half-way by
+    ``INTERFACE_MARGIN`` of the difference go to the brighter tube (without it the IVC occlusion
+    0.8 mm / 15 HU cell at 2 x 2 x 3 mm missed its union, 0.9495). The brighter tube takes the
+    darker one's voxels; never the other way: a voxel darker than half-way may be dark from the
+    tissue's partial volume where the two tubes and the tissue meet, and moving those to the
+    darker tube too put 1800-2300 finer voxels of the arteries back into the vein (their share
+    0.18-0.24 % -> 1.15-1.41 % at 2 x 2 x 3 mm). Markers (``keep``) stay where they are."""
+    extent = mask_box(ws == 1)
+    if extent is None:
+        return 0
+    box = grown_box(extent, np.ceil(2.0 * MEANS_MM / spacing[::-1]).astype(int) + 2, ws.shape)
+    w, img, fixed = ws[box], smooth[box], keep[box]
+    vein, other = w == 1, w == 2
+    if not other.any():
+        return 0
+    f = np.maximum(np.round(MEANS_GRID_MM / spacing[::-1]).astype(int), 1)
+    means = []
+    for side in (vein, other):
+        inner = shrink_faces(side)
+        weight = coarse_blur(inner, f, spacing, MEANS_MM)
+        total = coarse_blur(np.where(inner, img, 0.0), f, spacing, MEANS_MM)
+        means.append((total / np.maximum(weight, 1e-6), weight > 0.02))
+    (m_vein, ok_vein), (m_other, ok_other) = means
+    differ = ok_vein & ok_other & (np.abs(m_other - m_vein) > INTERFACE_SHARE * contrast)
+    level = 0.5 * (m_vein + m_other)
+    margin = INTERFACE_MARGIN * np.abs(m_other - m_vein)
+    top = np.array(level.shape) - 1
+    changed = 0
+    for _ in range(passes):
+        vein, other = w == 1, w == 2
+        bk = np.argwhere(((vein & grow_faces(other)) | (other & grow_faces(vein))) & ~fixed)
+        if len(bk) == 0:
+            break
+        at = tuple(np.minimum(bk // f, top).T)
+        idx = tuple(bk.T)
+        # The brighter tube takes the darker one's voxels brighter than half-way (see above).
+        vein_brighter = m_vein[at] > m_other[at]
+        darker_side = np.where(vein_brighter, 2, 1)
+        moved = differ[at] & (w[idx] == darker_side) & (img[idx] > level[at] + margin[at])
+        new = np.where(vein_brighter, 1, 2).astype(w.dtype)
+        if not moved.any():
+            break
+        w[tuple(bk[moved].T)] = new[moved]
+        changed += int(np.count_nonzero(moved))
+    return changed
