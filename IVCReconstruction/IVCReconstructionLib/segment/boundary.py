@@ -113,9 +113,10 @@ def refine_interface(ws, smooth, keep, spacing, contrast: float, passes: int = 2
     ``INTERFACE_MARGIN`` of the difference go to the brighter tube (without it the IVC occlusion
     0.8 mm / 15 HU cell at 2 x 2 x 3 mm missed its union, 0.9495). The brighter tube takes the
     darker one's voxels; never the other way: a voxel darker than half-way may be dark from the
-    tissue's partial volume where the two tubes and the tissue meet, and moving those to the
-    darker tube too put 1800-2300 finer voxels of the arteries back into the vein (their share
-    0.18-0.24 % -> 1.15-1.41 % at 2 x 2 x 3 mm). Markers (``keep``) stay where they are."""
+    tissue's partial volume where the two tubes and the tissue meet: moving those to the darker
+    vein too (even leaving out the voxels next to the tissue) moved 1800-2300 finer voxels and
+    raised the arteries' share from 0.18-0.24 % to 1.15-1.41 % in four cells at 2 x 2 x 3 mm.
+    Markers (``keep``) stay where they are."""
     extent = mask_box(ws == 1)
     if extent is None:
         return 0
