@@ -468,7 +468,7 @@ def test_the_vein_artery_interface_moves_to_half_way_between_their_blood():
 
     from IVCReconstructionLib.segment import boundary
 
-    spacing = np.array([0.5, 1.0, 1.5])  # mm per i, j, k: a [k, j, i] mix-up moves the means
+    spacing = np.array([0.5, 1.0, 1.5])  # mm per i, j, k: given to the means' blur reversed, it fails
     shape = (10, 12, 80)
     x = 0.5 * np.arange(shape[2])  # i's centre, mm
     inside = ndtr((x - 20.7) / 0.5)  # the artery's share of a voxel along i
@@ -489,13 +489,19 @@ def test_the_vein_artery_interface_moves_to_half_way_between_their_blood():
         return {int(np.flatnonzero(ws[k, j] == 1).max()) for k in range(shape[0])}
 
     # The vein's basin reached two voxels into the artery (42 and 43): pass 1 takes 43, pass 2
-    # takes 42; 41 (0.2 mm on the vein's side) stays. In the marker's row 43 stays, and 42 with it
-    # (it is no longer on the interface).
+    # takes 42, and the vein's voxel 41 is then left on the vein's side. In the marker's row 43
+    # stays, and 42 with it (it is no longer on the interface).
     ws = cut_after(43)
     moved = boundary.refine_interface(ws, image(130.0, 180.0), keep, spacing, contrast=100.0)
     assert all(vein_up_to(ws, j) == {41} for j in range(1, shape[1]))
     assert vein_up_to(ws, 0) == {43}
     assert moved == 2 * shape[0] * (shape[1] - 1)
+    # A voxel past half-way by less than the margin stays: with the interface 0.2 mm short of
+    # voxel 41's centre (20.4 mm), 41 reads 159 HU against a level of about 158 HU, and the
+    # margin (0.1 of the difference) is 4.5 HU.
+    near = np.broadcast_to(130.0 + 50.0 * ndtr((x - 20.4) / 0.5), shape).astype(np.float32)
+    ws = cut_after(41)
+    assert boundary.refine_interface(ws, near, np.zeros(shape, dtype=bool), spacing, contrast=100.0) == 0
     # The artery's basin took the vein's voxels 40 and 41: the darker vein does not take them back.
     ws = cut_after(39)
     assert boundary.refine_interface(ws, image(130.0, 180.0), keep, spacing, contrast=100.0) == 0

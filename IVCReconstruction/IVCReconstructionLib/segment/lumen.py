@@ -149,10 +149,11 @@ def lumen_mask(
     give_back_balls(ws, markers, depth, spacing)
     give_back_nearer(ws, markers, depth, m, tree, ref)
     if label_spacing is not None:
-        # Thick slices on the finer grid: the interpolation blurs the two tubes into each other
-        # over an input voxel, and the watershed's cut lies off their interface. On voxels of
-        # their own (0.6, 1 mm) the cut is nearer, and most voxels the half-way rule moved were
-        # the vein's, pushed above half-way by noise (``boundary.refine_interface``).
+        # Thick slices (an axis coarser than 2 mm) on the finer grid: the interpolation blurs
+        # the two tubes into each other over an input voxel, and the watershed's cut lies off
+        # their interface. On voxels of their own (0.6, 1 mm) the cut is nearer, and in noisy
+        # cells most voxels the half-way rule moved were the vein's, pushed above half-way by
+        # the noise (``boundary.refine_interface``).
         refine_interface(ws, smooth, markers > 0, spacing, contrast)
     vein = (ws == 1) & lumen
     # Side branches (renal, internal iliac veins, collaterals) stop a few mm past the vein's wall.

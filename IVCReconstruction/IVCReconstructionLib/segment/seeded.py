@@ -23,7 +23,7 @@ Method (no trained weights, nothing downloaded):
    radius, or sticking out of its tube with an intensity unlike the vein's) mark everything else
    (``competitors``). The veins' basin, kept within a few mm of the vein's own radius from the
    path, has its wall moved to the local half-way level (on thick slices its boundary with a
-   brighter artery too) and is bridged along the paths through
+   tube of different blood too) and is bridged along the paths through
    blood-like voxels, so that noise does not split the tree (see docs/segmentation.md).
 4. **Labels.** Each lumen voxel goes to the branch (IVC, left, right) whose path it is nearest to,
    relative to the local radius. Stretches where the path crosses no lumen are reported as
