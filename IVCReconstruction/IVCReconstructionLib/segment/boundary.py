@@ -61,16 +61,15 @@ def refine_boundary(vein, smooth, allowed, spacing, blood: float, tissue: float,
     extent = mask_box(vein)
     if extent is None:
         return vein
-    box = grown_box(extent, np.ceil(2.0 * MEANS_MM / spacing[::-1]).astype(int) + 2, vein.shape)
+    box = _means_box(extent, spacing, vein.shape)
     v, img, ok = vein[box].copy(), smooth[box], allowed[box] & (smooth[box] < blood + 0.5 * contrast)
     grown = grow_faces(v)
     core = shrink_faces(v)
     # The outside: darker than the threshold, not air or fat far below the tissue's level.
     out = (img < threshold) & (img > tissue - 2.0 * contrast) & ~grown
-    f = np.maximum(np.round(MEANS_GRID_MM / spacing[::-1]).astype(int), 1)  # [k, j, i]
-    w_in, w_out = coarse_blur(core, f, spacing, MEANS_MM), coarse_blur(out, f, spacing, MEANS_MM)
-    m_in = coarse_blur(np.where(core, img, 0.0), f, spacing, MEANS_MM) / np.maximum(w_in, 1e-6)
-    m_out = coarse_blur(np.where(out, img, 0.0), f, spacing, MEANS_MM) / np.maximum(w_out, 1e-6)
+    f = _means_grid(spacing)
+    m_in, w_in = local_mean(core, img, f, spacing)
+    m_out, w_out = local_mean(out, img, f, spacing)
     level = np.where((w_in > 0.02) & (w_out > 0.02), 0.5 * (m_in + m_out), threshold)
     level = np.clip(level, threshold - LEVEL_SWING * contrast, threshold + LEVEL_SWING * contrast)
     top = np.array(level.shape) - 1
@@ -85,6 +84,26 @@ def refine_boundary(vein, smooth, allowed, spacing, blood: float, tissue: float,
     result = vein.copy()
     result[box] = v
     return result
+
+
+def _means_box(extent: tuple[slice, ...], spacing: np.ndarray, shape: tuple[int, ...]) -> tuple[slice, ...]:
+    """``extent`` grown by the reach of the local means (two ``MEANS_MM`` and two voxels)."""
+    return grown_box(extent, np.ceil(2.0 * MEANS_MM / spacing[::-1]).astype(int) + 2, shape)
+
+
+def _means_grid(spacing: np.ndarray) -> np.ndarray:
+    """Voxels per block [k, j, i] of the grid the local means are computed on."""
+    return np.maximum(np.round(MEANS_GRID_MM / spacing[::-1]).astype(int), 1)
+
+
+def local_mean(
+    mask: np.ndarray, image: np.ndarray, f: np.ndarray, spacing: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The mean of ``image`` over ``mask`` near each block of ``f`` voxels (Gaussian weights of
+    ``MEANS_MM``), and the weight of the mask there (a mean where it is near 0 means nothing)."""
+    weight = coarse_blur(mask, f, spacing, MEANS_MM)
+    total = coarse_blur(np.where(mask, image, 0.0), f, spacing, MEANS_MM)
+    return total / np.maximum(weight, 1e-6), weight
 
 
 def coarse_blur(values: np.ndarray, f: np.ndarray, spacing: np.ndarray, sigma_mm: float) -> np.ndarray:
@@ -127,20 +146,15 @@ def refine_interface(
     extent = mask_box(ws == 1)
     if extent is None:
         return 0
-    box = grown_box(extent, np.ceil(2.0 * MEANS_MM / spacing[::-1]).astype(int) + 2, ws.shape)
+    box = _means_box(extent, spacing, ws.shape)
     w, img, fixed = ws[box], smooth[box], keep[box]
     vein, other = w == 1, w == 2
     if not other.any():
         return 0
-    f = np.maximum(np.round(MEANS_GRID_MM / spacing[::-1]).astype(int), 1)
-    means = []
-    for side in (vein, other):
-        inner = shrink_faces(side)
-        weight = coarse_blur(inner, f, spacing, MEANS_MM)
-        total = coarse_blur(np.where(inner, img, 0.0), f, spacing, MEANS_MM)
-        means.append((total / np.maximum(weight, 1e-6), weight > 0.02))
-    (m_vein, ok_vein), (m_other, ok_other) = means
-    differ = ok_vein & ok_other & (np.abs(m_other - m_vein) > INTERFACE_SHARE * contrast)
+    f = _means_grid(spacing)
+    m_vein, w_vein = local_mean(shrink_faces(vein), img, f, spacing)
+    m_other, w_other = local_mean(shrink_faces(other), img, f, spacing)
+    differ = (w_vein > 0.02) & (w_other > 0.02) & (np.abs(m_other - m_vein) > INTERFACE_SHARE * contrast)
     level = 0.5 * (m_vein + m_other)
     margin = INTERFACE_MARGIN * np.abs(m_other - m_vein)
     top = np.array(level.shape) - 1
