@@ -88,9 +88,9 @@ def test_may_thurner_crossing_at_1mm():
     1 mm voxels, 0.8 mm blur, 15 HU: the artery stays out of the vein (the old method: union
     0.56, 23 % of the artery voxels labelled vein)."""
     _, seg, s = run(may_thurner_area_ratio=0.3, spacing_mm=1.0, psf_sigma_mm=0.8, noise_hu=15.0)
-    # Target 0.92 not met for the left vein: measured 0.911 (the less enhanced left inflow
-    # under the crossing).
-    assert_easier_cell_targets(s, left_at_least=0.905)
+    # Target 0.92 not met for the left vein: measured 0.914 (the less enhanced left inflow
+    # under the crossing; 0.911 before the artery's balls left the vein its deep voxels).
+    assert_easier_cell_targets(s, left_at_least=0.91)
     assert pieces(seg) == 1
 
 
@@ -102,7 +102,7 @@ def test_blurred_may_thurner_crossing_is_measured():
     is now thick enough: the plan's measuring step gets all three veins, end to end."""
     ph, seg = _matrix_cell(1125, 5.0, may_thurner_area_ratio=0.3, spacing_mm=1.0, psf_sigma_mm=1.2)
     s = scores(seg, ph)
-    assert s["union"] >= 0.945 and min(s["ivc"], s["left"], s["right"]) >= 0.88, s  # 0.950, 0.894
+    assert s["union"] >= 0.945 and min(s["ivc"], s["left"], s["right"]) >= 0.88, s  # 0.951, 0.896
     assert s["artery_pct"] <= 0.3 and s["kidney_bowel"] == 0, s
     lengths = _measured_lengths(ph, seg)
     assert min(lengths.values()) > 120.0, lengths  # 133, 175, 152 mm
@@ -116,8 +116,9 @@ def test_ivc_occlusion_at_1mm_follows_the_cord():
     from IVCReconstructionLib.measure.veins import measure_labels
 
     ph, seg, s = run(ivc_occlusion_length_mm=40.0, spacing_mm=1.0, psf_sigma_mm=0.8, noise_hu=15.0)
-    # Target 0.92 not met for the left vein: measured 0.919.
-    assert_easier_cell_targets(s, left_at_least=0.91)
+    # Every target met: left vein 0.924, union 0.952 (0.920 and 0.951 before the artery's balls
+    # left the vein the voxels deep in its lumen that read like it).
+    assert_easier_cell_targets(s, left_at_least=0.92)
     assert [o.branch for o in seg.occlusions] == ["ivc"]
     assert seg.occlusions[0].length_mm == pytest.approx(40.0, abs=4.0)
     assert pieces(seg) == 1

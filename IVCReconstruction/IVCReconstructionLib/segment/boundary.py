@@ -12,6 +12,9 @@ Two effects of the scanner's blur (point-spread function) move a fixed-threshold
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import NamedTuple
+
 import numpy as np
 
 from .checks import BONE_HU
@@ -148,31 +151,79 @@ def refine_interface(
         return 0
     box = _means_box(extent, spacing, ws.shape)
     w, img, fixed = ws[box], smooth[box], keep[box]
-    vein, other = w == 1, w == 2
-    if not other.any():
+    if not (w == 2).any():
         return 0
-    f = _means_grid(spacing)
-    m_vein, w_vein = local_mean(shrink_faces(vein), img, f, spacing)
-    m_other, w_other = local_mean(shrink_faces(other), img, f, spacing)
-    differ = (w_vein > 0.02) & (w_other > 0.02) & (np.abs(m_other - m_vein) > INTERFACE_SHARE * contrast)
-    level = 0.5 * (m_vein + m_other)
-    margin = INTERFACE_MARGIN * np.abs(m_other - m_vein)
-    top = np.array(level.shape) - 1
+    means = tube_means(w, img, spacing, contrast)
+    level = 0.5 * (means.vein + means.other)
+    margin = INTERFACE_MARGIN * np.abs(means.other - means.vein)
     changed = 0
     for _ in range(passes):
         vein, other = w == 1, w == 2
         bk = np.argwhere(((vein & grow_faces(other)) | (other & grow_faces(vein))) & ~fixed)
         if len(bk) == 0:
             break
-        at = tuple(np.minimum(bk // f, top).T)
+        at = means.cells(bk)
         idx = tuple(bk.T)
         # The brighter tube takes the darker one's voxels brighter than half-way (see above).
-        vein_brighter = m_vein[at] > m_other[at]
+        vein_brighter = means.vein[at] > means.other[at]
         darker_side = np.where(vein_brighter, 2, 1)
-        moved = differ[at] & (w[idx] == darker_side) & (img[idx] > level[at] + margin[at])
+        moved = means.differ[at] & (w[idx] == darker_side) & (img[idx] > level[at] + margin[at])
         new = np.where(vein_brighter, 1, 2).astype(w.dtype)
         if not moved.any():
             break
         w[tuple(bk[moved].T)] = new[moved]
         changed += int(np.count_nonzero(moved))
     return changed
+
+
+class TubeMeans(NamedTuple):
+    """The local means of the inner voxels of the vein's basin (1) and of another tube's (2), on
+    the grid of ``f``-voxel blocks of a box (``local_mean``), and where they differ by more than
+    ``INTERFACE_SHARE`` of the contrast (an artery next to a vein whose enhancement falls
+    towards the legs; not a renal vein or the kidney next to the IVC)."""
+
+    f: np.ndarray
+    vein: np.ndarray
+    other: np.ndarray
+    differ: np.ndarray
+
+    def cells(self, kji: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The grid cells of voxels [k, j, i] of the box (an index tuple)."""
+        return tuple(np.minimum(kji // self.f, np.array(self.vein.shape) - 1).T)
+
+
+def tube_means(ws: np.ndarray, smooth: np.ndarray, spacing: np.ndarray, contrast: float) -> TubeMeans:
+    """:class:`TubeMeans` of the basins ``ws`` (1 the vein, 2 the other tubes) over ``smooth``."""
+    f = _means_grid(spacing)
+    m_vein, w_vein = local_mean(shrink_faces(ws == 1), smooth, f, spacing)
+    m_other, w_other = local_mean(shrink_faces(ws == 2), smooth, f, spacing)
+    differ = (w_vein > 0.02) & (w_other > 0.02) & (np.abs(m_other - m_vein) > INTERFACE_SHARE * contrast)
+    return TubeMeans(f, m_vein, m_other, differ)
+
+
+def on_the_veins_side(
+    ws: np.ndarray, smooth: np.ndarray, spacing: np.ndarray, contrast: float, margin: float
+) -> Callable[[np.ndarray], np.ndarray]:
+    """A test of voxels [k, j, i] of ``ws``: which lie on the vein's side of the half-way level
+    between the vein's basin (1) and the other tube's (2), that level moved towards the vein by
+    ``margin`` of their difference (a voxel must be clearly the vein's), where the two differ
+    (:class:`TubeMeans`; where they do not, no voxel is). The means are those of the basins as
+    they are now."""
+    extent = mask_box(ws == 1)
+    if extent is None or not (ws == 2).any():
+        return lambda kji: np.zeros(len(kji), dtype=bool)
+    box = _means_box(extent, spacing, ws.shape)
+    means = tube_means(ws[box], smooth[box], spacing, contrast)
+    level = 0.5 * (means.vein + means.other) - margin * (means.other - means.vein)
+    origin = np.array([s.start for s in box])
+
+    def test(kji: np.ndarray) -> np.ndarray:
+        kji = np.asarray(kji).reshape(-1, 3)
+        inside = np.all((kji >= origin) & (kji < origin + np.array(level.shape) * means.f), axis=1)
+        out = np.zeros(len(kji), dtype=bool)
+        at = means.cells(kji[inside] - origin)
+        value = smooth[tuple(kji[inside].T)]
+        out[inside] = means.differ[at] & ((value - level[at]) * (means.other[at] - means.vein[at]) < 0)
+        return out
+
+    return test
