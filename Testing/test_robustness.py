@@ -192,6 +192,20 @@ def test_thick_slices_a_dimming_left_vein_keeps_its_path_out_of_the_artery():
     assert min(_measured_lengths(ph, seg).values()) > 120.0  # 133, 171, 157 mm
 
 
+def test_thick_slices_noisy_and_blurred_healthy_cell_meets_its_targets():
+    """The matrix's healthy cell at 2 x 2 x 3 mm, 1.2 mm blur, 25 HU (its noise): on the finer
+    grid the noise punched holes into the lightly smoothed lumen, and ridges in the veins' own
+    lobes competed with them as other tubes (union 0.899, left 0.818). Smoothed as the blood's
+    spread asks (``lumen.smoothing_voxels``): union 0.911, left 0.857, 0.68 % of the arteries,
+    the issue's targets for this cell (union 0.90, each vein 0.85, 1 %), and it is measured."""
+    ph, seg = _matrix_cell(1059, 25.0, psf_sigma_mm=1.2, **THICK)
+    s = scores(seg, ph)
+    assert s["union"] >= 0.90 and min(s["ivc"], s["left"], s["right"]) >= 0.85, s
+    assert s["artery_pct"] <= 1.0 and s["kidney_bowel"] == 0, s
+    assert pieces(seg) == 1
+    assert min(_measured_lengths(ph, seg).values()) > 120.0
+
+
 def test_thick_slices_ivc_occlusion_is_measured_through_its_conduit():
     """IVC occlusion at 2 x 2 x 3 mm, 0.8 mm blur, 25 HU (the matrix's cell and noise): VMTK's
     lines stopped at their targets in the 3 mm occluded tube ("the centerline to the left iliac

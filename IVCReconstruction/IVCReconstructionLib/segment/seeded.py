@@ -187,7 +187,7 @@ def _segment(
     confluence = trunk[-1].copy()
     branch_paths = {"ivc": trunk[::-1], "left_iliac": left_path, "right_iliac": right_path}
     say("finding the lumen around the paths")
-    box, m, vein, dense = lumen_mask(image, matrix, branch_paths, blood, tissue_level, label_spacing)
+    box, m, vein, dense = lumen_mask(image, matrix, branch_paths, blood, tissue_level, label_spacing, spread)
     dense, confluence = split_where_paths_part(dense, confluence)
 
     def voxels(pts: np.ndarray) -> np.ndarray:  # kji of RAS points in the lumen box (clipped)
