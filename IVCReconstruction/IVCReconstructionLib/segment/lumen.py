@@ -228,8 +228,8 @@ def smoothing_voxels(spread: float, contrast: float, label_spacing: np.ndarray |
     1.2 mm / 25 HU: eight such markers took 15 % of the left iliac vein). On the matrix's 2 x 2 x
     3 mm cells the blood's spread is 0.08-0.12 of the contrast at 5-15 HU (0.16 in one) and
     0.16-0.26 at 25 HU; the ramp starts above the first, so those cells are smoothed as before.
-    Tried and not kept: the heavier smoothing on voxels of their own (1 mm cells meet their
-    targets without it) and in one step (0.9 voxel at any noise)."""
+    Not used on voxels of their own, where the 1 mm cells meet their targets without it; not a
+    single 0.9 voxel at any noise, which would change the cells that need no more."""
     if label_spacing is None or contrast <= 0:
         return MIN_SMOOTH_VOXEL
     lo, hi = NOISY_SPREAD
