@@ -75,8 +75,12 @@ def lumen_mask(
     sub = image[box].astype(np.float32)
     contrast = blood - tissue
     threshold = blood - 0.5 * contrast
+
+    def smoothed(voxels: float) -> np.ndarray:  # at least 0.5 mm per axis
+        return ndimage.gaussian_filter(sub, sigma=np.maximum(0.5 / spacing, voxels)[::-1])
+
     voxels = smoothing_voxels(spread, contrast, label_spacing)
-    smooth = ndimage.gaussian_filter(sub, sigma=np.maximum(0.5 / spacing, voxels)[::-1])
+    smooth = smoothed(voxels)
     lumen, band_ok = bright_window(smooth, spacing, blood, contrast, threshold)
     depth = distance_inside(lumen, spacing)
 
@@ -130,8 +134,8 @@ def lumen_mask(
         # May-Thurner crossing), and the artery's ridges there no longer stick out of the vein's
         # tube: the ridges that do on the lightly smoothed image's lumen still mark it. Only
         # those: its separate ridges are the noise's, in the vein's own lobes.
-        light = ndimage.gaussian_filter(sub, sigma=np.maximum(0.5 / spacing, MIN_SMOOTH_VOXEL)[::-1])
-        light_lumen = bright_window(light, spacing, blood, contrast, threshold)[0]
+        # Bone's band is left out of that lumen: the ridges sought there are the arteries'.
+        light_lumen = bright_window(smoothed(MIN_SMOOTH_VOXEL), spacing, blood, contrast, threshold)[0]
         light_depth = distance_inside(light_lumen, spacing)
         # Told from the vein's tube as the smoother lumen gives it. Tried and not kept: the tube
         # as the light lumen gives it, whose holes make the vein's radii smaller (2 x 2 x 3 mm,
