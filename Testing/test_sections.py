@@ -4,7 +4,7 @@ VMTK keeps the contour nearest the centerline point. A 4-point loop (a plane gra
 the wall; here a sub-millimetre closed piece inside the lumen, as a one-voxel hole in a label
 map gives) is stored by VTK as a quad, and VMTK's section area then dereferences a null polygon:
 the process died (robustness cell bilateral / 1 mm / blur 1.2 mm / noise 25 HU). The sections
-run in a forked child here, so that a regression fails this test instead of killing pytest.
+run in a child process here, so that a regression fails this test instead of killing pytest.
 """
 
 from __future__ import annotations
@@ -75,7 +75,9 @@ def _profile_in_child(send, with_loop: bool) -> None:
 
 
 def _profile(with_loop: bool):
-    ctx = multiprocessing.get_context("fork")
+    # A fresh interpreter, not a fork: pytest-xdist's workers run threads, and a forked copy of
+    # a threaded process can deadlock on a lock another thread held.
+    ctx = multiprocessing.get_context("spawn")
     receive, send = ctx.Pipe(duplex=False)
     child = ctx.Process(target=_profile_in_child, args=(send, with_loop))
     child.start()
