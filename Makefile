@@ -22,8 +22,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check IVCReconstruction/IVCReconstructionLib IVCReconstruction/IVCReconstructionSelfTest Testing tools
 
+# On every core, a test file per worker (its module fixtures built once). One thread per
+# worker for ITK and BLAS: with two workers on two cores, more threads only contend for them.
 test: lint
-	$(BIN)/python -m pytest
+	ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \
+	  $(BIN)/python -m pytest -n auto --dist loadfile
 
 demo: $(STAMP)
 	$(BIN)/ivc-plan demo --out $(DEMO_OUT)
