@@ -2,12 +2,8 @@
 subset of the robustness matrix (the whole matrix is ``tools/robustness.py``, run by ``make
 bench``; the thick-slice cells are in test_thick_slices.py).
 
-Each cell is a harder phantom (``phantom.harder_options``: veins in soft tissue, indented 2 mm
-by their arteries, lying on bone, irregular sections, enhancement falling towards the legs and
-15 HU less in the left inflow) with the noise, blur and voxels named. The issue's targets for a
-cell with noise <= 15 HU and blur <= 0.8 mm: union Dice >= 0.95, each vein >= 0.92, at most
-0.3 % of the artery voxels labelled vein, no kidney or bowel voxel. Where a cell misses a
-target, the bound asserted is the measured figure less a small margin, and the test says so.
+The cells and the issue's targets: support/robustness_cells.py. Where a cell misses a target,
+the bound asserted is the measured figure less a small margin, and the test says so.
 """
 
 from __future__ import annotations
