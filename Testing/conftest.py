@@ -15,6 +15,10 @@ import pytest
 
 from IVCReconstructionLib.scene.context import MRMLContext, create_scene, load_mrb, save_mrb
 
+# The shared checks in support/ assert too; rewritten like a test's asserts, a failure shows
+# the values compared, not only the message.
+pytest.register_assert_rewrite("support.robustness_cells")
+
 
 @pytest.fixture
 def mrml(tmp_path: Path) -> Iterator[MRMLContext]:

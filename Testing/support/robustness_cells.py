@@ -1,6 +1,7 @@
 """The robustness matrix's cells for tests (issue 12): the harder phantom with a cell's noise,
 blur and voxels, its seeded segmentation, and the scores the issue's targets are stated in.
-``tools/robustness.py`` builds the same cells (same phantoms, same noise seeds).
+``matrix_cell`` is a cell of ``tools/robustness.py`` (the same phantom, the same noise seed);
+``run`` is the harder phantom with its generator's own noise.
 
 Each cell is a harder phantom (``phantom.harder_options``: veins in soft tissue, indented 2 mm
 by their arteries, lying on bone, irregular sections, enhancement falling towards the legs and
