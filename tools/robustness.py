@@ -77,14 +77,6 @@ def base_phantom(scenario: str, spacing: str, blur: float):
     )
 
 
-def with_noise(image: np.ndarray, noise: float, seed: int) -> np.ndarray:
-    from IVCReconstructionLib.phantom.imaging import ct_noise
-
-    rng = np.random.default_rng(seed)
-    noisy = image.astype(np.float32) + ct_noise(image.shape, noise, rng)
-    return np.clip(np.rint(noisy), -1024, 3071).astype(np.int16)
-
-
 def dice(a: np.ndarray, b: np.ndarray) -> float:
     total = float(a.sum() + b.sum())
     return 2.0 * float((a & b).sum()) / total if total else 1.0
@@ -281,6 +273,7 @@ def main(argv=None) -> int:
     import IVCReconstructionLib.measure.veins
     import IVCReconstructionLib.phantom
     import IVCReconstructionLib.segment.seeded  # noqa: F401
+    from IVCReconstructionLib.phantom.imaging import with_ct_noise
 
     version = code_version()
     records = []
@@ -308,7 +301,7 @@ def main(argv=None) -> int:
                 "code": version,
             }
             rec.update(
-                run_cell_isolated(ph, with_noise(ph.image, noise, seed), not args.no_measure, args.timeout)
+                run_cell_isolated(ph, with_ct_noise(ph.image, noise, seed), not args.no_measure, args.timeout)
             )
             records.append(rec)
             print(

@@ -64,12 +64,10 @@ def run(**options):
 
 def matrix_cell(noise_seed: int, noise_hu: float, **options):
     """A cell of tools/robustness.py: the harder phantom without noise, then its CT-like noise."""
-    from IVCReconstructionLib.phantom.imaging import ct_noise
+    from IVCReconstructionLib.phantom.imaging import with_ct_noise
 
     ph = make_phantom(harder_options(noise_hu=0.0, **options))
-    noise = ct_noise(ph.image.shape, noise_hu, np.random.default_rng(noise_seed))
-    image = np.clip(np.rint(ph.image.astype(np.float32) + noise), -1024, 3071).astype(np.int16)
-    return ph, segment_veins(image, ph.ijk_to_ras, ph.seeds)
+    return ph, segment_veins(with_ct_noise(ph.image, noise_hu, noise_seed), ph.ijk_to_ras, ph.seeds)
 
 
 def measured_lengths(ph, seg) -> dict:

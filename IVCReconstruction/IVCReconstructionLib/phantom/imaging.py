@@ -109,6 +109,15 @@ def ct_noise(shape: tuple[int, int, int], sigma: float, rng: np.random.Generator
     return noise
 
 
+def with_ct_noise(image: np.ndarray, sigma: float, seed: int) -> np.ndarray:
+    """A noise-free phantom image with ``ct_noise`` of its own seed, rounded and clipped to CT's
+    int16 range as ``make_phantom`` stores it. The robustness matrix (tools/robustness.py and
+    the tests of its cells) adds each noise level to one noise-free phantom this way, so that a
+    test's cell is the matrix's cell."""
+    noisy = image.astype(np.float32) + ct_noise(image.shape, sigma, np.random.default_rng(seed))
+    return np.clip(np.rint(noisy), -1024, 3071).astype(np.int16)
+
+
 def correlated_noise(
     shape, sigma: float, rng: np.random.Generator, correlation_mm: float, spacing
 ) -> np.ndarray:
