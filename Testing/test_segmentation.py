@@ -567,3 +567,46 @@ def test_the_vein_artery_interface_moves_to_half_way_between_their_blood():
     # Tubes of the same blood (a renal vein against the IVC): the cut stays where it is.
     ws = cut_after(44)
     assert boundary.refine_interface(ws, image(150.0, 155.0), keep, spacing, contrast=100.0) == 0
+
+
+def test_a_path_through_a_brighter_tube_is_a_stretch_of_its_own_branch():
+    """Two paths along R, 1 mm voxels, noise of about 4 HU once averaged: the left one's blood is
+    140 HU, 15 HU less than the right one's; on the left, the path runs for 10 mm through an
+    artery of 162 HU (brighter than the left's blood, like the right's), crosses two occlusions
+    (45 HU, the cord) 20 mm apart, and has a 3 mm bright spot. Only the artery's stretch is
+    flagged: not the brighter right branch, not the lumen between the occlusions, not the short
+    spot. Of the voxels next to the stretch only those brighter than the left's blood are the
+    other tube's."""
+    from scipy import ndimage
+
+    from IVCReconstructionLib.segment import competitors
+
+    rng = np.random.default_rng(7)
+    shape = (12, 12, 200)  # [k, j, i]; x = i mm, the paths at (j, k) = (6, 3) and (6, 9)
+    m = np.eye(4)
+    m[:3, 3] = [-50.0, 2.0, -7.0]  # an origin off zero
+    image = np.full(shape, 45.0)
+    image[1:6, 4:9, :] = 140.0  # the left branch's tube, along i
+    image[7:12, 4:9, :] = 155.0  # the right branch's
+    artery = slice(60, 70)
+    image[1:6, 4:9, artery] = 162.0
+    # Two occlusions with 20 mm of lumen between them: most of that lumen's +-30 mm is cord.
+    image[1:6, 4:9, 100:140] = 45.0
+    image[1:6, 4:9, 160:200] = 45.0
+    image[1:6, 4:9, 20:23] = 162.0  # a short bright spot
+    averaged = ndimage.gaussian_filter(image + rng.normal(0.0, 27.0, shape), 1.0)
+    x = np.arange(0.0, 199.0, 0.5)
+    dense = {
+        "left_iliac": np.stack([x - 50.0, np.full_like(x, 8.0), np.full_like(x, -4.0)], axis=1),
+        "right_iliac": np.stack([x - 50.0, np.full_like(x, 8.0), np.full_like(x, 2.0)], axis=1),
+    }
+    got = competitors.brighter_stretches(dense, averaged, m, blood=150.0, tissue=45.0)
+    flagged_x = got.points[got.flagged, 0] + 50.0
+    assert len(flagged_x) > 0 and got.points[got.flagged, 2].max() == -4.0  # the left branch only
+    assert flagged_x.min() >= artery.start - 2.0 and flagged_x.max() <= artery.stop + 1.0, flagged_x
+    assert flagged_x.max() - flagged_x.min() >= 7.0
+    candidates = np.array([[3, 6, 65], [3, 6, 64], [9, 6, 65], [3, 6, 21]])  # [k, j, i]
+    level = averaged.copy()
+    level[3, 6, 64] = 132.0  # the flattened vein beside the artery: darker than the branch's blood
+    np.testing.assert_array_equal(got.brighter(candidates, level, m), [True, False, False, False])
+    np.testing.assert_array_equal(got.at(dense["right_iliac"]), np.zeros(len(x), dtype=bool))

@@ -16,6 +16,8 @@ The watershed on the distance map splits them at their necks when each has a mar
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .boundary import on_the_veins_side
@@ -29,12 +31,20 @@ PATH_REACH_MM = 30.0  # the path points within about this (either way) describe 
 TABLE_BLOCK = 4  # voxels per block side of the basin's coarse table in give_back_balls
 OUTER_SHARE = 0.8  # give_back_nearer judges vein voxels beyond this share of the vein's radius
 NEAR_MARKERS = 16  # give_back_nearer: the other tubes' markers nearest to a voxel it compares
+STRETCH_MM = 8.0  # brighter_stretches: a path's brightness is averaged over this much of it
+STRETCH_SPREADS = 2.0  # a stretch this many spreads of the paths' blood brighter than its branch's
+STRETCH_CONTRAST = 0.1  # ... and at least this share of the contrast brighter,
+STRETCH_PEAK = 2.5  # ... reaching this many spreads somewhere,
+STRETCH_PEAK_CONTRAST = 0.18  # ... and this share of the contrast,
+STRETCH_MIN_MM = 7.0  # ... and at least this long lies in another tube
 
 
-def other_tube_ridges(depth, lumen, m, pts, local, ref, averaged, contrast: float):
+def other_tube_ridges(depth, lumen, m, pts, local, ref, averaged, contrast: float, stretches=None):
     """Voxel indices [k, j, i] of the competing markers: distance-map ridges of the lumen mask
     that belong to another tube than the veins (``pts``, their local and reference radii), as
-    (ridges of separate tubes, ridges of tubes sticking into the veins' tube)."""
+    (ridges of separate tubes, ridges of tubes sticking into the veins' tube). A ridge that
+    sticks out next to a stretch of path through a brighter tube (``stretches``, a
+    ``BrighterStretches``) marks that tube when it is brighter than the branch's blood there."""
     from scipy.spatial import cKDTree
 
     ridge = (depth >= 1.5) & (depth >= max_of_27(depth)) & lumen
@@ -57,8 +67,121 @@ def other_tube_ridges(depth, lumen, m, pts, local, ref, averaged, contrast: floa
     ball = depth[rk[near, 0], rk[near, 1], rk[near, 2]]
     sticks = near[(outside > 1.0) & (outside + ball > STICK_OUT_MM)]
     if len(sticks):
-        sticks = sticks[unlike_the_vein(rk[sticks], averaged, m, pts, contrast)]
+        unlike = unlike_the_vein(rk[sticks], averaged, m, pts, contrast)
+        if stretches is not None:
+            unlike |= stretches.brighter(rk[sticks], averaged, m)
+        sticks = sticks[unlike]
     return rk[far], rk[sticks]
+
+
+@dataclass
+class BrighterStretches:
+    """The stretches of the paths that run through another, brighter tube (``brighter_stretches``):
+    the paths' points (RAS, all branches), which of them lie in such a stretch, each point's
+    branch blood (the running median of its own path) and the spread of the paths' blood."""
+
+    points: np.ndarray
+    flagged: np.ndarray
+    reference: np.ndarray
+    spread: float
+
+    def at(self, ras: np.ndarray) -> np.ndarray:
+        """Whether the path point nearest to each RAS point lies in a brighter stretch."""
+        from scipy.spatial import cKDTree
+
+        if not self.flagged.any() or len(ras) == 0:
+            return np.zeros(len(ras), dtype=bool)
+        _, i = cKDTree(self.points).query(ras, workers=-1)
+        return self.flagged[i]
+
+    def brighter(self, candidates: np.ndarray, averaged: np.ndarray, m: np.ndarray) -> np.ndarray:
+        """Which candidate voxels [k, j, i] lie next to a brighter stretch and are brighter than
+        the blood of the branch there by a spread: the other tube's voxels, not the vein's own
+        beside it (the flattened crescent under an artery reads darker than the branch's blood)."""
+        from scipy.spatial import cKDTree
+
+        if not self.flagged.any() or len(candidates) == 0:
+            return np.zeros(len(candidates), dtype=bool)
+        _, i = cKDTree(self.points).query(to_ras(candidates[:, ::-1].astype(float), m), workers=-1)
+        level = averaged[candidates[:, 0], candidates[:, 1], candidates[:, 2]]
+        return self.flagged[i] & (level > self.reference[i] + self.spread)
+
+
+def brighter_stretches(
+    dense: dict[str, np.ndarray], averaged: np.ndarray, m: np.ndarray, blood: float, tissue: float
+) -> BrighterStretches:
+    """Which points of the paths (``dense``: RAS by branch, every half voxel) lie in a stretch
+    brighter than the branch's own blood on either side: another tube the path runs through,
+    such as the right common iliac artery where the coarse path cuts across it over the
+    flattened left vein at a May-Thurner crossing.
+
+    A point alone cannot tell: the artery is about one spread of the averaged image (``averaged``,
+    about 1.5 mm) brighter than the vein there, and the blood along the nearest 60 mm of all the
+    paths (``unlike_the_vein``) is partly the IVC's and the right vein's, brighter than the
+    left's. Averaged over ``STRETCH_MM`` of one branch's own path, the artery is several standard
+    errors brighter than that branch's running median over +-``PATH_REACH_MM``: a stretch is
+    one where that average exceeds the median by ``STRETCH_SPREADS`` spreads of the paths' blood
+    (and by ``STRETCH_CONTRAST`` of the contrast), reaches ``STRETCH_PEAK`` spreads (and
+    ``STRETCH_PEAK_CONTRAST``), and is at least ``STRETCH_MIN_MM`` long. The artery's diameter
+    makes the path's way through it 8-12 mm long on the matrix; the noise's brighter runs at
+    25 HU were at most 6 mm (docs/segmentation.md)."""
+    import warnings
+
+    from scipy import ndimage
+
+    contrast = blood - tissue
+    step = 0.5 * float(np.linalg.norm(m[:3, :3], axis=0).min())
+    reach = max(int(PATH_REACH_MM / step), 4)
+    window = max(int(STRETCH_MM / step), 1)
+    excess, references, residuals = [], [], []
+    for p in dense.values():
+        ijk = np.rint(to_ijk(p, m)).astype(int)
+        ok = np.all((ijk >= 0) & (ijk < np.array(averaged.shape[::-1])), axis=1)
+        if ok.sum() < 2 * window:
+            excess.append(np.full(len(p), -np.inf))
+            references.append(np.full(len(p), np.inf))
+            continue
+        # Outside the box (never, for paths the box is built round) a point takes its neighbour's value.
+        values = np.interp(
+            np.arange(len(p)), np.flatnonzero(ok), averaged[ijk[ok, 2], ijk[ok, 1], ijk[ok, 0]]
+        )
+        # The branch's blood: the running median of its blood-like points only, so that the
+        # lumen next to an occlusion (whose cord reads as tissue) is not brighter than "its" blood.
+        blood_like = np.where(values > tissue + 0.5 * contrast, values, np.nan)
+        windows = np.lib.stride_tricks.sliding_window_view(
+            np.pad(blood_like, reach, mode="edge"), 2 * reach + 1
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a window with no blood-like point
+            reference = np.nanmedian(windows, axis=1)
+        reference = np.where(np.isfinite(reference), reference, values)
+        residuals.append(values - reference)
+        references.append(reference)
+        excess.append(ndimage.uniform_filter1d(values - reference, size=window, mode="nearest"))
+    points = np.vstack(list(dense.values()))
+    if not residuals:
+        return BrighterStretches(points, np.zeros(len(points), dtype=bool), np.concatenate(references), 0.0)
+    pooled = np.concatenate(residuals)
+    spread = 1.4826 * float(np.median(np.abs(pooled - np.median(pooled))))
+    bar = max(STRETCH_SPREADS * spread, STRETCH_CONTRAST * contrast)
+    # Only a tube the path runs inside reads that bright: blood next to an artery or bone beside
+    # the path, blurred into it, was at most 0.12 of the contrast brighter over 8 mm (2 x 2 x 3
+    # mm, 1.2 mm blur, 5 HU: 12 HU, 5 spreads); the crossing artery was 0.22-0.31.
+    peak = max(STRETCH_PEAK * spread, STRETCH_PEAK_CONTRAST * contrast)
+    flagged = []
+    for e in excess:
+        f = np.zeros(len(e), dtype=bool)
+        for a, b in _runs(e > bar):
+            if (b - a) * step >= STRETCH_MIN_MM and e[a:b].max() > peak:
+                f[a:b] = True
+        flagged.append(f)
+    return BrighterStretches(points, np.concatenate(flagged), np.concatenate(references), spread)
+
+
+def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """(start, end) of each run of True."""
+    edges = np.diff(np.r_[0, flags.astype(np.int8), 0])
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True))
 
 
 def unlike_the_vein(

@@ -22,7 +22,13 @@ from __future__ import annotations
 import numpy as np
 
 from .boundary import BAND_MM, bright_window, refine_boundary, refine_interface
-from .competitors import give_back_balls, give_back_nearer, other_tube_ridges, unlike_the_vein
+from .competitors import (
+    brighter_stretches,
+    give_back_balls,
+    give_back_nearer,
+    other_tube_ridges,
+    unlike_the_vein,
+)
 from .crossing import add_routes, crossing_routes
 from .grid import (
     distance_inside,
@@ -125,10 +131,20 @@ def lumen_mask(
     centred = centred[np.all((centred >= 0) & (centred < np.array(sub.shape[::-1])), axis=1)]
     averaged = ndimage.gaussian_filter(smooth, sigma=(1.5 / spacing)[::-1])
     both = np.vstack([raw_ijk, centred])
-    both = both[~unlike_the_vein(both[:, ::-1], averaged, m, pts, contrast)]
+    # Where a path runs through a brighter tube for several mm (the right common iliac artery
+    # over the flattened left vein: on thick slices its 18-25 HU over the left vein's blood is
+    # within the point test's bar, and the artery's blood is like the IVC's), its points there
+    # neither mark the vein nor make that tube the vein's (``competitors.brighter_stretches``).
+    stretches = brighter_stretches(dense, averaged, m, blood, tissue)
+    both = both[
+        ~unlike_the_vein(both[:, ::-1], averaged, m, pts, contrast)
+        & ~stretches.brighter(both[:, ::-1], averaged, m)
+    ]
     both = both[lumen[both[:, 2], both[:, 1], both[:, 0]]]
-    own = own_tube(pts, averaged, m, contrast)
-    separate, sticks = other_tube_ridges(depth, lumen, m, pts[own], local[own], ref[own], averaged, contrast)
+    own = own_tube(pts, averaged, m, contrast) & ~stretches.at(pts)
+    separate, sticks = other_tube_ridges(
+        depth, lumen, m, pts[own], local[own], ref[own], averaged, contrast, stretches
+    )
     if voxels > MIN_SMOOTH_VOXEL:
         # The heavier smoothing rounds the neck where an artery presses on the vein (the
         # May-Thurner crossing), and the artery's ridges there no longer stick out of the vein's
@@ -141,7 +157,7 @@ def lumen_mask(
         # as the light lumen gives it, whose holes make the vein's radii smaller (2 x 2 x 3 mm,
         # May-Thurner 1.2 mm / 25 HU: 1.95 -> 2.89 % of the arteries' voxels labelled vein).
         _, light_sticks = other_tube_ridges(
-            light_depth, light_lumen, m, pts[own], local[own], ref[own], averaged, contrast
+            light_depth, light_lumen, m, pts[own], local[own], ref[own], averaged, contrast, stretches
         )
         sticks = np.vstack([sticks, light_sticks])
     rk = np.vstack([separate, sticks])
