@@ -609,4 +609,3 @@ def test_a_path_through_a_brighter_tube_is_a_stretch_of_its_own_branch():
     level = averaged.copy()
     level[3, 6, 64] = 132.0  # the flattened vein beside the artery: darker than the branch's blood
     np.testing.assert_array_equal(got.brighter(candidates, level, m), [True, False, False, False])
-    np.testing.assert_array_equal(got.at(dense["right_iliac"]), np.zeros(len(x), dtype=bool))

@@ -119,7 +119,7 @@ def test_thick_slices_iliac_paths_sharing_the_ivc_split_at_the_confluence():
     assert s["union"] >= 0.955 and s["ivc"] >= 0.965 and s["right"] >= 0.935, s
     # The arteries' share was 0.63 % (0.93 % before the interface was moved to half-way): 29
     # voxels of the right iliac artery where the recentred left path ran through it. That
-    # stretch is now found brighter than the left vein's own blood and marks no vein (0.14 %).
+    # stretch is now found brighter than the left vein's own blood and marks no vein (0.20 %).
     assert_easier_cell_targets(s, left_at_least=0.92)
 
 
@@ -135,8 +135,8 @@ def test_thick_slices_a_path_through_the_crossing_artery_does_not_make_it_vein()
     ph, seg = matrix_cell(1142, 15.0, may_thurner_area_ratio=0.3, psf_sigma_mm=0.8, **THICK)
     s = scores(seg, ph)
     assert s["union"] >= 0.955 and s["ivc"] >= 0.96 and s["right"] >= 0.93, s
-    # Target 0.92 not met: measured left 0.914 (0.895 before).
+    # Target 0.92 not met: measured left 0.915 (0.895 before).
     assert s["left"] >= 0.905, s
-    assert s["artery_pct"] <= 0.3 and s["kidney_bowel"] == 0, s  # 0.24 %
+    assert s["artery_pct"] <= 0.3 and s["kidney_bowel"] == 0, s  # 0.28 %
     assert pieces(seg) == 1
     assert min(measured_lengths(ph, seg).values()) > 120.0
