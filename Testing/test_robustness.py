@@ -2,8 +2,7 @@
 subset of the robustness matrix (the whole matrix is ``tools/robustness.py``, run by ``make
 bench``; the thick-slice cells are in test_thick_slices.py).
 
-The cells and the issue's targets: support/robustness_cells.py. Where a cell misses a target,
-the bound asserted is the measured figure less a small margin, and the test says so.
+How cells and targets are asserted: support/robustness_cells.py.
 """
 
 from __future__ import annotations

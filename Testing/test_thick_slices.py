@@ -2,8 +2,7 @@
 3 mm slices): the robustness matrix's cells at that spacing that once failed (the whole matrix
 is ``tools/robustness.py``, run by ``make bench``; the 1 mm cells are in test_robustness.py).
 
-The cells and the issue's targets: support/robustness_cells.py. Where a cell misses a target,
-the bound asserted is the measured figure less a small margin, and the test says so.
+Cells, targets and how a missed target is bounded: support/robustness_cells.py.
 """
 
 from __future__ import annotations

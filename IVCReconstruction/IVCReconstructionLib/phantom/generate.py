@@ -38,7 +38,15 @@ from .anatomy import (
     point_at,
 )
 from .contacts import bone_beds, duodenum, indent_arteries, indented_area_ratio
-from .imaging import blur, correlated_noise, ct_noise, integrate_slices, render_grid, vein_enhancement
+from .imaging import (
+    as_stored_ct,
+    blur,
+    correlated_noise,
+    ct_noise,
+    integrate_slices,
+    render_grid,
+    vein_enhancement,
+)
 from .lesions import apply_lesions, occlude_ivc
 from .options import REFERENCE_HU, SOFT_TISSUE_MM, PhantomOptions
 from .shapes import Canvas, Grid, Tube
@@ -167,7 +175,7 @@ def make_phantom(options: PhantomOptions | None = None) -> Phantom:
             image += ct_noise(grid.shape, opts.noise_hu, rng)
         else:
             image += correlated_noise(grid.shape, opts.noise_hu, rng, opts.noise_correlation_mm, grid.spacing)
-    image = np.clip(np.rint(image), -1024, 3071).astype(np.int16)
+    image = as_stored_ct(image)
 
     branches = {
         name: truth_branch(veins[name], veins, grid, lesions, arteries if indenting else None)

@@ -110,12 +110,16 @@ def ct_noise(shape: tuple[int, int, int], sigma: float, rng: np.random.Generator
 
 
 def with_ct_noise(image: np.ndarray, sigma: float, seed: int) -> np.ndarray:
-    """A noise-free phantom image with ``ct_noise`` of its own seed, rounded and clipped to CT's
-    int16 range as ``make_phantom`` stores it. The robustness matrix (tools/robustness.py and
-    the tests of its cells) adds each noise level to one noise-free phantom this way, so that a
-    test's cell is the matrix's cell."""
-    noisy = image.astype(np.float32) + ct_noise(image.shape, sigma, np.random.default_rng(seed))
-    return np.clip(np.rint(noisy), -1024, 3071).astype(np.int16)
+    """A noise-free phantom image with ``ct_noise`` of its own seed, stored as ``make_phantom``
+    stores it (``as_stored_ct``). The robustness matrix (tools/robustness.py and the tests of its
+    cells) adds each noise level to one noise-free phantom this way, so that a test's cell is the
+    matrix's cell."""
+    return as_stored_ct(image.astype(np.float32) + ct_noise(image.shape, sigma, np.random.default_rng(seed)))
+
+
+def as_stored_ct(image: np.ndarray) -> np.ndarray:
+    """A phantom's intensities as its CT is stored: rounded, clipped to -1024..3071 HU, int16."""
+    return np.clip(np.rint(image), -1024, 3071).astype(np.int16)
 
 
 def correlated_noise(

@@ -17,11 +17,12 @@ The watershed on the distance map splits them at their necks when each has a mar
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from .boundary import on_the_veins_side
-from .grid import block_reduce, max_of_27, padded_to_blocks, to_ijk, to_ras
+from .grid import block_reduce, max_of_27, padded_to_blocks, runs, to_ijk, to_ras
 
 STICK_OUT_MM = 3.0  # a ridge whose inscribed ball reaches this far out of the veins' tube is another tube
 BALL_PAD_MM = 1.0  # another tube's inscribed ball, grown by this (mm, any spacing), takes vein voxels
@@ -39,7 +40,9 @@ STRETCH_PEAK_CONTRAST = 0.18  # ... and this share of the contrast,
 STRETCH_MIN_MM = 7.0  # ... and at least this long lies in another tube
 
 
-def other_tube_ridges(depth, lumen, m, pts, local, ref, averaged, contrast: float, stretches=None):
+def other_tube_ridges(
+    depth, lumen, m, pts, local, ref, averaged, contrast: float, stretches: BrighterStretches
+):
     """Voxel indices [k, j, i] of the competing markers: distance-map ridges of the lumen mask
     that belong to another tube than the veins (``pts``, their local and reference radii), as
     (ridges of separate tubes, ridges of tubes sticking into the veins' tube). A ridge that
@@ -68,9 +71,7 @@ def other_tube_ridges(depth, lumen, m, pts, local, ref, averaged, contrast: floa
     sticks = near[(outside > 1.0) & (outside + ball > STICK_OUT_MM)]
     if len(sticks):
         unlike = unlike_the_vein(rk[sticks], averaged, m, pts, contrast)
-        if stretches is not None:
-            unlike |= stretches.brighter(rk[sticks], averaged, m)
-        sticks = sticks[unlike]
+        sticks = sticks[unlike | stretches.brighter(rk[sticks], averaged, m)]
     return rk[far], rk[sticks]
 
 
@@ -86,6 +87,13 @@ class BrighterStretches:
     reference: np.ndarray
     margin: float
 
+    @cached_property
+    def _tree(self):
+        """A k-d tree of the points, built once for the three sets of candidates it judges."""
+        from scipy.spatial import cKDTree
+
+        return cKDTree(self.points)
+
     def brighter(self, candidates: np.ndarray, averaged: np.ndarray, m: np.ndarray) -> np.ndarray:
         """Which candidate voxels [k, j, i] lie next to a brighter stretch and are brighter than
         the blood of the branch there by the stretch's margin: the other tube's voxels, not the
@@ -93,11 +101,9 @@ class BrighterStretches:
         branch's blood, but at 1.2 mm blur its voxels next to the artery are lifted by a few HU:
         with one spread as the margin, 1-2 HU at 5 HU of noise, the crescent's points stopped
         marking the vein and the 1 mm May-Thurner crossing became too thin for the centerlines)."""
-        from scipy.spatial import cKDTree
-
         if not self.flagged.any() or len(candidates) == 0:
             return np.zeros(len(candidates), dtype=bool)
-        _, i = cKDTree(self.points).query(to_ras(candidates[:, ::-1].astype(float), m), workers=-1)
+        _, i = self._tree.query(to_ras(candidates[:, ::-1].astype(float), m), workers=-1)
         level = averaged[candidates[:, 0], candidates[:, 1], candidates[:, 2]]
         return self.flagged[i] & (level > self.reference[i] + self.margin)
 
@@ -168,17 +174,11 @@ def brighter_stretches(
     flagged = []
     for e in excess:
         f = np.zeros(len(e), dtype=bool)
-        for a, b in _runs(e > bar):
+        for a, b in runs(e > bar):
             if (b - a) * step >= STRETCH_MIN_MM and e[a:b].max() > peak:
                 f[a:b] = True
         flagged.append(f)
     return BrighterStretches(points, np.concatenate(flagged), np.concatenate(references), bar)
-
-
-def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
-    """(start, end) of each run of True."""
-    edges = np.diff(np.r_[0, flags.astype(np.int8), 0])
-    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True))
 
 
 def unlike_the_vein(

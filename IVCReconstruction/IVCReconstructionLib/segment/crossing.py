@@ -26,7 +26,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from .grid import NECK_SIGMA_MM, grown_box, mask_blur_mm, spacing_of, to_ijk, to_ras, tube_in_box, voxel_box
+from .grid import (
+    NECK_SIGMA_MM,
+    grown_box,
+    mask_blur_mm,
+    runs,
+    spacing_of,
+    to_ijk,
+    to_ras,
+    tube_in_box,
+    voxel_box,
+)
 from .paths import arrival_time, descend
 
 TUBE_MM = 1.5  # radius of the vein's route round a crossing tube: thick enough for the centerlines
@@ -65,7 +75,7 @@ def crossing_routes(
         in_vein[inside] = vein[tuple(kji[inside].T)]
         in_other[inside] = others[tuple(kji[inside].T)]
         arc = np.r_[0.0, np.cumsum(np.linalg.norm(np.diff(paths[branch], axis=0), axis=1))]
-        for a, b in _runs(~in_vein & inside):
+        for a, b in runs(~in_vein & inside):
             # Only between two vein points (not next to the path's end, nor to points outside
             # the box), and only through another tube.
             if a == 0 or b == len(kji) or not (in_vein[a - 1] and in_vein[b]) or not in_other[a:b].any():
@@ -126,7 +136,7 @@ def add_routes(
         low = np.array([s.start for s in box])
         at = np.clip(np.rint(to_ijk(route, m)).astype(int)[:, ::-1] - low, 0, np.array(kept.shape) - 1)
         thin = kept[tuple(at.T)] < 0.5
-        for a, b in _runs(thin):
+        for a, b in runs(thin):
             part = tube_in_box(route[max(a - 1, 0) : b + 1], m, vein.shape, radius)
             if part is None:
                 continue
@@ -137,16 +147,10 @@ def add_routes(
     return added
 
 
-def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
-    """(start, end) of each run of True."""
-    edges = np.diff(np.r_[0, flags.astype(np.int8), 0])
-    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True))
-
-
 def _longest_dark(dark: np.ndarray, step: np.ndarray) -> float:
     """Length (mm) of the longest run of dark route voxels."""
     longest = 0.0
-    for a, b in _runs(dark):
+    for a, b in runs(dark):
         longest = max(longest, float(step[a + 1 : b].sum()) + float(step[min(b, len(step) - 1)]))
     return longest
 

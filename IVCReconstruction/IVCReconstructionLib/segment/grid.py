@@ -335,3 +335,9 @@ def mask_box(mask: np.ndarray) -> tuple[slice, ...] | None:
             return None
         box.append(slice(int(hit[0]), int(hit[-1]) + 1))
     return tuple(box)
+
+
+def runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """(start, end) of each run of True in a 1-d array, end exclusive."""
+    edges = np.diff(np.r_[0, flags.astype(np.int8), 0])
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True))
