@@ -76,6 +76,27 @@ def test_may_thurner_gets_a_left_iliac_construct_from_the_confluence(phantom_of,
     assert "LANDING_IN_DISEASE" not in codes(plan) and "RENAL_COVERAGE" not in codes(plan)
 
 
+def test_a_plan_is_scored_against_the_truth_lesions(phantom_of, segmentation_of):
+    """``phantom.scoring`` (the robustness matrix's plan column): the May-Thurner plan finds and
+    stents its one lesion (with the area ratio found); without its stent the lesion is
+    uncovered; with the lesion found 60 mm further down it is missed, and the one found is where
+    there is none."""
+    from IVCReconstructionLib.phantom.scoring import score_plan
+
+    ph, ctx = context_of(phantom_of, segmentation_of, may_thurner_area_ratio=0.3)
+    plan = make_plan(ctx)
+    good = score_plan(plan, ctx.profiles, ph)
+    assert good.right and len(good.found) == 1 and good.found[0].startswith("left_iliac stenosis")
+    assert (good.template, good.stents) == ("unilateral", len(plan.stents))
+    bare = score_plan(dataclasses.replace(plan, stents=[]), ctx.profiles, ph)
+    assert bare.uncovered == good.found and not bare.missed and not bare.extra
+    (lesion,) = plan.lesions
+    moved = dataclasses.replace(lesion, start_mm=lesion.start_mm + 60.0, end_mm=lesion.end_mm + 60.0)
+    wrong = score_plan(dataclasses.replace(plan, lesions=[moved]), ctx.profiles, ph)
+    (missed,) = wrong.missed
+    assert good.found[0].startswith(missed) and len(wrong.extra) == 1 and not wrong.right
+
+
 def test_ivc_occlusion_with_narrowed_iliacs_gets_an_inverted_y(phantom_of, segmentation_of):
     options = {"ivc_occlusion_length_mm": 40.0, "bilateral_iliac_area_ratio": 0.4}
     _ph, builtin = context_of(phantom_of, segmentation_of, **options)
