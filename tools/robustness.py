@@ -98,6 +98,13 @@ def score(labels: np.ndarray, truth: np.ndarray) -> dict:
     }
 
 
+def _stage(rec: dict) -> str:
+    """The stage a cell's child was in when it last reported ``rec``."""
+    if "measure_seconds" in rec:
+        return "plan"
+    return "measure_labels" if "union" in rec else "segmentation"
+
+
 def run_cell_isolated(ph, image: np.ndarray, measure: bool = True, timeout: float = TIMEOUT_S) -> dict:
     """:func:`run_cell` in a forked child process, killed after ``timeout`` s: VMTK's section
     filter can crash the process on a broken surface (a segmentation fault), which is then
@@ -116,16 +123,14 @@ def run_cell_isolated(ph, image: np.ndarray, measure: bool = True, timeout: floa
         if not receive.poll(max(deadline - time.perf_counter(), 0.0)):
             child.kill()  # this cell's own child, by its handle
             child.join()
-            stage = "measure_labels" if "union" in rec else "segmentation"
-            return dict(rec, outcome=f"{stage}: timed out after {timeout:.0f} s", wall_seconds=timeout)
+            return dict(rec, outcome=f"{_stage(rec)}: timed out after {timeout:.0f} s", wall_seconds=timeout)
         try:
             rec = receive.recv()
         except EOFError:
             break
     child.join()
     if child.exitcode != 0:
-        stage = "measure_labels" if "union" in rec else "segmentation"
-        rec = dict(rec, outcome=f"{stage}: process crashed (exit code {child.exitcode})")
+        rec = dict(rec, outcome=f"{_stage(rec)}: process crashed (exit code {child.exitcode})")
     return dict(rec, wall_seconds=time.perf_counter() - start)
 
 
@@ -134,6 +139,9 @@ def run_cell(ph, image: np.ndarray, measure: bool = True, progress=None) -> dict
     is sent the record after each stage."""
     from IVCReconstructionLib import names
     from IVCReconstructionLib.measure.veins import measure_labels
+    from IVCReconstructionLib.phantom.scoring import score_plan
+    from IVCReconstructionLib.pipeline import plan_veins
+    from IVCReconstructionLib.plan.catalog import load_catalog
     from IVCReconstructionLib.segment.seeded import segment_veins
 
     def report(rec):
@@ -159,7 +167,7 @@ def run_cell(ph, image: np.ndarray, measure: bool = True, progress=None) -> dict
         t = time.perf_counter()
         try:
             # As pipeline.run_pipeline measures a seeded segmentation.
-            measure_labels(
+            measured = measure_labels(
                 seg.labels,
                 seg.ijk_to_ras,
                 seeds=ph.seeds,
@@ -170,7 +178,21 @@ def run_cell(ph, image: np.ndarray, measure: bool = True, progress=None) -> dict
             out["outcome"] = f"measure_labels: {type(exc).__name__}: {exc}"
             if not isinstance(exc, ValueError):
                 out["traceback"] = traceback.format_exc()
+            out["measure_seconds"] = time.perf_counter() - t
+            return report(out)
         out["measure_seconds"] = time.perf_counter() - t
+        report(out)
+        t = time.perf_counter()
+        try:
+            # The suggested plan (auto template, the bundled catalogue), scored against the
+            # truth lesions: found, missed, found where there is none, stented.
+            session = plan_veins(measured, ph.seeds, load_catalog())
+            out["plan"] = score_plan(session.plan, measured.profiles, ph).to_json()
+        except Exception as exc:
+            out["outcome"] = f"plan: {type(exc).__name__}: {exc}"
+            if not isinstance(exc, ValueError):
+                out["traceback"] = traceback.format_exc()
+        out["plan_seconds"] = time.perf_counter() - t
     return report(out)
 
 
@@ -210,11 +232,28 @@ def targets(rec: dict) -> str:
     return ",".join(miss)
 
 
+def plan_summary(rec: dict) -> str:
+    """The plan's template and stents, and how its lesions compare with the truth's."""
+    plan = rec.get("plan")
+    if plan is None:
+        return ""
+    words = [f"{plan['template']}, {plan['stents']} stent{'s' if plan['stents'] != 1 else ''}"]
+    for key in ("missed", "extra", "uncovered"):
+        words += [f"{key}: {what}" for what in plan[key]]
+    if plan["uncovered"] and "LESION_NOT_COVERED" in plan["warnings"]:
+        words.append("(warned)")
+    if len(words) == 1:
+        found = len(plan["found"])
+        plural = "s" if found != 1 else ""
+        words.append(f"the {found} lesion{plural} found and stented" if found else "no lesion")
+    return "; ".join(words)
+
+
 def table(records: list[dict]) -> str:
     head = (
         "| scenario | spacing | blur mm | noise HU | union | IVC | left | right | artery % | kid/bowel | "
-        "seg s | measure s | wall s | outcome | misses |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "seg s | measure s | wall s | outcome | misses | plan against the truth |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     rows = []
     for r in records:
@@ -231,7 +270,7 @@ def table(records: list[dict]) -> str:
         rows.append(
             f"| {r['scenario']} | {r['spacing']} | {r['blur']:g} | {r['noise']:g} | {nums} | "
             f"{r.get('seconds', 0):.1f} | {measured} | {r.get('wall_seconds', 0):.1f} | {outcome} | "
-            f"{targets(r)} |"
+            f"{targets(r)} | {plan_summary(r)} |"
         )
     return head + "\n".join(rows) + "\n"
 
@@ -260,7 +299,7 @@ def main(argv=None) -> int:
     parser.add_argument("--cells", choices=("all", "core", "subset"), default="all")
     parser.add_argument("--only", help='cells whose name has all these words, e.g. "healthy noise=25"')
     parser.add_argument("--out", type=Path, help="JSON-lines file the cells are appended to")
-    parser.add_argument("--no-measure", action="store_true", help="segment only (no measure_labels)")
+    parser.add_argument("--no-measure", action="store_true", help="segment only (no measuring, no plan)")
     parser.add_argument("--timeout", type=float, default=TIMEOUT_S, help="seconds per cell (default 600)")
     parser.add_argument("--table", type=Path, help="print the table of a JSON-lines file and stop")
     args = parser.parse_args(argv)
@@ -272,6 +311,9 @@ def main(argv=None) -> int:
     # Imported now, before the children fork: a long run keeps the code it started with.
     import IVCReconstructionLib.measure.veins
     import IVCReconstructionLib.phantom
+    import IVCReconstructionLib.phantom.scoring
+    import IVCReconstructionLib.pipeline
+    import IVCReconstructionLib.plan.catalog
     import IVCReconstructionLib.segment.seeded  # noqa: F401
     from IVCReconstructionLib.phantom.imaging import with_ct_noise
 
