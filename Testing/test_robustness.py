@@ -14,7 +14,7 @@ from IVCReconstructionLib import names
 from support.robustness_cells import (
     assert_easier_cell_targets,
     matrix_cell,
-    measured_lengths,
+    measured_and_planned,
     pieces,
     run,
     scores,
@@ -42,8 +42,10 @@ def test_blurred_may_thurner_crossing_is_measured():
     s = scores(seg, ph)
     assert s["union"] >= 0.945 and min(s["ivc"], s["left"], s["right"]) >= 0.88, s  # 0.951, 0.896
     assert s["artery_pct"] <= 0.3 and s["kidney_bowel"] == 0, s
-    lengths = measured_lengths(ph, seg)
+    lengths, plan = measured_and_planned(ph, seg)
     assert min(lengths.values()) > 120.0, lengths  # 133, 175, 152 mm
+    # The plan made from it: the compression found where it is, and stented on its own.
+    assert plan.right and len(plan.found) == 1 and plan.template == "unilateral", plan
 
 
 def test_ivc_occlusion_at_1mm_follows_the_cord():

@@ -71,13 +71,21 @@ def matrix_cell(noise_seed: int, noise_hu: float, **options):
     return ph, segment_veins(with_ct_noise(ph.image, noise_hu, noise_seed), ph.ijk_to_ras, ph.seeds)
 
 
-def measured_lengths(ph, seg) -> dict:
+def measured_and_planned(ph, seg) -> tuple[dict, object]:
+    """Measure a cell's segmentation and plan it as the pipeline does (auto template, the
+    bundled catalogue): each branch's measured length (mm), and the plan scored against the
+    truth lesions (``phantom.scoring.PlanScore``)."""
     from IVCReconstructionLib.measure.veins import measure_labels
+    from IVCReconstructionLib.phantom.scoring import score_plan
+    from IVCReconstructionLib.pipeline import plan_veins
+    from IVCReconstructionLib.plan.catalog import load_catalog
 
     measured = measure_labels(
         seg.labels, seg.ijk_to_ras, seeds=ph.seeds, occlusions=seg.occlusions, source=names.VeinSource.SEEDS
     )
-    return {b: float(measured.profiles[b].distance_mm[-1]) for b in names.BRANCHES}
+    lengths = {b: float(measured.profiles[b].distance_mm[-1]) for b in names.BRANCHES}
+    plan = plan_veins(measured, ph.seeds, load_catalog()).plan
+    return lengths, score_plan(plan, measured.profiles, ph)
 
 
 # The matrix's thick-slice voxels: 2 x 2 mm pixels, 3 mm slices.
