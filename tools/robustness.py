@@ -7,8 +7,10 @@ occlusion with its Via seed}, on ``phantom.harder_options()`` (veins in soft tis
 
 Per cell: union Dice of the three veins, Dice of each vein, % of artery voxels labelled vein,
 kidney and bowel voxels labelled vein, the outcome (``ok``, or the error message of
-``segment.segment_veins`` or of ``measure.measure_labels`` on its result, as the pipeline calls
-it), and the segmentation, measuring and wall times. The noise-free phantom of a (scenario,
+``segment.segment_veins``, of ``measure.measure_labels`` on its result or of
+``pipeline.plan_veins`` on that, as the pipeline calls them), the suggested plan scored against
+the truth lesions (``phantom.scoring``: found, missed, found where there is none, stented), and
+the segmentation, measuring and wall times. The noise-free phantom of a (scenario,
 spacing, blur) is built once and each noise level added to it (CT-like noise,
 ``phantom.imaging.ct_noise``, seeded per cell), so the whole matrix costs 36 phantoms, not 108.
 Each cell runs in a forked child process under a time limit, so that a crash (VMTK on a broken
