@@ -79,18 +79,22 @@ def test_may_thurner_gets_a_left_iliac_construct_from_the_confluence(phantom_of,
 def test_a_plan_is_scored_against_the_truth_lesions(phantom_of, segmentation_of):
     """``phantom.scoring`` (the robustness matrix's plan column): the May-Thurner plan finds and
     stents its one lesion (with the area ratio found); without its stent the lesion is
-    uncovered; with the lesion found 60 mm further down it is missed, and the one found is where
-    there is none."""
+    uncovered; found as an occlusion it is the wrong kind; with the lesion found 60 mm further
+    down it is missed, and the one found is where there is none."""
     from IVCReconstructionLib.phantom.scoring import score_plan
 
     ph, ctx = context_of(phantom_of, segmentation_of, may_thurner_area_ratio=0.3)
     plan = make_plan(ctx)
     good = score_plan(plan, ctx.profiles, ph)
     assert good.right and len(good.found) == 1 and good.found[0].startswith("left_iliac stenosis")
-    assert (good.template, good.stents) == ("unilateral", len(plan.stents))
+    assert good.template == "unilateral" and good.stents >= 1
     bare = score_plan(dataclasses.replace(plan, stents=[]), ctx.profiles, ph)
     assert bare.uncovered == good.found and not bare.missed and not bare.extra
+    assert not bare.right and not bare.right_or_warned  # the bare plan has no warnings
     (lesion,) = plan.lesions
+    occlusion = dataclasses.replace(lesion, kind="occlusion")
+    kind = score_plan(dataclasses.replace(plan, lesions=[occlusion]), ctx.profiles, ph)
+    assert len(kind.wrong_kind) == 1 and kind.found and not kind.missed and not kind.extra
     moved = dataclasses.replace(lesion, start_mm=lesion.start_mm + 60.0, end_mm=lesion.end_mm + 60.0)
     wrong = score_plan(dataclasses.replace(plan, lesions=[moved]), ctx.profiles, ph)
     (missed,) = wrong.missed

@@ -80,7 +80,9 @@ def test_thick_slices_a_dimming_left_vein_keeps_its_path_out_of_the_artery():
     # Measured end to end. Its plan finds neither narrowing (tools/robustness.py's plan column):
     # each is below half the reference area for 5-6 mm only, and a lesion must span two 3 mm
     # voxels (``FindingsSettings.min_lesion_voxels``); docs/segmentation.md, Limits.
-    assert min(measured_and_planned(ph, seg)[0].values()) > 120.0  # 133, 171, 157 mm
+    lengths, plan = measured_and_planned(ph, seg)
+    assert min(lengths.values()) > 120.0  # 133, 171, 157 mm
+    assert len(plan.missed) == 2 and not plan.extra, plan  # found where they are: fix, then assert
 
 
 def test_thick_slices_noisy_and_blurred_healthy_cell_meets_its_targets():

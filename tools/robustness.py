@@ -137,7 +137,7 @@ def run_cell_isolated(ph, image: np.ndarray, measure: bool = True, timeout: floa
 
 
 def run_cell(ph, image: np.ndarray, measure: bool = True, progress=None) -> dict:
-    """Segment (and measure) one image of a phantom; never raises. ``progress`` (a pipe end)
+    """Segment, measure and plan one image of a phantom; never raises. ``progress`` (a pipe end)
     is sent the record after each stage."""
     from IVCReconstructionLib import names
     from IVCReconstructionLib.measure.veins import measure_labels
@@ -186,15 +186,22 @@ def run_cell(ph, image: np.ndarray, measure: bool = True, progress=None) -> dict
         report(out)
         t = time.perf_counter()
         try:
-            # The suggested plan (auto template, the bundled catalogue), scored against the
-            # truth lesions: found, missed, found where there is none, stented.
+            # The suggested plan (auto template, the bundled catalogue), as the pipeline makes it.
             session = plan_veins(measured, ph.seeds, load_catalog())
-            out["plan"] = score_plan(session.plan, measured.profiles, ph).to_json()
         except Exception as exc:
             out["outcome"] = f"plan: {type(exc).__name__}: {exc}"
             if not isinstance(exc, ValueError):
                 out["traceback"] = traceback.format_exc()
+            out["plan_seconds"] = time.perf_counter() - t
+            return report(out)
         out["plan_seconds"] = time.perf_counter() - t
+        # Scored against the truth lesions (found, missed, found where there is none, stented);
+        # a failure here is this tool's, not the plan's.
+        try:
+            out["plan"] = score_plan(session.plan, measured.profiles, ph).to_json()
+        except Exception as exc:
+            out["score_error"] = f"{type(exc).__name__}: {exc}"
+            out["traceback"] = traceback.format_exc()
     return report(out)
 
 
@@ -238,10 +245,10 @@ def plan_summary(rec: dict) -> str:
     """The plan's template and stents, and how its lesions compare with the truth's."""
     plan = rec.get("plan")
     if plan is None:
-        return ""
+        return f"scoring failed: {rec['score_error']}" if "score_error" in rec else ""
     words = [f"{plan['template']}, {plan['stents']} stent{'s' if plan['stents'] != 1 else ''}"]
-    for key in ("missed", "extra", "uncovered"):
-        words += [f"{key}: {what}" for what in plan[key]]
+    for key in ("missed", "extra", "wrong_kind", "uncovered"):
+        words += [f"{key.replace('_', ' ')}: {what}" for what in plan.get(key, [])]
     if plan["uncovered"] and "LESION_NOT_COVERED" in plan["warnings"]:
         words.append("(warned)")
     if len(words) == 1:

@@ -19,6 +19,7 @@ from scipy import ndimage
 
 from IVCReconstructionLib import names
 from IVCReconstructionLib.phantom import harder_options, make_phantom
+from IVCReconstructionLib.phantom.scoring import PlanScore
 from IVCReconstructionLib.segment.seeded import segment_veins
 
 ARTERIES, KIDNEYS, BOWEL = 5, 6, 7  # phantom.truth.TRUTH_LABELS
@@ -71,7 +72,7 @@ def matrix_cell(noise_seed: int, noise_hu: float, **options):
     return ph, segment_veins(with_ct_noise(ph.image, noise_hu, noise_seed), ph.ijk_to_ras, ph.seeds)
 
 
-def measured_and_planned(ph, seg) -> tuple[dict, object]:
+def measured_and_planned(ph, seg) -> tuple[dict[str, float], PlanScore]:
     """Measure a cell's segmentation and plan it as the pipeline does (auto template, the
     bundled catalogue): each branch's measured length (mm), and the plan scored against the
     truth lesions (``phantom.scoring.PlanScore``)."""

@@ -10,18 +10,23 @@ its own confluence, the truth's at the phantom's.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..measure.datatypes import BranchProfile
+    from ..plan.datatypes import Plan
+    from ..plan.findings import Lesion
+    from .truth import Phantom, TruthLesion
 
 # A found lesion is the truth's when its stretch, mapped onto the truth's centerline (each point
 # to the nearest), overlaps the truth lesion's stretch widened by this at each end. Mapped, not
 # compared point to point: in a flattened vein the measured centerline runs in the crescent,
 # 5-6 mm off the truth's (May-Thurner, 0.6 mm voxels).
 MATCH_MM = 5.0
-# A stent covers a truth lesion when its branch interval reaches this near each end of the
-# lesion mapped onto the plan's distance axis.
-COVER_MM = 2.0
 
 
 @dataclass
@@ -31,17 +36,29 @@ class PlanScore:
 
     template: str
     stents: int
-    # Truth lesions found (same branch and kind), with the area ratio found for them.
+    # Truth lesions found (same branch, where the truth has them), with the area ratio found.
     found: list[str] = field(default_factory=list)
     missed: list[str] = field(default_factory=list)  # truth lesions not found
     extra: list[str] = field(default_factory=list)  # lesions found where the truth has none
-    uncovered: list[str] = field(default_factory=list)  # truth lesions found but no stent covers
+    # Truth lesions found where they are but as the other kind (an occlusion read as a
+    # stenosis, or the reverse): also in ``found``.
+    wrong_kind: list[str] = field(default_factory=list)
+    # Truth lesions found but not covered by the stents, as the plan's LESION_NOT_COVERED
+    # judges it (``plan.quality.uncovered``): also in ``found``.
+    uncovered: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # the plan's warning codes (why, if uncovered)
 
     @property
     def right(self) -> bool:
-        """Every truth lesion found and stented, and no lesion where there is none."""
-        return not (self.missed or self.extra or self.uncovered)
+        """Every truth lesion found as what it is and stented, and no lesion where there is none."""
+        return not (self.missed or self.extra or self.wrong_kind or self.uncovered)
+
+    @property
+    def right_or_warned(self) -> bool:
+        """As ``right``, but a lesion left unstented counts when the plan warns that it is
+        (LESION_NOT_COVERED: e.g. an IVC occlusion the catalogue has no construct for)."""
+        warned = not self.uncovered or "LESION_NOT_COVERED" in self.warnings
+        return not (self.missed or self.extra or self.wrong_kind) and warned
 
     def to_json(self) -> dict:
         return {
@@ -50,6 +67,7 @@ class PlanScore:
             "found": list(self.found),
             "missed": list(self.missed),
             "extra": list(self.extra),
+            "wrong_kind": list(self.wrong_kind),
             "uncovered": list(self.uncovered),
             "warnings": list(self.warnings),
         }
@@ -64,62 +82,63 @@ def _stretch(points: np.ndarray, distance: np.ndarray, start: float, end: float)
     return points[inside]
 
 
-def _describe(lesion, ratio: float) -> str:
+def _describe(lesion: Lesion | TruthLesion, ratio: float) -> str:
     return (
         f"{lesion.branch} {lesion.kind} at {lesion.start_mm:.0f}-{lesion.end_mm:.0f} mm, "
         f"area ratio {ratio:.2f}"
     )
 
 
-def _covered(stents, branch: str, low: float, high: float) -> bool:
-    """Whether the stents' intervals on ``branch`` (overlapping ones joined) span [low, high]."""
-    spans = sorted(s.coverage[branch] for s in stents if branch in s.coverage)
-    reach = None
-    for a, b in spans:
-        if reach is None or a > reach[1] + COVER_MM:
-            if reach is not None and reach[0] <= low + COVER_MM and reach[1] >= high - COVER_MM:
-                return True
-            reach = [a, b]
-        else:
-            reach[1] = max(reach[1], b)
-    return reach is not None and reach[0] <= low + COVER_MM and reach[1] >= high - COVER_MM
+def score_plan(plan: Plan, profiles: dict[str, BranchProfile], truth: Phantom) -> PlanScore:
+    """Score ``plan``, made from the measured ``profiles`` (branch -> profile), against a
+    phantom's ``truth``.
 
-
-def score_plan(plan, profiles: dict, truth) -> PlanScore:
-    """Score ``plan`` (``plan.datatypes.Plan``), made from the measured ``profiles`` (branch ->
-    ``BranchProfile``), against a phantom's ``truth`` (``phantom.truth.Phantom``)."""
+    Each found lesion is placed on the truth's centerline of its branch; a truth lesion is
+    found by the found lesion that overlaps it most (one found lesion may span two truth
+    lesions), and a found lesion that overlaps none is extra. The plan's artefacts (narrowings
+    it did not take for lesions) are not lesions found."""
     from scipy.spatial import cKDTree
+
+    from ..plan.quality import uncovered
 
     score = PlanScore(
         template=str(plan.template), stents=len(plan.stents), warnings=sorted({w.code for w in plan.warnings})
     )
-    matched: set[int] = set()
+    # Each found lesion's stretch on the truth's distance axis of its branch.
+    placed: list[tuple[float, float] | None] = []
+    for found in plan.lesions:
+        branch, prof = truth.branches.get(found.branch), profiles.get(found.branch)
+        if branch is None or prof is None:
+            placed.append(None)
+            continue
+        pts = _stretch(prof.points_ras, prof.distance_mm, found.start_mm, found.end_mm)
+        on_truth = branch.distance_mm[cKDTree(branch.points_ras).query(pts)[1]]
+        placed.append((float(on_truth.min()), float(on_truth.max())))
+    used: set[int] = set()
     for t in truth.lesions:
-        branch = truth.branches[t.branch]
-        truth_pts = _stretch(branch.points_ras, branch.distance_mm, t.start_mm, t.end_mm)
-        prof = profiles[t.branch]
-        tree = cKDTree(branch.points_ras)
-        hit = None
-        for n, found in enumerate(plan.lesions):
-            if n in matched or (found.branch, found.kind) != (t.branch, t.kind):
-                continue
-            found_pts = _stretch(prof.points_ras, prof.distance_mm, found.start_mm, found.end_mm)
-            on_truth = branch.distance_mm[tree.query(found_pts)[1]]
-            if on_truth.min() <= t.end_mm + MATCH_MM and on_truth.max() >= t.start_mm - MATCH_MM:
-                hit = n
-                break
-        if hit is None:
+        overlaps = [
+            (min(span[1], t.end_mm + MATCH_MM) - max(span[0], t.start_mm - MATCH_MM), n)
+            for n, (found, span) in enumerate(zip(plan.lesions, placed, strict=True))
+            if span is not None and found.branch == t.branch
+        ]
+        overlaps = [(o, n) for o, n in overlaps if o >= 0.0]
+        if not overlaps:
             score.missed.append(_describe(t, t.area_ratio))
             continue
-        matched.add(hit)
-        score.found.append(f"{_describe(t, t.area_ratio)} (found {plan.lesions[hit].area_ratio:.2f})")
-        # The truth lesion on the plan's distance axis: its points' nearest profile samples.
+        n = max(overlaps)[1]
+        used.update(m for _, m in overlaps)
+        hit = plan.lesions[n]
+        entry = f"{_describe(t, t.area_ratio)} (found {hit.area_ratio:.2f})"
+        score.found.append(entry)
+        if hit.kind != t.kind:
+            score.wrong_kind.append(f"{entry} as {hit.kind}")
+        # The truth lesion on the plan's distance axis (its points' nearest profile samples),
+        # judged as the plan's own LESION_NOT_COVERED judges a lesion.
+        branch, prof = truth.branches[t.branch], profiles[t.branch]
+        truth_pts = _stretch(branch.points_ras, branch.distance_mm, t.start_mm, t.end_mm)
         near = prof.distance_mm[cKDTree(prof.points_ras).query(truth_pts)[1]]
-        low, high = float(near.min()), float(near.max())
-        covered = _covered(plan.stents, t.branch, low, high)
-        if not covered:
-            score.uncovered.append(score.found[-1])
-    for n, found in enumerate(plan.lesions):
-        if n not in matched:
-            score.extra.append(_describe(found, found.area_ratio))
+        mapped = dataclasses.replace(hit, start_mm=float(near.min()), end_mm=float(near.max()))
+        if uncovered(plan, mapped):
+            score.uncovered.append(entry)
+    score.extra = [_describe(f, f.area_ratio) for n, f in enumerate(plan.lesions) if n not in used]
     return score
