@@ -152,49 +152,48 @@ def run_cell(ph, image: np.ndarray, measure: bool = True, progress=None) -> dict
         return rec
 
     out: dict = {"outcome": "ok"}
-    t = time.perf_counter()
-    try:
-        seg = segment_veins(image, ph.ijk_to_ras, ph.seeds)
-    except Exception as exc:
-        out.update(seconds=time.perf_counter() - t, outcome=f"segmentation: {type(exc).__name__}: {exc}")
-        if not isinstance(exc, ValueError):
-            out["traceback"] = traceback.format_exc()
+
+    def timed(stage: str, seconds_key: str, call):
+        """One stage, its wall time in ``seconds_key``: (True, its result), or (False, None)
+        with the outcome naming the stage and the error."""
+        t = time.perf_counter()
+        try:
+            return True, call()
+        except Exception as exc:
+            out["outcome"] = f"{stage}: {type(exc).__name__}: {exc}"
+            if not isinstance(exc, ValueError):
+                out["traceback"] = traceback.format_exc()
+            return False, None
+        finally:
+            out[seconds_key] = time.perf_counter() - t
+
+    ok, seg = timed("segmentation", "seconds", lambda: segment_veins(image, ph.ijk_to_ras, ph.seeds))
+    if not ok:
         return report(out)
-    out["seconds"] = time.perf_counter() - t
     out.update(score(seg.labels, ph.labels))
     out["occlusions_mm"] = [round(o.length_mm, 1) for o in seg.occlusions]
     out["warnings"] = list(seg.warnings)
     report(out)
     if measure:
-        t = time.perf_counter()
-        try:
-            # As pipeline.run_pipeline measures a seeded segmentation.
-            measured = measure_labels(
+        # As pipeline.run_pipeline measures a seeded segmentation.
+        ok, measured = timed(
+            "measure_labels",
+            "measure_seconds",
+            lambda: measure_labels(
                 seg.labels,
                 seg.ijk_to_ras,
                 seeds=ph.seeds,
                 occlusions=seg.occlusions,
                 source=names.VeinSource.SEEDS,
-            )
-        except Exception as exc:
-            out["outcome"] = f"measure_labels: {type(exc).__name__}: {exc}"
-            if not isinstance(exc, ValueError):
-                out["traceback"] = traceback.format_exc()
-            out["measure_seconds"] = time.perf_counter() - t
+            ),
+        )
+        if not ok:
             return report(out)
-        out["measure_seconds"] = time.perf_counter() - t
         report(out)
-        t = time.perf_counter()
-        try:
-            # The suggested plan (auto template, the bundled catalogue), as the pipeline makes it.
-            session = plan_veins(measured, ph.seeds, load_catalog())
-        except Exception as exc:
-            out["outcome"] = f"plan: {type(exc).__name__}: {exc}"
-            if not isinstance(exc, ValueError):
-                out["traceback"] = traceback.format_exc()
-            out["plan_seconds"] = time.perf_counter() - t
+        # The suggested plan (auto template, the bundled catalogue), as the pipeline makes it.
+        ok, session = timed("plan", "plan_seconds", lambda: plan_veins(measured, ph.seeds, load_catalog()))
+        if not ok:
             return report(out)
-        out["plan_seconds"] = time.perf_counter() - t
         # Scored against the truth lesions (found, missed, found where there is none, stented);
         # a failure here is this tool's, not the plan's.
         try:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from ..measure.datatypes import BranchProfile
     from ..plan.datatypes import Plan
     from ..plan.findings import Lesion
-    from .truth import Phantom, TruthLesion
+    from .truth import Phantom, TruthBranch, TruthLesion
 
 # A found lesion is the truth's when its stretch, mapped onto the truth's centerline (each point
 # to the nearest), overlaps the truth lesion's stretch widened by this at each end. Mapped, not
@@ -82,6 +82,14 @@ def _stretch(points: np.ndarray, distance: np.ndarray, start: float, end: float)
     return points[inside]
 
 
+def _on_axis(line: BranchProfile | TruthBranch, pts: np.ndarray) -> np.ndarray:
+    """Each point's distance along ``line`` (a profile or a truth centerline): its nearest
+    sample's (``plan.landmarks.project``)."""
+    from ..plan.landmarks import project
+
+    return np.array([project(line, p)[0] for p in pts])
+
+
 def _describe(lesion: Lesion | TruthLesion, ratio: float) -> str:
     return (
         f"{lesion.branch} {lesion.kind} at {lesion.start_mm:.0f}-{lesion.end_mm:.0f} mm, "
@@ -97,8 +105,6 @@ def score_plan(plan: Plan, profiles: dict[str, BranchProfile], truth: Phantom) -
     found by the found lesion that overlaps it most (one found lesion may span two truth
     lesions), and a found lesion that overlaps none is extra. The plan's artefacts (narrowings
     it did not take for lesions) are not lesions found."""
-    from scipy.spatial import cKDTree
-
     from ..plan.quality import uncovered
 
     score = PlanScore(
@@ -112,7 +118,7 @@ def score_plan(plan: Plan, profiles: dict[str, BranchProfile], truth: Phantom) -
             placed.append(None)
             continue
         pts = _stretch(prof.points_ras, prof.distance_mm, found.start_mm, found.end_mm)
-        on_truth = branch.distance_mm[cKDTree(branch.points_ras).query(pts)[1]]
+        on_truth = _on_axis(branch, pts)
         placed.append((float(on_truth.min()), float(on_truth.max())))
     used: set[int] = set()
     for t in truth.lesions:
@@ -136,7 +142,7 @@ def score_plan(plan: Plan, profiles: dict[str, BranchProfile], truth: Phantom) -
         # judged as the plan's own LESION_NOT_COVERED judges a lesion.
         branch, prof = truth.branches[t.branch], profiles[t.branch]
         truth_pts = _stretch(branch.points_ras, branch.distance_mm, t.start_mm, t.end_mm)
-        near = prof.distance_mm[cKDTree(prof.points_ras).query(truth_pts)[1]]
+        near = _on_axis(prof, truth_pts)
         mapped = dataclasses.replace(hit, start_mm=float(near.min()), end_mm=float(near.max()))
         if uncovered(plan, mapped):
             score.uncovered.append(entry)
