@@ -28,6 +28,7 @@ from .competitors import (
     give_back_nearer,
     other_tube_ridges,
     unlike_the_vein,
+    vein_like_basins,
 )
 from .crossing import add_routes, crossing_routes
 from .grid import (
@@ -47,6 +48,7 @@ LUMEN_MARGIN_MM = 22.0  # box around the paths in which the lumen is computed
 SIDE_BRANCH_MM = 8.0  # lumen kept within the local vein radius plus this of the path
 EXTEND_MM = 40.0  # the veins are followed this far past their seeds (within the lumen box)
 OUTSIDE = 3  # the watershed's marker of the voxels outside the lumen
+FIRST_RIDGE = 4  # the watershed's markers of the sticking-out ridges, one label each from this on
 MIN_SMOOTH_VOXEL = 0.6  # smoothing of at least this (voxels) per axis: coarse voxels average little
 # Thick slices on the finer grid: smoothing grows with the noise, from MIN_SMOOTH_VOXEL where the
 # blood's spread is NOISY_SPREAD[0] of the contrast to NOISY_SMOOTH_VOXEL from NOISY_SPREAD[1] on.
@@ -120,7 +122,6 @@ def lumen_mask(
             dense, pts, local, ref = centred_paths(raw_dense, depth, m, spacing)
     tree = cKDTree(pts)
 
-    markers = np.zeros(sub.shape, dtype=np.uint8)
     # The vein's markers: the minimal path and the recentred one (climbing uphill only, it
     # stays in the path's own tube). A path along the wall alone would lose the lumen's middle
     # to a competing marker whose basin spills into it at a lower level.
@@ -164,9 +165,13 @@ def lumen_mask(
             light_depth, light_lumen, m, pts[own], local[own], ref[own], averaged, contrast, stretches
         )
         sticks = np.vstack([sticks, light_sticks])
-    rk = np.vstack([separate, sticks])
+    # Each sticking-out ridge voxel marks a basin of its own, judged over that basin after the
+    # watershed (``competitors.vein_like_basins``); the separate tubes' ridges share one label.
+    # The labels do not change where the veins' basin ends, only what can be told of the rest.
+    markers = np.zeros(sub.shape, dtype=np.uint16 if FIRST_RIDGE + len(sticks) <= 65535 else np.uint32)
     markers[both[:, 2], both[:, 1], both[:, 0]] = 1
-    markers[rk[:, 0], rk[:, 1], rk[:, 2]] = 2
+    markers[separate[:, 0], separate[:, 1], separate[:, 2]] = 2
+    markers[sticks[:, 0], sticks[:, 1], sticks[:, 2]] = FIRST_RIDGE + np.arange(len(sticks))
 
     # The outside of the lumen is flooded last, after every lumen voxel. Left at the level of
     # the lumen's own boundary voxels (distance 0), it was a plateau through which another
@@ -184,7 +189,18 @@ def lumen_mask(
             sitk.GetImageFromArray(feature), sitk.GetImageFromArray(markers), markWatershedLine=False
         )
     )
-    ws[ws == OUTSIDE] = 0
+    # A sticking-out ridge's basin that reads like the vein's blood is the vein's; the others are
+    # the competing tubes' (2) from here on, for the give-backs below.
+    back = vein_like_basins(
+        ws, markers, FIRST_RIDGE, smooth, depth, averaged, m, pts[own], contrast, stretches
+    )
+    to_ws = np.full(max(int(ws.max()), int(markers.max())) + 1, 2, dtype=np.uint8)
+    to_ws[:FIRST_RIDGE] = np.arange(FIRST_RIDGE)
+    to_markers = to_ws.copy()
+    to_ws[OUTSIDE] = 0
+    to_ws[back] = 1
+    to_markers[back] = 0
+    ws, markers = to_ws[ws], to_markers[markers]
     # On voxels of their own, the balls' growth leaves the vein the voxels deep in the lumen that
     # read like it. Not on thick slices on the finer grid: the interpolation spreads each tube's
     # blood over an input voxel, and the interface is moved by intensity after the give-backs
