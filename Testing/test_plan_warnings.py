@@ -277,9 +277,24 @@ def test_low_resolution_and_uncertain_lesions():
 
 
 def test_short_lesions_need_several_voxels():
+    """A narrowing over fewer sections than two voxels is not a lesion on coarse voxels, but it
+    is shown where it is, for IVUS to confirm (SHORT_NARROWING): never stented. One shorter than
+    min_lesion_mm is noise at any voxel size."""
     short = {"narrowing": (30, 34, 0.3)}  # 5 sections
-    assert len(context(left=short, voxel_mm=1.0).findings.lesions) == 1
-    assert context(left=short, voxel_mm=4.0).findings.lesions == []  # shorter than two voxels
+    fine = context(left=short, voxel_mm=1.0)
+    assert len(fine.findings.lesions) == 1 and fine.findings.artefacts == []
+    coarse = context(left=short, voxel_mm=4.0)
+    assert coarse.findings.lesions == []  # shorter than two voxels
+    (art,) = coarse.findings.artefacts
+    assert art.artefact == "SHORT_NARROWING" and art.branch == "left_iliac"
+    assert 29.0 <= art.start_mm <= 31.0 and 33.0 <= art.end_mm <= 35.0 and art.area_ratio < 0.5
+    assert any("8 mm" in n and "IVUS" in n for n in coarse.findings.notes), coarse.findings.notes
+    plan = make_plan(coarse)
+    (warning,) = [w for w in plan.warnings if w.code == "SHORT_NARROWING"]
+    assert "left iliac" in warning.message and "IVUS" in warning.message
+    assert plan.stents == [] and plan.to_json()["artefacts"][0]["artefact"] == "SHORT_NARROWING"
+    dip = context(left={"narrowing": (30, 31, 0.3)}, voxel_mm=4.0)  # 2 sections
+    assert dip.findings.lesions == [] and dip.findings.artefacts == []
 
 
 def test_incomplete_coverage():
@@ -369,6 +384,7 @@ def test_a_short_stretch_without_lumen_on_coarse_voxels_is_an_uncertain_stenosis
     found = find_findings(ctx.tree, ctx.profiles, occlusions=[short], voxel_mm=4.0)
     (les,) = found.lesions
     assert les.kind == "stenosis" and les.uncertain and les.min_area_mm2 > 0
+    assert found.artefacts == []  # no lumen across it: a lesion, not a short narrowing
     long = OccludedStretch("left_iliac", prof.points_ras[30], prof.points_ras[70], 40.0)
     (occ,) = find_findings(ctx.tree, ctx.profiles, occlusions=[long], voxel_mm=4.0).lesions
     assert occ.kind == "occlusion" and occ.min_area_mm2 == 0.0

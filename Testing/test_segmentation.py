@@ -511,6 +511,60 @@ def test_an_artery_balls_growth_leaves_the_vein_its_deep_voxels():
     np.testing.assert_array_equal(none, ws)
 
 
+def test_a_ridge_basin_that_reads_like_the_vein_beside_it_is_the_vein():
+    """A vein (6 mm, 140 HU) indented by an artery (5 mm, 180 HU) in tissue of 40 HU, 8 HU of
+    noise, 2 mm slices. A sticking-out ridge inside the vein, 2 mm from the artery's wall, whose
+    reading round it the artery's blur lifted to 175 HU, flooded the vein's upper part (basin
+    4); the artery has its own (5). Over its voxels basin 4 reads like the vein beside it and
+    goes back to the vein; the artery's basin never does, nor basin 4 when it reads brighter
+    than the vein by more than a tenth of the contrast."""
+    from scipy import ndimage
+
+    from IVCReconstructionLib.segment import competitors
+    from IVCReconstructionLib.segment.grid import distance_inside, to_ras
+
+    rng = np.random.default_rng(3)
+    spacing = np.array([0.5, 0.5, 2.0])  # mm per i, j, k
+    shape = (6, 60, 70)
+    m = np.diag([*spacing, 1.0])
+    m[:3, 3] = [-20.0, 4.0, 30.0]
+    y, x = (np.indices(shape[1:]) - np.array([30, 24])[:, None, None]) * 0.5  # mm, vein at 0
+    plane = np.where(np.hypot(x - 9.0, y) <= 5.0, 180.0, np.where(np.hypot(x, y) <= 6.0, 140.0, 40.0))
+    image = np.broadcast_to(plane, shape) + rng.normal(0.0, 8.0, shape)
+    smooth = ndimage.gaussian_filter(image, (0.3, 0.8, 0.8)).astype(np.float32)
+    averaged = ndimage.gaussian_filter(smooth, (0.75, 3.0, 3.0))  # about 1.5 mm
+    lumen = smooth > 90.0
+    depth = distance_inside(lumen, spacing)
+    chord = 92.0 / 18.0  # where the two walls cross
+    x3, y3 = np.broadcast_to(x, shape), np.broadcast_to(y, shape)
+    ws = np.where(lumen, np.where(x3 < chord, 1, 5), 0).astype(np.uint16)
+    ws[lumen & (x3 < chord) & (y3 > 2.0)] = 4
+    markers = np.zeros(shape, dtype=np.uint16)
+    markers[3, 36, 28] = 4  # x 2 mm, y 3 mm
+    markers[3, 30, 42] = 5  # the artery's axis
+    # The vein's path along its axis, [i, j, k] to RAS.
+    pts = to_ras(np.stack([np.full(6, 24.0), np.full(6, 30.0), np.arange(6.0)], axis=1), m)
+    none = competitors.BrighterStretches(
+        pts, np.zeros(len(pts), dtype=bool), np.full(len(pts), 140.0), np.inf
+    )
+
+    def judged(reading: np.ndarray) -> list[int]:
+        return competitors.vein_like_basins(
+            ws, markers, 4, smooth, depth, reading, m, pts, 100.0, none
+        ).tolist()
+
+    lifted = averaged.copy()
+    lifted[3, 36, 28] = 175.0
+    assert judged(lifted) == [4]
+    lifted[3, 30, 42] = 200.0  # the artery's marker reads brighter still: its basin stays
+    assert judged(lifted) == [4]
+    # A basin 15 HU brighter than the vein: nearer the vein than its marker, but brighter than
+    # it by more than 0.1 of the contrast (10 HU), so another tube's.
+    brighter = smooth + np.where(ws == 4, 15.0, 0.0).astype(np.float32)
+    got = competitors.vein_like_basins(ws, markers, 4, brighter, depth, lifted, m, pts, 100.0, none)
+    assert got.tolist() == []
+
+
 def test_the_vein_artery_interface_moves_to_half_way_between_their_blood():
     """Two touching tubes of different blood (a vein of 130 HU, an artery of 180 HU meeting
     0.2 mm past voxel 41's centre, blurred 0.5 mm) whose watershed cut lies a voxel or two off

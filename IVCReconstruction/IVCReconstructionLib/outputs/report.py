@@ -283,7 +283,7 @@ def write_report(path: str | Path, result: PipelineResult, view3d: str | Path | 
         parts.append("<p>No stenosis or occlusion found.</p>")
     if findings.artefacts:
         parts.append(
-            "<p>Narrowings taken for artefacts (not treated; check them in the images):</p>"
+            "<p>Narrowings not taken for lesions (not treated; check them in the images or with IVUS):</p>"
             + _lesion_table(findings.artefacts, artefacts=True)
         )
     parts.append(

@@ -46,6 +46,9 @@ class PlanScore:
     # Truth lesions found but not covered by the stents, as the plan's LESION_NOT_COVERED
     # judges it (``plan.quality.uncovered``): also in ``found``.
     uncovered: list[str] = field(default_factory=list)
+    # Truth lesions missed but shown where they are as a narrowing too short for the voxels
+    # (the plan's SHORT_NARROWING, for IVUS to confirm): also in ``missed``.
+    flagged: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # the plan's warning codes (why, if uncovered)
 
     @property
@@ -60,6 +63,14 @@ class PlanScore:
         warned = not self.uncovered or "LESION_NOT_COVERED" in self.warnings
         return not (self.missed or self.extra or self.wrong_kind) and warned
 
+    @property
+    def right_or_flagged(self) -> bool:
+        """As ``right_or_warned``, but a missed lesion counts when the plan shows it as a
+        narrowing too short for the voxels (``flagged``)."""
+        warned = not self.uncovered or "LESION_NOT_COVERED" in self.warnings
+        unseen = set(self.missed) - set(self.flagged)
+        return not (unseen or self.extra or self.wrong_kind) and warned
+
     def to_json(self) -> dict:
         return {
             "template": self.template,
@@ -69,6 +80,7 @@ class PlanScore:
             "extra": list(self.extra),
             "wrong_kind": list(self.wrong_kind),
             "uncovered": list(self.uncovered),
+            "flagged": list(self.flagged),
             "warnings": list(self.warnings),
         }
 
@@ -104,32 +116,48 @@ def score_plan(plan: Plan, profiles: dict[str, BranchProfile], truth: Phantom) -
     Each found lesion is placed on the truth's centerline of its branch; a truth lesion is
     found by the found lesion that overlaps it most (one found lesion may span two truth
     lesions), and a found lesion that overlaps none is extra. The plan's artefacts (narrowings
-    it did not take for lesions) are not lesions found."""
+    it did not take for lesions) are not lesions found; a missed truth lesion that a
+    SHORT_NARROWING artefact overlaps is ``flagged``."""
+    from ..plan.findings import Artefact
     from ..plan.quality import uncovered
 
     score = PlanScore(
         template=str(plan.template), stents=len(plan.stents), warnings=sorted({w.code for w in plan.warnings})
     )
-    # Each found lesion's stretch on the truth's distance axis of its branch.
-    placed: list[tuple[float, float] | None] = []
-    for found in plan.lesions:
-        branch, prof = truth.branches.get(found.branch), profiles.get(found.branch)
-        if branch is None or prof is None:
-            placed.append(None)
-            continue
-        pts = _stretch(prof.points_ras, prof.distance_mm, found.start_mm, found.end_mm)
-        on_truth = _on_axis(branch, pts)
-        placed.append((float(on_truth.min()), float(on_truth.max())))
-    used: set[int] = set()
-    for t in truth.lesions:
+
+    def placed(lesions: list[Lesion]) -> list[tuple[float, float] | None]:
+        """Each lesion's stretch on the truth's distance axis of its branch."""
+        out: list[tuple[float, float] | None] = []
+        for found in lesions:
+            branch, prof = truth.branches.get(found.branch), profiles.get(found.branch)
+            if branch is None or prof is None:
+                out.append(None)
+                continue
+            on_truth = _on_axis(
+                branch, _stretch(prof.points_ras, prof.distance_mm, found.start_mm, found.end_mm)
+            )
+            out.append((float(on_truth.min()), float(on_truth.max())))
+        return out
+
+    def overlapping(t: TruthLesion, lesions: list[Lesion], spans) -> list[tuple[float, int]]:
+        """(overlap in mm, index) of the lesions on ``t``'s branch that overlap it."""
         overlaps = [
             (min(span[1], t.end_mm + MATCH_MM) - max(span[0], t.start_mm - MATCH_MM), n)
-            for n, (found, span) in enumerate(zip(plan.lesions, placed, strict=True))
+            for n, (found, span) in enumerate(zip(lesions, spans, strict=True))
             if span is not None and found.branch == t.branch
         ]
-        overlaps = [(o, n) for o, n in overlaps if o >= 0.0]
+        return [(o, n) for o, n in overlaps if o >= 0.0]
+
+    spans = placed(plan.lesions)
+    short = [a for a in plan.artefacts if a.artefact is Artefact.SHORT_NARROWING]
+    short_spans = placed(short)
+    used: set[int] = set()
+    for t in truth.lesions:
+        overlaps = overlapping(t, plan.lesions, spans)
         if not overlaps:
             score.missed.append(_describe(t, t.area_ratio))
+            if overlapping(t, short, short_spans):
+                score.flagged.append(_describe(t, t.area_ratio))
             continue
         n = max(overlaps)[1]
         used.update(m for _, m in overlaps)

@@ -64,6 +64,9 @@ class Artefact(StrEnum):
 
     LABEL_JUNCTION = "LABEL_JUNCTION"  # where two segments of another tool's segmentation touch
     CONFLUENCE_ARTEFACT = "CONFLUENCE_ARTEFACT"  # only in sections that also cut the other vein
+    # Over fewer than ``min_lesion_voxels`` of the scan's voxels: too short for its sections to
+    # tell a lesion from noise, so shown for IVUS or a thinner-slice scan to confirm.
+    SHORT_NARROWING = "SHORT_NARROWING"
 
 
 @dataclass
@@ -242,6 +245,9 @@ def _unresolved(
         if les.branch == prof.name and les.end_mm >= start - voxel and les.start_mm <= end + voxel:
             found.remove(les)
             les.uncertain = True
+            # No lumen across it: a lesion, however short the narrowing measured there.
+            if les.artefact is Artefact.SHORT_NARROWING:
+                les.artefact = None
             return les
     sel = (prof.distance_mm >= start - voxel) & (prof.distance_mm <= end + voxel)
     if not sel.any():
@@ -290,6 +296,9 @@ def find_findings(
     """
     settings = settings or FindingsSettings()
     voxel = float(voxel_mm or 0.0)
+    # Profiles are sampled every mm: a run of this many low samples is a lesion; a shorter one
+    # of at least min_lesion_mm is shown as a SHORT_NARROWING where the voxels set the bound.
+    shortest = int(np.ceil(settings.min_lesion_mm))
     min_samples = int(np.ceil(max(settings.min_lesion_mm, settings.min_lesion_voxels * voxel)))
     occluded: dict[str, list[tuple[float, float]]] = {}
     for occ in occlusions or []:
@@ -332,6 +341,15 @@ def find_findings(
         for name in names:
             refs[f"{side}{name}" if side else name] = reference[name]
         found += [_stenosis(prof, a, b, ref_area, seg, settings, voxel, contacts_ras) for a, b in runs]
+        # On coarse voxels a real short lesion (10 mm of area ratio 0.4 is below half the
+        # reference for 5-6 mm) spans fewer sections than min_lesion_voxels asks: not a lesion,
+        # but not dropped unseen either.
+        for a, b in _runs(low, shortest, bridge=1) if min_samples > shortest else []:
+            if b - a + 1 < min_samples:
+                les = _stenosis(prof, a, b, ref_area, seg, settings, voxel, contacts_ras)
+                if les.artefact is None and les.kind == "stenosis":
+                    les.artefact = Artefact.SHORT_NARROWING
+                    found.append(les)
     for occ in occlusions or []:
         prof = profiles[occ.branch]
         d0, _, _ = project(prof, occ.start_ras)
@@ -374,10 +392,15 @@ def find_findings(
     artefacts = [les for les in found if les.artefact is not None]
     for art in artefacts:
         where = BRANCH_IN_TEXT[art.branch]
+        what = (
+            f"is shorter than {settings.min_lesion_voxels:g} voxels of this scan ({min_samples} mm), too "
+            f"short to be measured as a lesion ({art.artefact}), and not treated: confirm it with IVUS"
+            if art.artefact is Artefact.SHORT_NARROWING
+            else f"is taken for an artefact ({art.artefact}) and not treated: check it in the images"
+        )
         notes.append(
             f"a narrowing of the {where} at {art.start_mm:.0f}-{art.end_mm:.0f} mm from the confluence "
-            f"({art.area_stenosis_pct:.0f} % area loss) is taken for an artefact ({art.artefact}) and not "
-            "treated: check it in the images"
+            f"({art.area_stenosis_pct:.0f} % area loss) {what}"
         )
     return Findings(refs, lesions, marks, notes, settings, artefacts, voxel or None)
 

@@ -3,7 +3,8 @@
 The warnings of this module are about the input rather than the construct: images too coarse
 for the lesions claimed (LOW_RESOLUTION), veins cut off by the field of view where the plan
 needs them (INCOMPLETE_COVERAGE), an IVC stent without a known renal inflow
-(RENAL_LEVEL_UNKNOWN), narrowings taken for artefacts (LABEL_JUNCTION, CONFLUENCE_ARTEFACT) and
+(RENAL_LEVEL_UNKNOWN), narrowings not taken for lesions (LABEL_JUNCTION, CONFLUENCE_ARTEFACT,
+SHORT_NARROWING) and
 lesions no stent covers (LESION_NOT_COVERED). ``check_voxel_size`` is the hard limit, checked
 before any work: above it, no stent is sized at all.
 """
@@ -116,22 +117,25 @@ def _coverage(ctx: PlanContext, plan: Plan) -> list[PlanWarning]:
 def _artefacts(ctx: PlanContext) -> list[PlanWarning]:
     out = []
     for art in ctx.findings.artefacts:
-        why = (
-            "where two segments of the given segmentation touch (the union of the labels narrows there, "
-            "not necessarily the vein)"
-            if art.artefact is Artefact.LABEL_JUNCTION
-            else "only in sections that also cut the other vein at the confluence"
+        where = (
+            f"a narrowing of the {_where(art.branch, art.start_mm, art.end_mm)} "
+            f"({art.area_stenosis_pct:.0f} % area loss)"
         )
-        out.append(
-            PlanWarning(
-                str(art.artefact),
-                Severity.WARNING,
-                None,
-                f"a narrowing of the {_where(art.branch, art.start_mm, art.end_mm)} "
-                f"({art.area_stenosis_pct:.0f} % area loss) lies {why}: it is not treated; check it in the "
-                "images",
+        if art.artefact is Artefact.SHORT_NARROWING:
+            voxels = ctx.findings.settings.min_lesion_voxels
+            message = (
+                f"{where} spans fewer than {voxels:g} of this scan's voxels, too few sections to tell a "
+                "lesion from noise: it is not treated; confirm it with IVUS or a thinner-slice scan"
             )
-        )
+        else:
+            why = (
+                "where two segments of the given segmentation touch (the union of the labels narrows "
+                "there, not necessarily the vein)"
+                if art.artefact is Artefact.LABEL_JUNCTION
+                else "only in sections that also cut the other vein at the confluence"
+            )
+            message = f"{where} lies {why}: it is not treated; check it in the images"
+        out.append(PlanWarning(str(art.artefact), Severity.WARNING, None, message))
     return out
 
 
