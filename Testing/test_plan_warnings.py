@@ -336,6 +336,33 @@ def test_confluence_sections_are_not_a_lesion():
     assert any(w.code == "CONFLUENCE_ARTEFACT" and w.severity == "warning" for w in make_plan(ctx).warnings)
 
 
+def test_a_narrowing_shown_only_by_confluence_zone_sections_is_not_a_lesion():
+    """Sections of the IVC at 87-99 mm that also cut another vein read 2-33 mm2; two between
+    them (92, 95 mm) are whole. The run below half the reference spans them all, but only zone
+    sections show it: an artefact, not an IVC stenosis of area ratio ~1 (the harder phantom's
+    2 x 2 x 3 mm May-Thurner 0.8 mm / 25 HU cell). Where a section outside the zone is narrow
+    too, it is a lesion."""
+    ctx = context(left=MT)
+    prof = ctx.profiles["ivc"]
+    broken = np.flatnonzero(
+        (prof.distance_mm >= 87) & (prof.distance_mm <= 99) & ~np.isin(prof.distance_mm, (92, 95))
+    )
+    prof.area_mm2[broken] = 15.0
+    prof.ce_diameter_mm[broken] = np.sqrt(4.0 * 15.0 / np.pi)
+    prof.confluence_zone[broken] = True
+    found = find_findings(ctx.tree, ctx.profiles, seeds={"Renal": (0.0, 0.0, 110.0)}, voxel_mm=3.0)
+    assert [les.branch for les in found.lesions] == ["left_iliac"]
+    (art,) = found.artefacts
+    assert (
+        art.branch == "ivc"
+        and art.artefact == "CONFLUENCE_ARTEFACT"
+        and 86 <= art.start_mm <= art.end_mm <= 100
+    )
+    prof.area_mm2[np.isin(prof.distance_mm, (92, 95))] = 0.3 * np.pi * 10.0**2
+    found = find_findings(ctx.tree, ctx.profiles, seeds={"Renal": (0.0, 0.0, 110.0)}, voxel_mm=3.0)
+    assert sorted(les.branch for les in found.lesions) == ["ivc", "left_iliac"] and found.artefacts == []
+
+
 def test_lesion_measures():
     (les,) = context(left=MT).findings.lesions
     assert les.area_stenosis_pct == pytest.approx(70.0, abs=0.5)
