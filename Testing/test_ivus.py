@@ -150,6 +150,33 @@ def test_ivus_lesions_must_match_a_lesion_the_ct_found():
         apply_ivus(two.findings, ivus(lesions=twice), lengths)
 
 
+def test_ivus_at_a_narrowing_too_short_for_the_voxels_makes_it_a_lesion():
+    """On 4 mm voxels a 5 mm narrowing of the left iliac vein is a SHORT_NARROWING, shown and not
+    treated. An IVUS lesion there (the branch's only finding, or ``at_mm`` within it) makes it a
+    lesion with the IVUS area, and the plan treats it; without IVUS, or with IVUS elsewhere,
+    it stays a short narrowing."""
+    ctx = context(left={"narrowing": (30, 34, 0.3)}, voxel_mm=4.0)
+    lengths = {b: float(p.distance_mm[-1]) for b, p in ctx.profiles.items()}
+    ct = ctx.findings
+    assert ct.lesions == [] and make_plan(ctx).stents == []
+    for at in ({}, {"at_mm": 32.0}):
+        given = ivus(lesions=[{"branch": "left_iliac", "min_area_mm2": 40.0, **at}])
+        found = apply_ivus(ct, given, lengths)
+        (les,) = found.lesions
+        assert les.branch == "left_iliac" and les.artefact is None and 29 <= les.start_mm <= 31
+        assert les.min_area_mm2 == 40.0 and les.min_area_source == "ivus" and found.artefacts == []
+    plan = planned(ctx, given)
+    assert plan.stents and "SHORT_NARROWING" not in codes(plan)
+    # The CT's own findings are unchanged, and IVUS of another vein leaves the narrowing as it is.
+    assert [a.artefact for a in ct.artefacts] == ["SHORT_NARROWING"]
+    two = context(left={"narrowing": (30, 34, 0.3)}, right={"narrowing": (20, 30, 0.3)}, voxel_mm=4.0)
+    right_only = apply_ivus(
+        two.findings, ivus(lesions=[{"branch": "right_iliac", "min_area_mm2": 40.0}]), lengths
+    )
+    assert [les.branch for les in right_only.lesions] == ["right_iliac"]
+    assert [a.branch for a in right_only.artefacts] == ["left_iliac"]
+
+
 def test_the_session_edit_resizes_and_a_refused_one_changes_nothing():
     ctx = context(left=MT)
     session = PlanSession(ctx, make_plan(ctx))

@@ -81,7 +81,7 @@ def test_thick_slices_a_dimming_left_vein_keeps_its_path_out_of_the_artery():
     # plan column): each is below half the reference area for 5-6 mm only, and a lesion must
     # span two 3 mm voxels (``FindingsSettings.min_lesion_voxels``); docs/segmentation.md,
     # Limits. Both are shown where they are as narrowings too short for the voxels, for IVUS to
-    # confirm (SHORT_NARROWING), and nothing else is.
+    # confirm (SHORT_NARROWING), and no stent is suggested.
     lengths, plan = measured_and_planned(ph, seg)
     assert min(lengths.values()) > 120.0  # 133, 171, 157 mm
     assert len(plan.missed) == 2 and not plan.extra, plan  # found where they are: fix, then assert

@@ -60,16 +60,17 @@ class PlanScore:
     def right_or_warned(self) -> bool:
         """As ``right``, but a lesion left unstented counts when the plan warns that it is
         (LESION_NOT_COVERED: e.g. an IVC occlusion the catalogue has no construct for)."""
-        warned = not self.uncovered or "LESION_NOT_COVERED" in self.warnings
-        return not (self.missed or self.extra or self.wrong_kind) and warned
+        return self._right_but(self.missed)
 
     @property
     def right_or_flagged(self) -> bool:
         """As ``right_or_warned``, but a missed lesion counts when the plan shows it as a
         narrowing too short for the voxels (``flagged``)."""
+        return self._right_but([m for m in self.missed if m not in self.flagged])
+
+    def _right_but(self, missed: list[str]) -> bool:
         warned = not self.uncovered or "LESION_NOT_COVERED" in self.warnings
-        unseen = set(self.missed) - set(self.flagged)
-        return not (unseen or self.extra or self.wrong_kind) and warned
+        return not (missed or self.extra or self.wrong_kind) and warned
 
     def to_json(self) -> dict:
         return {

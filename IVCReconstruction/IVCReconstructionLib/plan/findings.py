@@ -149,7 +149,8 @@ class Findings:
     landmarks: dict[str, Landmark]
     notes: list[str]
     settings: FindingsSettings
-    # Narrowings that are not lesions (label junctions, confluence sections): reported, never stented.
+    # Narrowings that are not lesions (label junctions, confluence sections, too short for the
+    # voxels): reported, never stented.
     artefacts: list[Lesion] = field(default_factory=list)
     voxel_mm: float | None = None  # the largest voxel edge of the label map measured
 
@@ -194,8 +195,16 @@ def _stenosis(
     area = prof.area_mm2
     run = np.arange(a, b + 1)
     zone = prof.confluence_zone[run].astype(bool)
-    # The narrowest section outside the confluence zone, where sections are reliable.
-    candidates = run[~zone] if (~zone).any() else run
+    # Only in confluence-zone sections: every section of the run that shows the narrowing (a
+    # lumen below the ratio) is one that also cuts the other vein. The run may still hold
+    # sections outside the zone, bridged over or failed: at 2 x 2 x 3 mm, May-Thurner 0.8 mm /
+    # 25 HU, 2-33 mm2 zone sections of the IVC at 87-99 mm with two of 248-252 mm2 between them
+    # made an IVC "stenosis" of area ratio 0.74 and an IVC construct the catalogue cannot build.
+    shows = ~zone & (area[run] > 0.0) & (area[run] <= settings.stenosis_area_ratio * ref_area[run])
+    only_zone = bool(zone.all() or (zone.any() and not shows.any()))
+    # The narrowest section outside the confluence zone, where sections are reliable (any of
+    # them where only the zone shows the narrowing, so that its area loss is the zone's).
+    candidates = run[~zone] if (~zone).any() and not only_zone else run
     empty = area[run] <= 0.0
     longest_empty = max(
         (len(g) for g in np.split(empty, np.flatnonzero(np.diff(empty)) + 1) if g[0]), default=0
@@ -213,13 +222,7 @@ def _stenosis(
     if kind == "stenosis" and voxel > 0 and min_diameter < settings.resolved_voxels * voxel:
         uncertain = True
     artefact = None
-    # Only in confluence-zone sections: every section of the run that shows the narrowing (a
-    # lumen below the ratio) is one that also cuts the other vein. The run may still hold
-    # sections outside the zone, bridged over or failed: at 2 x 2 x 3 mm, May-Thurner 0.8 mm /
-    # 25 HU, 2-33 mm2 zone sections of the IVC at 87-99 mm with two of 248-252 mm2 between them
-    # made an IVC "stenosis" of area ratio 0.74 and an IVC construct the catalogue cannot build.
-    shows = ~zone & (area[run] > 0.0) & (area[run] <= settings.stenosis_area_ratio * ref_area[run])
-    if zone.all() or (kind == "stenosis" and zone.any() and not shows.any()):
+    if zone.all() or (kind == "stenosis" and only_zone):
         artefact = Artefact.CONFLUENCE_ARTEFACT
     elif contacts_ras is not None and len(contacts_ras):
         reach = float(prof.ce_diameter_mm[i]) / 2.0 + settings.junction_margin_voxels * voxel
@@ -247,13 +250,13 @@ def _unresolved(
     """The uncertain stenosis where a segmentation saw no lumen over less than an occlusion's
     length: a narrowing already measured across it (taken out of ``found``), else one made
     from the sections within a voxel of the stretch."""
-    for les in list(found):
+    # A lesion measured there first, then a narrowing not taken for one.
+    for les in sorted(found, key=lambda les: les.artefact is not None):
         if les.branch == prof.name and les.end_mm >= start - voxel and les.start_mm <= end + voxel:
             found.remove(les)
             les.uncertain = True
-            # No lumen across it: a lesion, however short the narrowing measured there.
-            if les.artefact is Artefact.SHORT_NARROWING:
-                les.artefact = None
+            # No lumen across it: a lesion, whatever the sections measured across it showed.
+            les.artefact = None
             return les
     sel = (prof.distance_mm >= start - voxel) & (prof.distance_mm <= end + voxel)
     if not sel.any():

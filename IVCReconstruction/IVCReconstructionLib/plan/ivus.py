@@ -19,7 +19,7 @@ from .. import names
 from ..inputs.ivus import IvusLesion, IvusMeasurements
 from ..names import ReferenceSource, Template
 from .datatypes import Plan, PlanSettings
-from .findings import Findings, Lesion
+from .findings import Artefact, Findings, Lesion
 
 SEGMENT_LABELS = {"ivc": "IVC", "civ": "CIV", "eiv": "EIV", "cfv": "CFV"}
 
@@ -85,10 +85,17 @@ def segment_label(key: str) -> str:
     return f"{side} {SEGMENT_LABELS[segment]}" if side else SEGMENT_LABELS[key]
 
 
-def _match(lesions: list[Lesion], wanted: IvusLesion, length_mm: float, taken: set[int]) -> int:
-    """Index in ``lesions`` of the CT lesion an IVUS lesion is about."""
+def _match(
+    lesions: list[Lesion], wanted: IvusLesion, length_mm: float, taken: set[int], lesion_count: int
+) -> int:
+    """Index in ``lesions`` of the CT lesion an IVUS lesion is about: the first ``lesion_count``
+    are the CT's lesions, the rest its narrowings too short for the voxels (SHORT_NARROWING),
+    which IVUS can confirm. Without ``at_mm`` an IVUS lesion is about a lesion where its branch
+    has one."""
     where = names.BRANCH_IN_TEXT[wanted.branch]
     on = [i for i, les in enumerate(lesions) if les.branch == wanted.branch]
+    if wanted.at_mm is None and any(i < lesion_count for i in on):
+        on = [i for i in on if i < lesion_count]
     if not on:
         raise ValueError(
             f"the IVUS gives a lesion on the {where}, but the CT found none there: remove it, or plan "
@@ -121,6 +128,9 @@ def apply_ivus(
     """The findings with the IVUS values in place of the CT's where given (a copy; applying to
     findings that had IVUS starts again from their CT findings).
 
+    An IVUS lesion may also be about a narrowing the CT's voxels were too coarse to take for a
+    lesion (SHORT_NARROWING): it is then a lesion, with the IVUS area.
+
     :raises ValueError: for an IVUS lesion on a branch where the CT found none, beyond the
         branch's end, or ambiguous (several lesions and no ``at_mm``).
     """
@@ -131,29 +141,48 @@ def apply_ivus(
     for key, value in ivus.references_mm.items():
         refs[key] = float(value)
         sources[key] = str(ReferenceSource.IVUS)
-    lesions: list[Lesion] = []
-    for les in ct.lesions:
+
+    def sourced(les: Lesion) -> SourcedLesion:
         key = reference_key(les.branch, les.segment)
         if key not in ivus.references_mm and les.segment == "cfv":
             key = reference_key(les.branch, "eiv")  # the CT has no CFV reference: the EIV's
         reference_area = les.reference_area_mm2
         if key in ivus.references_mm:
             reference_area = math.pi * (refs[key] / 2.0) ** 2
-        lesions.append(
-            _copy(
-                SourcedLesion,
-                les,
-                reference_area_mm2=reference_area,
-                min_area_source=str(ReferenceSource.CT),
-                min_area_ct_mm2=les.min_area_mm2,
-            )
+        return _copy(
+            SourcedLesion,
+            les,
+            reference_area_mm2=reference_area,
+            artefact=None,
+            min_area_source=str(ReferenceSource.CT),
+            min_area_ct_mm2=les.min_area_mm2,
         )
+
+    # A narrowing too short for the CT's voxels is a lesion once IVUS measures it.
+    short = [a for a in ct.artefacts if a.artefact is Artefact.SHORT_NARROWING]
+    lesions = [sourced(les) for les in [*ct.lesions, *short]]
     taken: set[int] = set()
     for wanted in ivus.lesions:
-        i = _match(lesions, wanted, branch_lengths_mm.get(wanted.branch, math.inf), taken)
+        length = branch_lengths_mm.get(wanted.branch, math.inf)
+        i = _match(lesions, wanted, length, taken, len(ct.lesions))
         lesions[i].min_area_mm2 = wanted.min_area_mm2
         lesions[i].min_area_source = str(ReferenceSource.IVUS)
-    return _copy(IvusFindings, ct, references_mm=refs, lesions=lesions, ct=ct, ivus=ivus, sources=sources)
+    confirmed = {i - len(ct.lesions) for i in taken if i >= len(ct.lesions)}
+    lesions = sorted(
+        lesions[: len(ct.lesions)] + [lesions[len(ct.lesions) + j] for j in sorted(confirmed)],
+        key=lambda les: (les.branch, les.start_mm),
+    )
+    artefacts = [a for a in ct.artefacts if not any(a is short[j] for j in confirmed)]
+    return _copy(
+        IvusFindings,
+        ct,
+        references_mm=refs,
+        lesions=lesions,
+        artefacts=artefacts,
+        ct=ct,
+        ivus=ivus,
+        sources=sources,
+    )
 
 
 def add_reference_sources(findings: Findings, branches: dict[str, dict]) -> None:

@@ -4,9 +4,8 @@ The warnings of this module are about the input rather than the construct: image
 for the lesions claimed (LOW_RESOLUTION), veins cut off by the field of view where the plan
 needs them (INCOMPLETE_COVERAGE), an IVC stent without a known renal inflow
 (RENAL_LEVEL_UNKNOWN), narrowings not taken for lesions (LABEL_JUNCTION, CONFLUENCE_ARTEFACT,
-SHORT_NARROWING) and
-lesions no stent covers (LESION_NOT_COVERED). ``check_voxel_size`` is the hard limit, checked
-before any work: above it, no stent is sized at all.
+SHORT_NARROWING) and lesions no stent covers (LESION_NOT_COVERED). ``check_voxel_size`` is the
+hard limit, checked before any work: above it, no stent is sized at all.
 """
 
 from __future__ import annotations

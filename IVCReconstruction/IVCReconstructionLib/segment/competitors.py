@@ -259,10 +259,10 @@ def vein_like_basins(
     over its voxels at least ``BASIN_DEPTH_MM`` deep is
 
     - nearer the vein's blood beside it (the veins' basin's voxels as deep within
-      ``BASIN_NEAR_MM``) than its marker's reading: the marker was lifted by its surroundings,
-      its basin was not. An artery's basin reads as its marker does, 13-46 HU above the vein
-      beside it on that cell (its thin distal arteries read 165-180 for their 180 HU, blurred
-      over the 3 mm slices);
+      ``BASIN_NEAR_MM``) than its marker's brighter reading, and within ``BASIN_LIKE`` of the
+      contrast of it: the marker was lifted by its surroundings, its basin was not. An
+      artery's basin reads as its marker does, 13-46 HU above the vein beside it on that cell
+      (its thin distal arteries read 165-180 for their 180 HU, blurred over the 3 mm slices);
     - and not unlike the paths' blood nearby by the marker's own tests (``unlike_the_vein``,
       ``BrighterStretches.brighter``), so that it is never a tube the paths run through.
 
@@ -296,8 +296,13 @@ def vein_like_basins(
             beside[n_] = float(smooth[box][near].mean())
     cand = where[judged]
     marker = averaged[cand[:, 0], cand[:, 1], cand[:, 2]]
-    lifted = np.isfinite(beside) & (
-        level - beside < np.minimum(0.5 * (marker - beside), BASIN_LIKE * contrast)
+    # Only a marker brighter than the vein beside can have been lifted by its surroundings; a
+    # darker one stands for a darker tube, which its basin must not be like the vein to be.
+    lifted = (
+        np.isfinite(beside)
+        & (marker > beside)
+        & (level - beside < 0.5 * (marker - beside))
+        & (np.abs(level - beside) < BASIN_LIKE * contrast)
     )
     unlike = unlike_the_vein(cand, averaged, m, pts, contrast, levels=level)
     unlike |= stretches.brighter(cand, averaged, m, levels=level)

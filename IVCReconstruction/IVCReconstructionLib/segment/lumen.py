@@ -194,7 +194,7 @@ def lumen_mask(
     back = vein_like_basins(
         ws, markers, FIRST_RIDGE, smooth, depth, averaged, m, pts[own], contrast, stretches
     )
-    to_ws = np.full(max(int(ws.max()), int(markers.max())) + 1, 2, dtype=np.uint8)
+    to_ws = np.full(max(int(markers.max()) + 1, FIRST_RIDGE), 2, dtype=np.uint8)
     to_ws[:FIRST_RIDGE] = np.arange(FIRST_RIDGE)
     to_markers = to_ws.copy()
     to_ws[OUTSIDE] = 0
