@@ -353,3 +353,23 @@ def test_the_ivus_table_resizes_the_plan_at_once(mrml):
     assert left_stent(shown.plan).diameter_mm == before
     shown.remove()
     assert table.GetScene() is None
+
+
+def test_the_ivus_table_confirms_a_narrowing_too_short_for_the_voxels(mrml):
+    """On 4 mm voxels a 5 mm narrowing is a SHORT_NARROWING, with a row of its own in the IVUS
+    table; an IVUS area typed there makes it a lesion, which the plan then treats."""
+    from IVCReconstructionLib.scene.plan_editor import ScenePlan
+
+    ctx = context(left={"narrowing": (30, 34, 0.3)}, voxel_mm=4.0)
+    shown = ScenePlan.add(mrml.scene, PlanSession(ctx, make_plan(ctx)))
+    table = shown.ivus_table
+    keys = [table.GetCellText(r, 0) for r in range(table.GetNumberOfRows())]
+    assert keys[-1] == "short 1" and "lesion 1" not in keys
+    assert "too short for the voxels of the left iliac vein" in table.GetCellText(len(keys) - 1, 1)
+    assert shown.plan.stents == []
+    table.SetCellText(len(keys) - 1, 3, "40")
+    assert shown.apply_ivus_table()
+    (les,) = shown.plan.to_json()["lesions"]
+    assert les["min_area_source"] == "ivus" and les["branch"] == "left_iliac" and shown.plan.stents
+    assert shown.ivus_table.GetCellText(len(keys) - 1, 3) == "40"
+    shown.remove()

@@ -2,9 +2,11 @@
 values a user types in (the Slicer module's IVUS section), read back as ``IvusMeasurements``.
 
 One row per reference segment (``names.REFERENCE_SEGMENTS``: the IVC, and per side the CIV, EIV
-and CFV) and one per lesion the CT found. Columns (``names.IVUS_TABLE_COLUMNS``, all text so
-that a cell can be empty): the row's key, what it is, the CT value, the IVUS value (empty: no
-IVUS). ``scene.plan_editor.ScenePlan`` keeps the table and re-plans when it changes.
+and CFV), one per lesion the CT found ("lesion N"), and one per narrowing too short for the CT's
+voxels ("short N", a SHORT_NARROWING: an IVUS area there makes it a lesion, ``plan.ivus``).
+Columns (``names.IVUS_TABLE_COLUMNS``, all text so that a cell can be empty): the row's key, what
+it is, the CT value, the IVUS value (empty: no IVUS). ``scene.plan_editor.ScenePlan`` keeps the
+table and re-plans when it changes.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import numpy as np
 
 from .. import names
 from ..inputs.ivus import IvusMeasurements, ivus_from_mapping
-from ..plan.findings import Findings
+from ..plan.findings import Artefact, Findings
 from ..plan.ivus import ct_findings, ivus_of, segment_label
 from .nodes import add_table, fill_table
 
@@ -24,6 +26,15 @@ IVUS_TABLE_NAME = "IVUS measurements"
 
 def _lesion_key(n: int) -> str:
     return f"lesion {n + 1}"
+
+
+def _short_key(n: int) -> str:
+    return f"short {n + 1}"
+
+
+def _short(findings: Findings) -> list:
+    """The CT's narrowings too short for its voxels, which IVUS can confirm."""
+    return [a for a in ct_findings(findings).artefacts if a.artefact is Artefact.SHORT_NARROWING]
 
 
 def _rows(findings: Findings) -> list[tuple[str, str, str, str]]:
@@ -44,12 +55,16 @@ def _rows(findings: Findings) -> list[tuple[str, str, str, str]]:
     for les in findings.lesions:
         if getattr(les, "min_area_source", None) == names.ReferenceSource.IVUS:
             given[(les.branch, les.start_mm)] = les.min_area_mm2
-    for n, les in enumerate(ct.lesions):
+    shown = [(_lesion_key(n), les, les.kind) for n, les in enumerate(ct.lesions)]
+    shown += [
+        (_short_key(n), les, "narrowing too short for the voxels") for n, les in enumerate(_short(findings))
+    ]
+    for key, les, what in shown:
         area = given.get((les.branch, les.start_mm))
         rows.append(
             (
-                _lesion_key(n),
-                f"{les.kind} of the {names.BRANCH_IN_TEXT[les.branch]} at "
+                key,
+                f"{what} of the {names.BRANCH_IN_TEXT[les.branch]} at "
                 f"{les.start_mm:.0f}-{les.end_mm:.0f} mm: minimum area (mm2)",
                 f"{les.min_area_mm2:.1f}",
                 "" if area is None else f"{area:g}",
@@ -86,7 +101,8 @@ def ivus_from_table(table_node: Any, findings: Findings) -> IvusMeasurements:
     key_column, what_column, _ct, ivus_column = (table.GetColumnByName(c) for c in names.IVUS_TABLE_COLUMNS)
     if key_column is None or ivus_column is None:
         return ivus_of(findings)  # being refilled
-    lesions = ct_findings(findings).lesions
+    rows = {_lesion_key(n): les for n, les in enumerate(ct_findings(findings).lesions)}
+    rows.update({_short_key(n): les for n, les in enumerate(_short(findings))})
     references: dict[str, float] = {}
     wanted = []
     for row in range(table.GetNumberOfRows()):
@@ -101,8 +117,8 @@ def ivus_from_table(table_node: Any, findings: Findings) -> IvusMeasurements:
             raise ValueError(f"the IVUS value of {what} must be a number, not {text!r}") from None
         if key in names.REFERENCE_SEGMENTS:
             references[key] = value
-        elif key.startswith("lesion ") and key[7:].isdigit() and int(key[7:]) <= len(lesions):
-            les = lesions[int(key[7:]) - 1]
+        elif key in rows:
+            les = rows[key]
             wanted.append(
                 {"branch": les.branch, "min_area_mm2": value, "at_mm": (les.start_mm + les.end_mm) / 2}
             )
