@@ -86,6 +86,7 @@ def test_thick_slices_a_dimming_left_vein_keeps_its_path_out_of_the_artery():
     assert min(lengths.values()) > 120.0  # 133, 171, 157 mm
     assert len(plan.missed) == 2 and not plan.extra, plan  # found where they are: fix, then assert
     assert plan.flagged == plan.missed and plan.right_or_flagged, plan
+    assert plan.extra_flagged == [], plan
     assert "SHORT_NARROWING" in plan.warnings and plan.stents == 0, plan
 
 

@@ -246,8 +246,12 @@ def plan_summary(rec: dict) -> str:
     if plan is None:
         return f"scoring failed: {rec['score_error']}" if "score_error" in rec else ""
     words = [f"{plan['template']}, {plan['stents']} stent{'s' if plan['stents'] != 1 else ''}"]
-    for key in ("missed", "flagged", "extra", "wrong_kind", "uncovered"):
-        label = "shown as too short for the voxels" if key == "flagged" else key.replace("_", " ")
+    labels = {
+        "flagged": "shown as too short for the voxels",
+        "extra_flagged": "a narrowing too short for the voxels shown where there is none",
+    }
+    for key in ("missed", "flagged", "extra", "extra_flagged", "wrong_kind", "uncovered"):
+        label = labels.get(key, key.replace("_", " "))
         words += [f"{label}: {what}" for what in plan.get(key, [])]
     if plan["uncovered"] and "LESION_NOT_COVERED" in plan["warnings"]:
         words.append("(warned)")

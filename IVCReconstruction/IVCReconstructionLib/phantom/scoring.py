@@ -49,6 +49,8 @@ class PlanScore:
     # Truth lesions missed but shown where they are as a narrowing too short for the voxels
     # (the plan's SHORT_NARROWING, for IVUS to confirm): also in ``missed``.
     flagged: list[str] = field(default_factory=list)
+    # The plan's narrowings too short for the voxels where the truth has no lesion.
+    extra_flagged: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # the plan's warning codes (why, if uncovered)
 
     @property
@@ -82,6 +84,7 @@ class PlanScore:
             "wrong_kind": list(self.wrong_kind),
             "uncovered": list(self.uncovered),
             "flagged": list(self.flagged),
+            "extra_flagged": list(self.extra_flagged),
             "warnings": list(self.warnings),
         }
 
@@ -176,4 +179,6 @@ def score_plan(plan: Plan, profiles: dict[str, BranchProfile], truth: Phantom) -
         if uncovered(plan, mapped):
             score.uncovered.append(entry)
     score.extra = [_describe(f, f.area_ratio) for n, f in enumerate(plan.lesions) if n not in used]
+    near_truth = {n for t in truth.lesions for _, n in overlapping(t, short, short_spans)}
+    score.extra_flagged = [_describe(a, a.area_ratio) for n, a in enumerate(short) if n not in near_truth]
     return score
