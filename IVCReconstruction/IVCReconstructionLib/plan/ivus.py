@@ -167,12 +167,14 @@ def apply_ivus(
         i = _match(lesions, wanted, length, taken, len(ct.lesions))
         lesions[i].min_area_mm2 = wanted.min_area_mm2
         lesions[i].min_area_source = str(ReferenceSource.IVUS)
-    confirmed = {i - len(ct.lesions) for i in taken if i >= len(ct.lesions)}
+    # The short narrowings an IVUS lesion was matched to (``taken``) leave the artefacts.
+    count = len(ct.lesions)
+    confirmed = sorted(i for i in taken if i >= count)
     lesions = sorted(
-        lesions[: len(ct.lesions)] + [lesions[len(ct.lesions) + j] for j in sorted(confirmed)],
-        key=lambda les: (les.branch, les.start_mm),
+        lesions[:count] + [lesions[i] for i in confirmed], key=lambda les: (les.branch, les.start_mm)
     )
-    artefacts = [a for a in ct.artefacts if not any(a is short[j] for j in confirmed)]
+    gone = {id(short[i - count]) for i in confirmed}
+    artefacts = [a for a in ct.artefacts if id(a) not in gone]
     return _copy(
         IvusFindings,
         ct,

@@ -289,11 +289,13 @@ def vein_like_basins(
     half = np.ceil(BASIN_NEAR_MM / np.linalg.norm(m[:3, :3], axis=0)[::-1]).astype(int)
     vein = (ws == 1) & (depth >= BASIN_DEPTH_MM)
     beside = np.full(len(judged), np.nan)
-    for n_, c in enumerate(np.rint(centre).astype(int)):
+    # A box round each basin's middle, not a blurred mean of the whole lumen box: a few dozen
+    # basins a cell, each a small slice.
+    for j, c in enumerate(np.rint(centre).astype(int)):
         box = tuple(slice(max(int(c[a]) - half[a], 0), int(c[a]) + half[a] + 1) for a in range(3))
         near = vein[box]
         if np.count_nonzero(near) >= BASIN_MIN_VOXELS:
-            beside[n_] = float(smooth[box][near].mean())
+            beside[j] = float(smooth[box][near].mean())
     cand = where[judged]
     marker = averaged[cand[:, 0], cand[:, 1], cand[:, 2]]
     # Only a marker brighter than the vein beside can have been lifted by its surroundings; a
